@@ -1,0 +1,243 @@
+//! `svcprobe nslookup`: the guide's `nslookup hostnames`, showing every query the pod's
+//! C library would send and what each C library ends up with.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use hickory_proto::rr::RecordType;
+
+use crate::cli::NslookupArgs;
+use crate::dns::search::{self, Lookup, SearchConfig};
+use crate::dns::{millis, wire, Querier, QuerySettings, ServerStrategy};
+use crate::error::Error;
+use crate::report::{
+    Envelope, Finding, Libc, LibcAnswer, NslookupReport, QueryRecord, Severity, SCHEMA_VERSION,
+};
+use crate::resolvconf::{self, Effective};
+
+/// Where both C libraries send queries when resolv.conf names no server.
+const FALLBACK_NAMESERVER: &str = "127.0.0.1:53";
+
+pub fn run(args: &NslookupArgs) -> Result<Envelope<NslookupReport>, Error> {
+    let start = Instant::now();
+    let (conf, config_source) = read_config(args)?;
+    let glibc = conf.effective(Libc::Glibc);
+    let musl = conf.effective(Libc::Musl);
+    let servers = servers(args, &glibc);
+
+    let ip = args.name.parse::<IpAddr>().ok();
+    let name = match ip {
+        Some(ip) => wire::reverse_name(ip),
+        None => {
+            wire::absolute_name(&args.name).map_err(|e| Error::Usage(e.0))?;
+            args.name.clone()
+        }
+    };
+    let types = match (&args.types[..], ip) {
+        ([], Some(_)) => vec![RecordType::PTR],
+        ([], None) => vec![RecordType::A, RecordType::AAAA],
+        (given, _) => given.to_vec(),
+    };
+    let lookup = Lookup {
+        name: &name,
+        types: &types,
+        use_search: !args.no_search && ip.is_none(),
+    };
+    let glibc_search = SearchConfig {
+        search: &glibc.search,
+        ndots: glibc.ndots,
+        no_tld_query: glibc.has_flag("no-tld-query"),
+    };
+    let musl_search = SearchConfig {
+        search: &musl.search,
+        ndots: musl.ndots,
+        no_tld_query: false,
+    };
+    let musl_strategy = if servers.len() > 1 {
+        ServerStrategy::Parallel
+    } else {
+        ServerStrategy::Sequential
+    };
+    let mut querier = Querier::new(QuerySettings {
+        servers: servers.clone(),
+        timeout: args.timeout,
+        deadline: start + args.deadline,
+        tcp: args.tcp || glibc.has_flag("use-vc"),
+        edns: glibc.has_flag("edns0"),
+    });
+    // The chosen library walks first, so the query log starts with exactly its queries.
+    let (answer, other_libc) = match args.libc {
+        Libc::Glibc => {
+            let g = search::walk_glibc(&lookup, &glibc_search, &mut querier);
+            let m = search::walk_musl(&lookup, &musl_search, &mut querier, musl_strategy);
+            (g, m)
+        }
+        Libc::Musl => {
+            let m = search::walk_musl(&lookup, &musl_search, &mut querier, musl_strategy);
+            let g = search::walk_glibc(&lookup, &glibc_search, &mut querier);
+            (m, g)
+        }
+    };
+    let queries = querier.into_log();
+    let timed_out = names_with(&queries, "TIMEOUT");
+    let deadline_exceeded = [&answer, &other_libc]
+        .iter()
+        .any(|a| a.status == "deadline" || a.candidates.iter().any(|c| c.outcome == "deadline"));
+    let findings = findings(&queries, &answer, &conf, args.servers.is_empty());
+    Ok(Envelope {
+        schema_version: SCHEMA_VERSION,
+        command: "nslookup",
+        ok: answer.status == "resolved",
+        report: NslookupReport {
+            name: args.name.clone(),
+            types: types.iter().map(RecordType::to_string).collect(),
+            libc: args.libc,
+            config_source,
+            nameservers: servers.iter().map(SocketAddr::to_string).collect(),
+            search: if lookup.use_search {
+                glibc.search.clone()
+            } else {
+                Vec::new()
+            },
+            ndots: glibc.ndots,
+            timeout_ms: args.timeout.as_millis() as u64,
+            deadline_ms: args.deadline.as_millis() as u64,
+            libc_disagreement: disagreement(&answer, &other_libc),
+            queries,
+            answer,
+            other_libc,
+            timed_out,
+            deadline_exceeded,
+            duration_ms: millis(start.elapsed()),
+            findings,
+        },
+    })
+}
+
+/// resolv.conf, or an empty configuration when `--server` makes the file optional.
+fn read_config(args: &NslookupArgs) -> Result<(resolvconf::ResolvConf, String), Error> {
+    let path = args.resolv_conf.display().to_string();
+    match super::read_text(&args.resolv_conf) {
+        Ok(text) => Ok((resolvconf::parse(&text), path)),
+        Err(e) if !args.servers.is_empty() => {
+            Ok((resolvconf::parse(""), format!("--server ({e})")))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn servers(args: &NslookupArgs, glibc: &Effective) -> Vec<SocketAddr> {
+    if !args.servers.is_empty() {
+        return args.servers.clone();
+    }
+    let from_file: Vec<SocketAddr> = glibc
+        .nameservers
+        .iter()
+        .map(|ip| SocketAddr::new(*ip, 53))
+        .collect();
+    if from_file.is_empty() {
+        FALLBACK_NAMESERVER
+            .parse()
+            .map(|s| vec![s])
+            .unwrap_or_default()
+    } else {
+        from_file
+    }
+}
+
+fn names_with(queries: &[QueryRecord], rcode: &str) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    queries
+        .iter()
+        .filter(|q| q.rcode == rcode && seen.insert(q.name.clone()))
+        .map(|q| q.name.clone())
+        .collect()
+}
+
+/// One sentence when the two C libraries end differently, else `None`.
+fn disagreement(a: &LibcAnswer, b: &LibcAnswer) -> Option<String> {
+    let data = |x: &LibcAnswer| {
+        x.records
+            .iter()
+            .map(|r| r.data.clone())
+            .collect::<BTreeSet<_>>()
+    };
+    if a.status == b.status && data(a) == data(b) {
+        return None;
+    }
+    let describe = |x: &LibcAnswer| match x.status {
+        "resolved" => format!(
+            "{} resolves it via {} ({})",
+            x.libc.name(),
+            x.final_name.as_deref().unwrap_or("?"),
+            data(x).into_iter().collect::<Vec<_>>().join(", ")
+        ),
+        status => format!("{} gets {status}: {}", x.libc.name(), x.reason),
+    };
+    Some(format!("{}; {}", describe(a), describe(b)))
+}
+
+fn findings(
+    queries: &[QueryRecord],
+    answer: &LibcAnswer,
+    conf: &resolvconf::ResolvConf,
+    from_file: bool,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut push = |severity, code, message: String| {
+        findings.push(Finding {
+            severity,
+            code,
+            message,
+            line: None,
+        })
+    };
+    if from_file && conf.nameservers.is_empty() {
+        push(
+            Severity::Error,
+            "no-nameserver",
+            format!("resolv.conf names no nameserver; the C library falls back to {FALLBACK_NAMESERVER}"),
+        );
+    }
+    let answered = queries
+        .iter()
+        .any(|q| q.rcode != "TIMEOUT" && q.rcode != "UNREACHABLE" && q.rcode != "NOT_SENT");
+    if !answered && !queries.is_empty() {
+        let servers: BTreeSet<&str> = queries.iter().map(|q| q.server.as_str()).collect();
+        let unreachable = queries.iter().any(|q| q.rcode == "UNREACHABLE");
+        let why = if unreachable {
+            "the network refused the packets (ICMP unreachable: nothing listens on port 53, or a REJECT rule)"
+        } else {
+            "no reply within the deadline (the server is down or packets are dropped)"
+        };
+        push(
+            Severity::Error,
+            "dns-unreachable",
+            format!(
+                "no DNS server answered ({}): {why}",
+                servers.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+    if queries.iter().any(|q| q.truncated) {
+        push(
+            Severity::Info,
+            "truncated-answer",
+            "an answer did not fit in UDP: glibc and musl 1.2.4+ retry over TCP, musl before 1.2.4 \
+             uses the truncated answer as it is"
+                .into(),
+        );
+    }
+    if answer.status == "servfail" || answer.status == "refused" {
+        push(
+            Severity::Error,
+            "dns-server-error",
+            format!(
+                "the DNS server answered {} instead of a result: check the DNS pods' logs",
+                answer.status.to_uppercase()
+            ),
+        );
+    }
+    findings
+}

@@ -1,0 +1,347 @@
+//! Sending questions to nameservers over UDP and TCP, each exchange under a hard deadline.
+//!
+//! Blocking sockets with read timeouts recomputed from one deadline: no runtime, no
+//! threads, and nothing can wait longer than the caller allows. UDP sockets are
+//! connected so that an ICMP port-unreachable from a dead server surfaces at once as
+//! `ECONNREFUSED` (glibc connects its sockets too and moves on to the next server).
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use crate::dns::wire::{self, Question, Response};
+
+/// How one question fared against one server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Answered(Response),
+    /// No reply before the deadline.
+    Timeout,
+    /// The network said no: ICMP unreachable, no route, connection refused.
+    Unreachable(String),
+    /// Something came back that is not a valid answer to this question.
+    BadResponse(String),
+}
+
+/// The record of one question sent to one server.
+#[derive(Clone, Debug)]
+pub struct Sent {
+    pub question: Question,
+    pub server: SocketAddr,
+    pub tcp: bool,
+    pub outcome: Outcome,
+    pub elapsed: Duration,
+}
+
+/// Largest UDP answer we accept; EDNS answers are at most 1232 bytes as we ask, but a
+/// misbehaving server may send more and we still want to read it whole.
+const MAX_UDP: usize = 65_535;
+
+/// Sends every question at once over one UDP socket, the way glibc sends A and AAAA
+/// together, and waits until each has its answer or `timeout` has passed.
+pub fn udp(server: SocketAddr, questions: &[Question], edns: bool, timeout: Duration) -> Vec<Sent> {
+    let start = Instant::now();
+    let finish = |question: &Question, outcome| Sent {
+        question: question.clone(),
+        server,
+        tcp: false,
+        outcome,
+        elapsed: start.elapsed(),
+    };
+    let socket = match connected_udp(server) {
+        Ok(s) => s,
+        Err(e) => {
+            return questions
+                .iter()
+                .map(|q| finish(q, Outcome::Unreachable(e.to_string())))
+                .collect()
+        }
+    };
+    let mut pending: Vec<(u16, &Question)> = Vec::with_capacity(questions.len());
+    let mut done: Vec<Sent> = Vec::with_capacity(questions.len());
+    for question in questions {
+        let id = fresh_id(&pending);
+        match wire::encode_query(id, question, edns) {
+            Ok(bytes) => match socket.send(&bytes) {
+                Ok(_) => pending.push((id, question)),
+                // An error on send is the ICMP error of an earlier datagram to the same
+                // server: the server is unreachable for every question, not just this one.
+                Err(e) => {
+                    let outcome = io_outcome(&e);
+                    return questions
+                        .iter()
+                        .map(|q| finish(q, outcome.clone()))
+                        .collect();
+                }
+            },
+            Err(e) => done.push(finish(question, Outcome::BadResponse(e.0))),
+        }
+    }
+    let deadline = start + timeout;
+    let mut buf = vec![0u8; MAX_UDP];
+    while !pending.is_empty() {
+        let Some(remaining) = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+        else {
+            break;
+        };
+        if socket.set_read_timeout(Some(remaining)).is_err() {
+            break;
+        }
+        let len = match socket.recv(&mut buf) {
+            Ok(len) => len,
+            Err(e) if is_timeout(&e) => break,
+            Err(e) => {
+                let outcome = io_outcome(&e);
+                done.extend(pending.drain(..).map(|(_, q)| finish(q, outcome.clone())));
+                break;
+            }
+        };
+        let datagram = &buf[..len];
+        let Some(index) =
+            wire::message_id(datagram).and_then(|id| pending.iter().position(|(p, _)| *p == id))
+        else {
+            continue; // a late or stray datagram: not ours to judge
+        };
+        let (id, question) = pending.swap_remove(index);
+        let outcome = match wire::decode_response(datagram, id, question) {
+            Ok(response) => Outcome::Answered(response),
+            Err(e) => Outcome::BadResponse(e.0),
+        };
+        done.push(finish(question, outcome));
+    }
+    done.extend(
+        pending
+            .into_iter()
+            .map(|(_, q)| finish(q, Outcome::Timeout)),
+    );
+    order_like(questions, done)
+}
+
+/// Sends each question to every server from one unconnected socket and keeps the first
+/// usable answer per question: musl's `__res_msend`. A SERVFAIL is kept only if nothing
+/// better arrives. ICMP errors are invisible on an unconnected socket, as they are to musl.
+pub fn udp_parallel(
+    servers: &[SocketAddr],
+    questions: &[Question],
+    timeout: Duration,
+) -> Vec<Sent> {
+    let start = Instant::now();
+    let wildcard: SocketAddr = if servers.iter().all(SocketAddr::is_ipv4) {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let mut results: Vec<Option<Sent>> = vec![None; questions.len()];
+    let socket = match UdpSocket::bind(wildcard) {
+        Ok(s) => s,
+        Err(e) => {
+            return questions
+                .iter()
+                .map(|q| Sent {
+                    question: q.clone(),
+                    server: servers.first().copied().unwrap_or(wildcard),
+                    tcp: false,
+                    outcome: Outcome::Unreachable(e.to_string()),
+                    elapsed: start.elapsed(),
+                })
+                .collect();
+        }
+    };
+    let mut ids: Vec<u16> = Vec::with_capacity(questions.len());
+    for question in questions {
+        let id = fresh_id_from(&ids);
+        ids.push(id);
+        if let Ok(bytes) = wire::encode_query(id, question, false) {
+            for server in servers {
+                let _ = socket.send_to(&bytes, server);
+            }
+        }
+    }
+    let deadline = start + timeout;
+    let mut buf = vec![0u8; MAX_UDP];
+    let settled = |results: &[Option<Sent>]| {
+        results
+            .iter()
+            .all(|r| matches!(r, Some(s) if !is_servfail(&s.outcome)))
+    };
+    while !settled(&results) {
+        let Some(remaining) = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+        else {
+            break;
+        };
+        if socket.set_read_timeout(Some(remaining)).is_err() {
+            break;
+        }
+        let (len, from) = match socket.recv_from(&mut buf) {
+            Ok(r) => r,
+            Err(_) => break,
+        };
+        if !servers.contains(&from) {
+            continue;
+        }
+        let datagram = &buf[..len];
+        let Some(index) =
+            wire::message_id(datagram).and_then(|id| ids.iter().position(|i| *i == id))
+        else {
+            continue;
+        };
+        let outcome = match wire::decode_response(datagram, ids[index], &questions[index]) {
+            Ok(response) => Outcome::Answered(response),
+            Err(e) => Outcome::BadResponse(e.0),
+        };
+        let better = match &results[index] {
+            None => true,
+            Some(previous) => is_servfail(&previous.outcome) && !is_servfail(&outcome),
+        };
+        if better {
+            results[index] = Some(Sent {
+                question: questions[index].clone(),
+                server: from,
+                tcp: false,
+                outcome,
+                elapsed: start.elapsed(),
+            });
+        }
+    }
+    questions
+        .iter()
+        .zip(results)
+        .map(|(q, r)| {
+            r.unwrap_or_else(|| Sent {
+                question: q.clone(),
+                server: servers.first().copied().unwrap_or(wildcard),
+                tcp: false,
+                outcome: Outcome::Timeout,
+                elapsed: start.elapsed(),
+            })
+        })
+        .collect()
+}
+
+/// One question over TCP: used for `use-vc`, `--tcp`, and glibc's retry of a truncated answer.
+pub fn tcp(server: SocketAddr, question: &Question, edns: bool, timeout: Duration) -> Sent {
+    let start = Instant::now();
+    let outcome =
+        tcp_exchange(server, question, edns, start + timeout).unwrap_or_else(|e| io_outcome(&e));
+    Sent {
+        question: question.clone(),
+        server,
+        tcp: true,
+        outcome,
+        elapsed: start.elapsed(),
+    }
+}
+
+fn tcp_exchange(
+    server: SocketAddr,
+    question: &Question,
+    edns: bool,
+    deadline: Instant,
+) -> io::Result<Outcome> {
+    let id = fresh_id(&[]);
+    let query = match wire::encode_query(id, question, edns) {
+        Ok(q) => q,
+        Err(e) => return Ok(Outcome::BadResponse(e.0)),
+    };
+    let mut stream = TcpStream::connect_timeout(&server, remaining(deadline)?)?;
+    stream.set_write_timeout(Some(remaining(deadline)?))?;
+    let len = u16::try_from(query.len()).map_err(|_| io::Error::other("query too long"))?;
+    let mut framed = len.to_be_bytes().to_vec();
+    framed.extend_from_slice(&query);
+    stream.write_all(&framed)?;
+    let mut len_buf = [0u8; 2];
+    read_exact_by(&mut stream, &mut len_buf, deadline)?;
+    let mut body = vec![0u8; usize::from(u16::from_be_bytes(len_buf))];
+    read_exact_by(&mut stream, &mut body, deadline)?;
+    Ok(match wire::decode_response(&body, id, question) {
+        Ok(response) => Outcome::Answered(response),
+        Err(e) => Outcome::BadResponse(e.0),
+    })
+}
+
+/// `read_exact` that gives up at `deadline` even if the peer trickles bytes.
+fn read_exact_by(stream: &mut TcpStream, mut buf: &mut [u8], deadline: Instant) -> io::Result<()> {
+    while !buf.is_empty() {
+        stream.set_read_timeout(Some(remaining(deadline)?))?;
+        match stream.read(buf)? {
+            0 => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "server closed the connection",
+                ))
+            }
+            n => buf = &mut buf[n..],
+        }
+    }
+    Ok(())
+}
+
+fn remaining(deadline: Instant) -> io::Result<Duration> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "deadline passed"))
+}
+
+fn connected_udp(server: SocketAddr) -> io::Result<UdpSocket> {
+    let local: SocketAddr = if server.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(local)?;
+    socket.connect(server)?;
+    Ok(socket)
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn io_outcome(e: &io::Error) -> Outcome {
+    if is_timeout(e) {
+        Outcome::Timeout
+    } else if e.kind() == io::ErrorKind::UnexpectedEof {
+        Outcome::BadResponse(e.to_string())
+    } else {
+        Outcome::Unreachable(e.to_string())
+    }
+}
+
+fn is_servfail(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Answered(r) if r.rcode == "SERVFAIL")
+}
+
+/// A random query ID not already in flight: unpredictable IDs are what keeps off-path
+/// spoofing out, and distinct ones let concurrent answers be matched.
+fn fresh_id(pending: &[(u16, &Question)]) -> u16 {
+    let taken: Vec<u16> = pending.iter().map(|(id, _)| *id).collect();
+    fresh_id_from(&taken)
+}
+
+fn fresh_id_from(taken: &[u16]) -> u16 {
+    // Bounded: at most a handful of IDs are ever in flight, so a clash is rare.
+    (0..16)
+        .map(|_| hickory_proto::op::Message::query().metadata.id)
+        .find(|id| !taken.contains(id))
+        .unwrap_or_else(|| taken.iter().copied().max().unwrap_or(0).wrapping_add(1))
+}
+
+/// Results in the order the questions were given, so reports read the same every run.
+fn order_like(questions: &[Question], mut done: Vec<Sent>) -> Vec<Sent> {
+    let rank = |s: &Sent| {
+        questions
+            .iter()
+            .position(|q| *q == s.question)
+            .unwrap_or(usize::MAX)
+    };
+    done.sort_by_key(rank);
+    done
+}

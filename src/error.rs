@@ -1,0 +1,75 @@
+//! The error kinds svcprobe can end with, and the exit codes they map to.
+//!
+//! A probe that *ran* and found a problem is not an error: it is a report with `ok: false`
+//! and exit code 1. The types here are for the two other ways a command ends: the user
+//! asked for something we cannot parse (usage, exit 2), or the command could not run at
+//! all, e.g. an unreadable file (exit 3).
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Process exit codes, documented in README.md ("Exit codes"). Scripts rely on them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitCode {
+    /// The probe ran and everything it checked is healthy (warnings allowed).
+    Ok = 0,
+    /// The probe ran and found a problem; the report says which.
+    Problem = 1,
+    /// The command line could not be understood.
+    Usage = 2,
+    /// The probe could not run (unreadable file, no usable nameserver, ...).
+    CouldNotRun = 3,
+}
+
+/// Everything that stops a command before it can produce its report.
+#[derive(Debug)]
+pub enum Error {
+    /// A flag, argument or value on the command line is wrong.
+    Usage(String),
+    /// A file the command needs could not be read.
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Usage(_) => ExitCode::Usage,
+            Error::Read { .. } => ExitCode::CouldNotRun,
+        }
+    }
+
+    /// The stable, machine-readable kind, as it appears in the JSON `error.kind` field.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Usage(_) => "usage",
+            Error::Read { .. } => "read",
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(msg) => write!(f, "{msg}"),
+            Error::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Read { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<pico_args::Error> for Error {
+    fn from(e: pico_args::Error) -> Self {
+        Error::Usage(e.to_string())
+    }
+}

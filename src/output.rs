@@ -1,0 +1,181 @@
+//! Printing reports: JSON (the default, for scripts) and a short text view for people.
+//! The text view fits an 80-column terminal and never carries more than the JSON does.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::cli::Format;
+use crate::error::Error;
+use crate::report::{
+    Envelope, ErrorDetail, ErrorReport, Finding, NslookupReport, ResolvConfReport, SCHEMA_VERSION,
+};
+
+/// A report that also has a human view.
+pub trait Text {
+    fn text(&self) -> String;
+}
+
+/// Prints `report` on stdout. A closed pipe (`| head`) is not an error.
+pub fn emit<T: Serialize + Text>(envelope: &Envelope<T>, format: Format) -> io::Result<()> {
+    let rendered = match format {
+        Format::Json => serde_json::to_string_pretty(envelope).map_err(io::Error::other)? + "\n",
+        Format::Text => envelope.report.text(),
+    };
+    write_stdout(&rendered)
+}
+
+/// Prints an error: one line on stderr, and a JSON error report on stdout when JSON was
+/// asked for, so that a script always has a document to parse.
+pub fn emit_error(command: &'static str, error: &Error, format: Format) -> io::Result<()> {
+    eprintln!("svcprobe: {error}");
+    if format == Format::Text {
+        return Ok(());
+    }
+    let envelope = Envelope {
+        schema_version: SCHEMA_VERSION,
+        command,
+        ok: false,
+        report: ErrorReport {
+            error: ErrorDetail {
+                kind: error.kind(),
+                message: error.to_string(),
+            },
+        },
+    };
+    write_stdout(&(serde_json::to_string_pretty(&envelope).map_err(io::Error::other)? + "\n"))
+}
+
+pub fn write_stdout(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+fn findings_text(out: &mut String, findings: &[Finding]) {
+    for f in findings {
+        let line = f.line.map(|l| format!(" (line {l})")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {:<7} {}{line}: {}",
+            severity_label(f),
+            f.code,
+            f.message
+        );
+    }
+}
+
+fn severity_label(f: &Finding) -> &'static str {
+    match f.severity {
+        crate::report::Severity::Error => "ERROR",
+        crate::report::Severity::Warning => "WARN",
+        crate::report::Severity::Info => "info",
+    }
+}
+
+impl Text for ResolvConfReport {
+    fn text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "{}", self.file);
+        let servers: Vec<String> = self
+            .nameservers
+            .iter()
+            .map(|n| {
+                if n.used_by_glibc {
+                    n.address.clone()
+                } else {
+                    format!("{} (ignored)", n.address)
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "  nameservers: {}", or_none(&servers.join(" ")));
+        let _ = writeln!(out, "  search:      {}", or_none(&self.search.join(" ")));
+        let _ = writeln!(
+            out,
+            "  glibc:       ndots:{} timeout:{}s attempts:{} {}",
+            self.glibc.ndots,
+            self.glibc.timeout_s,
+            self.glibc.attempts,
+            self.glibc.flags.join(" ")
+        );
+        let _ = writeln!(
+            out,
+            "  musl:        ndots:{} timeout:{}s attempts:{} search: {}",
+            self.musl.ndots,
+            self.musl.timeout_s,
+            self.musl.attempts,
+            or_none(&self.musl.search.join(" "))
+        );
+        if let Some(k) = &self.kubernetes {
+            let ns = k.namespace.as_deref().unwrap_or("?");
+            let _ = writeln!(
+                out,
+                "  kubernetes:  namespace {ns}, cluster domain {}",
+                k.cluster_domain
+            );
+        }
+        if self.findings.is_empty() {
+            let _ = writeln!(out, "no findings");
+        } else {
+            let _ = writeln!(out, "findings:");
+            findings_text(&mut out, &self.findings);
+        }
+        out
+    }
+}
+
+impl Text for NslookupReport {
+    fn text(&self) -> String {
+        let mut out = String::new();
+        let a = &self.answer;
+        let data: Vec<&str> = a.records.iter().map(|r| r.data.as_str()).collect();
+        let headline = match a.status {
+            "resolved" => format!("{} -> {}", self.name, data.join(" ")),
+            status => format!("{} -> {}", self.name, status.to_uppercase()),
+        };
+        let _ = writeln!(out, "{headline}   ({}: {})", a.libc.name(), a.reason);
+        let _ = writeln!(out, "queries ({} ms):", self.duration_ms.round());
+        for q in &self.queries {
+            let answers: Vec<String> = q
+                .answers
+                .iter()
+                .map(|r| format!("{} ttl={}", r.data, r.ttl))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {:<42} {:<5} {:<9} {:>7.1} ms  {}{}",
+                q.name,
+                q.record_type,
+                q.rcode,
+                q.duration_ms,
+                if q.transport == "tcp" { "tcp " } else { "" },
+                answers.join(", ")
+            );
+        }
+        let _ = writeln!(out, "server(s): {}", self.nameservers.join(" "));
+        match &self.libc_disagreement {
+            Some(why) => {
+                let _ = writeln!(out, "glibc and musl DISAGREE: {why}");
+            }
+            None => {
+                let _ = writeln!(out, "{} agrees.", self.other_libc.libc.name());
+            }
+        }
+        if !self.findings.is_empty() {
+            let _ = writeln!(out, "findings:");
+            findings_text(&mut out, &self.findings);
+        }
+        out
+    }
+}
+
+fn or_none(s: &str) -> &str {
+    if s.is_empty() {
+        "(none)"
+    } else {
+        s
+    }
+}

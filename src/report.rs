@@ -1,0 +1,237 @@
+//! THE report schema: every JSON document svcprobe prints is built from the types here.
+//!
+//! Scripts parse this output, so field names are a contract: `snake_case`, units in the
+//! name (`duration_ms`), and a `schema_version` that changes when a field changes meaning
+//! or disappears. README.md shows an example of each report.
+
+use serde::Serialize;
+
+/// Bumped when a field is removed or changes meaning; adding fields keeps the version.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What every command prints: the envelope that scripts can check first.
+#[derive(Debug, Serialize)]
+pub struct Envelope<T: Serialize> {
+    pub schema_version: u32,
+    /// The subcommand that produced this report (`nslookup`, `resolvconf`, ...).
+    pub command: &'static str,
+    /// False when the probe found a problem; the exit code is then 1.
+    pub ok: bool,
+    #[serde(flatten)]
+    pub report: T,
+}
+
+/// Printed on stdout when a command could not run at all (exit code 3), so that a
+/// caller asking for JSON always gets JSON.
+#[derive(Debug, Serialize)]
+pub struct ErrorReport {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorDetail {
+    /// Stable kind: `usage`, `read`.
+    pub kind: &'static str,
+    pub message: String,
+}
+
+/// How bad a finding is. `error` makes the report fail (`ok: false`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+/// One thing worth telling the user, with a code that scripts and docs can rely on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// Stable identifier, e.g. `ndots-low`, `unknown-option`.
+    pub code: &'static str,
+    pub message: String,
+    /// 1-based line of the input the finding is about, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+}
+
+/// The C library whose resolver behaviour is being modelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Libc {
+    /// GNU libc (Debian, Ubuntu, distroless/base, most images).
+    Glibc,
+    /// musl (Alpine, many static binaries).
+    Musl,
+}
+
+impl Libc {
+    pub fn name(self) -> &'static str {
+        match self {
+            Libc::Glibc => "glibc",
+            Libc::Musl => "musl",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// resolvconf
+// ---------------------------------------------------------------------------------------
+
+/// `svcprobe resolvconf`: what the file says, what each C library makes of it, findings.
+#[derive(Debug, Serialize)]
+pub struct ResolvConfReport {
+    /// The file that was read.
+    pub file: String,
+    /// Every well-formed `nameserver` line, in file order.
+    pub nameservers: Vec<NameserverEntry>,
+    /// The search list as written on the line that counts (the last `search`/`domain`).
+    pub search: Vec<String>,
+    /// Every `options` setting, in file order.
+    pub options: Vec<OptionEntry>,
+    /// What glibc actually uses.
+    pub glibc: EffectiveConfig,
+    /// What musl actually uses.
+    pub musl: EffectiveConfig,
+    /// Namespace and cluster domain inferred from the search list, when it looks like a
+    /// Kubernetes pod's (`<ns>.svc.<domain> svc.<domain> <domain>`).
+    pub kubernetes: Option<KubernetesContext>,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NameserverEntry {
+    pub address: String,
+    pub line: usize,
+    /// Both libraries use only the first three nameservers (MAXNS).
+    pub used_by_glibc: bool,
+    pub used_by_musl: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OptionEntry {
+    /// The option name, e.g. `ndots`, `single-request-reopen`.
+    pub name: String,
+    /// The numeric value for `ndots:`, `timeout:`, `attempts:`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<u32>,
+    pub line: usize,
+    pub known_to_glibc: bool,
+    pub known_to_musl: bool,
+}
+
+/// The resolver settings one C library ends up with after reading the file
+/// (clamped, truncated and defaulted the way that library does it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EffectiveConfig {
+    pub nameservers: Vec<String>,
+    pub search: Vec<String>,
+    pub ndots: u32,
+    pub timeout_s: u32,
+    pub attempts: u32,
+    /// Boolean options in effect for this library (`rotate`, `single-request`, `use-vc`, ...).
+    pub flags: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KubernetesContext {
+    /// The pod's namespace, from the first `<ns>.svc.<domain>` search entry.
+    pub namespace: Option<String>,
+    /// The cluster domain, usually `cluster.local`.
+    pub cluster_domain: String,
+}
+
+// ---------------------------------------------------------------------------------------
+// nslookup
+// ---------------------------------------------------------------------------------------
+
+/// `svcprobe nslookup`: every query sent, and what an application would get.
+#[derive(Debug, Serialize)]
+pub struct NslookupReport {
+    /// The name as the user gave it.
+    pub name: String,
+    /// Record types asked for each candidate (A and AAAA by default, like getaddrinfo).
+    pub types: Vec<String>,
+    /// The C library whose behaviour decides `answer`.
+    pub libc: Libc,
+    /// Where the resolver settings came from (a file path, or `--server`).
+    pub config_source: String,
+    pub nameservers: Vec<String>,
+    pub search: Vec<String>,
+    pub ndots: u32,
+    pub timeout_ms: u64,
+    pub deadline_ms: u64,
+    /// Every DNS query sent, in order.
+    pub queries: Vec<QueryRecord>,
+    /// What an application linked against `libc` gets.
+    pub answer: LibcAnswer,
+    /// What an application linked against the other C library gets, from the same server.
+    pub other_libc: LibcAnswer,
+    /// Set when the two libraries end with different results: why, in one sentence.
+    pub libc_disagreement: Option<String>,
+    /// Candidate names whose queries timed out.
+    pub timed_out: Vec<String>,
+    /// True when the whole-command deadline cut the walk short.
+    pub deadline_exceeded: bool,
+    pub duration_ms: f64,
+    pub findings: Vec<Finding>,
+}
+
+/// One question sent to one server, and what came back.
+#[derive(Clone, Debug, Serialize)]
+pub struct QueryRecord {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub record_type: String,
+    /// `ip:port` of the server asked.
+    pub server: String,
+    /// `udp` or `tcp`.
+    pub transport: &'static str,
+    /// `NOERROR`, `NXDOMAIN`, `SERVFAIL`, `REFUSED`, ... or `TIMEOUT`, `UNREACHABLE`,
+    /// `BAD_RESPONSE`, `NOT_SENT` (the whole-command deadline had passed).
+    pub rcode: String,
+    pub answers: Vec<AnswerRecord>,
+    /// The TC bit was set: the UDP answer did not fit.
+    pub truncated: bool,
+    pub authoritative: bool,
+    pub duration_ms: f64,
+    /// Extra detail for failures (an OS error, a parse error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AnswerRecord {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub record_type: String,
+    pub ttl: u32,
+    /// The record data in presentation format (`10.0.1.175`, `0 100 80 target.`).
+    pub data: String,
+}
+
+/// One C library's walk through the candidate names, and where it ended.
+#[derive(Clone, Debug, Serialize)]
+pub struct LibcAnswer {
+    pub libc: Libc,
+    /// Candidate names in the order this library tries them, each with its outcome.
+    pub candidates: Vec<CandidateOutcome>,
+    /// `resolved`, `nxdomain`, `nodata`, `servfail`, `refused`, `timeout`, `unreachable`,
+    /// `error`, or `deadline`.
+    pub status: &'static str,
+    /// The candidate that produced the final result.
+    pub final_name: Option<String>,
+    /// The records an application gets (addresses for A/AAAA, the data otherwise).
+    pub records: Vec<AnswerRecord>,
+    /// Why the walk stopped where it did, in words.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CandidateOutcome {
+    pub name: String,
+    /// Same vocabulary as `LibcAnswer::status`, for this candidate alone;
+    /// `not-tried` when the library would stop before reaching it.
+    pub outcome: &'static str,
+}
