@@ -33,7 +33,8 @@
 # TOPOLOGY (everything inside namespaces this script creates; the root netns gets nothing)
 #   netns PREFIX-node   the node. Bridge cbr0 10.244.0.1/24 (pod CIDR; cluster CIDR 10.244.0.0/16),
 #                       ip_forward=1, bridge-nf-call-iptables=1 (br_netfilter), hairpin_mode=1 on every
-#                       bridge port (kubelet --hairpin-mode=hairpin-veth). A dummy eth0 10.240.0.2/24 with a
+#                       bridge port (kubelet --hairpin-mode=hairpin-veth). eth0 10.240.0.2/24 (a veth whose
+#                       peer "uplink" stays down, plus a permanent neighbour entry for the gateway) with a
 #                       default route via 10.240.0.1 stands for the node's uplink: anything routed there is
 #                       silently dropped (like a VIP without rules in a real cluster: a timeout).
 #                       kube-proxy's iptables rules (nat + filter), in kube-proxy's own shape, loaded with
@@ -53,7 +54,7 @@
 #                          (the guide's Service; its port is named "http" here so that the SRV record
 #                          _http._tcp.hostnames.default.svc.cluster.local exists)
 #   default/kubernetes     10.0.0.1    port "https" 443/TCP -> endpoint 10.240.0.2:6443 (the node's
-#                          dummy uplink address; nothing listens, so a connection is refused: only its
+#                          uplink address; nothing listens, so a connection is refused: only its
 #                          DNS records matter here)
 #   kube-system/kube-dns   10.0.0.10   ports "dns" 53/UDP and "dns-tcp" 53/TCP -> 10.244.0.2:53
 #   Chain names are kube-proxy's: KUBE-SVC-/KUBE-SEP- + base32(sha256(portName + proto [+ ip:port]))[:16]
@@ -85,11 +86,13 @@
 #   resolv-low-ndots   every pod's resolv.conf except the DNS pod's has ndots:1
 #   netpol-drop        NetworkPolicy-like DROP (node FORWARD) of tcp to the backends' :9376: direct and
 #                      via the VIP time out
-#   hairpin-off        hairpin_mode 0 on the backends' bridge ports: a backend reaching its own Service
-#                      fails (or is slow: the SYN retransmit may pick another backend) when DNAT picks itself
-#   masq-mark-missing  no "-s podIP -j KUBE-MARK-MASQ" rules in KUBE-SEP chains: same symptom as hairpin-off
-#   bridge-nf-off      net.bridge.bridge-nf-call-iptables=0 in the node: pod -> VIP -> other pod fails
-#                      (bridged replies skip conntrack's un-DNAT)
+#   hairpin-off        hairpin_mode 0 on every bridge port (kubelet --hairpin-mode=none): a backend reaching
+#                      its own Service fails, or is slow (the SYN retransmit may pick another backend), when
+#                      DNAT picks itself; deterministic for the DNS pod querying 10.0.0.10 (its only endpoint)
+#   masq-mark-missing  no "-s podIP -j KUBE-MARK-MASQ" rules in any KUBE-SEP chain: same symptom as
+#                      hairpin-off (a pod reaching itself via its Service's VIP fails)
+#   bridge-nf-off      net.bridge.bridge-nf-call-iptables=0 in the node: pod -> VIP -> other pod on the
+#                      bridge fails (bridged replies skip conntrack's un-DNAT), DNS via 10.0.0.10 included
 #   kube-proxy-down    no kube-proxy rules at all: every ClusterIP (also DNS 10.0.0.10) times out
 #
 # SAFETY: links are created directly inside the namespaces (`ip link add ... netns A type veth peer
@@ -168,7 +171,7 @@ need_tools() {
 	local t pkg missing=()
 	for t in ip:iproute2 bridge:iproute2 named:bind9 dig:bind9-dnsutils busybox:busybox-static \
 		iptables-restore:iptables iptables-save:iptables conntrack:conntrack unshare:util-linux \
-		setsid:util-linux sha256sum:coreutils basenc:coreutils base32:coreutils; do
+		setsid:util-linux flock:util-linux sha256sum:coreutils basenc:coreutils base32:coreutils; do
 		pkg=${t#*:}
 		t=${t%%:*}
 		if ! command -v "$t" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$t" ] && [ ! -x "/sbin/$t" ]; then
@@ -660,7 +663,7 @@ set_hairpin() {
 	for p in "${PODS[@]}"; do
 		set -- $p
 		mode=on
-		[ "$4" = backend ] && flag hairpin-off && mode=off
+		flag hairpin-off && mode=off
 		v=$(veth_of "$1")
 		ip -n "$NODE_NS" link set dev "$v" type bridge_slave hairpin "$mode"
 	done
@@ -722,8 +725,15 @@ cmd_up() {
 	[ -f "$ST/iptables-restore" ] || ipt_restore >"$ST/iptables-restore"
 	command -v "$(cat "$ST/iptables-restore")" >/dev/null ||
 		die "$(cat "$ST/iptables-restore") not found (Debian package iptables)"
+	# `ip netns add` sets /run/netns up as a shared mount the first time; serialize that step
+	# between beds brought up in parallel
+	exec 9<"$STATE_BASE"
+	flock -w 10 9 || die "could not lock $STATE_BASE"
 	create_node
 	local p
+	for p in "${PODS[@]}"; do ns_exists "$(pod_ns "${p%% *}")" || ip netns add "$(pod_ns "${p%% *}")"; done
+	flock -u 9
+	exec 9<&-
 	for p in "${PODS[@]}"; do create_pod "${p%% *}"; done
 	set_node_sysctls
 	set_hairpin
