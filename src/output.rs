@@ -26,11 +26,11 @@ pub fn emit<T: Serialize + Text>(envelope: &Envelope<T>, format: Format) -> io::
     write_stdout(&rendered)
 }
 
-/// Prints an error: one line on stderr, and a JSON error report on stdout when JSON was
-/// asked for, so that a script always has a document to parse.
+/// Prints an error: one line on stderr, and, when JSON was asked for and the command
+/// line itself was fine, a JSON error report on stdout so a script has a document to parse.
 pub fn emit_error(command: &'static str, error: &Error, format: Format) -> io::Result<()> {
     eprintln!("svcprobe: {error}");
-    if format == Format::Text {
+    if format == Format::Text || matches!(error, Error::Usage(_)) {
         return Ok(());
     }
     let envelope = Envelope {

@@ -84,7 +84,11 @@ pub fn run(args: &NslookupArgs) -> Result<Envelope<NslookupReport>, Error> {
     let deadline_exceeded = [&answer, &other_libc]
         .iter()
         .any(|a| a.status == "deadline" || a.candidates.iter().any(|c| c.outcome == "deadline"));
-    let findings = findings(&queries, &answer, &conf, args.servers.is_empty());
+    let libc_disagreement = disagreement(&answer, &other_libc);
+    let mut findings = findings(&queries, &answer, &conf, args.servers.is_empty());
+    if let Some(why) = &libc_disagreement {
+        findings.push(disagreement_finding(why, &answer, &other_libc));
+    }
     Ok(Envelope {
         schema_version: SCHEMA_VERSION,
         command: "nslookup",
@@ -103,7 +107,7 @@ pub fn run(args: &NslookupArgs) -> Result<Envelope<NslookupReport>, Error> {
             ndots: glibc.ndots,
             timeout_ms: args.timeout.as_millis() as u64,
             deadline_ms: args.deadline.as_millis() as u64,
-            libc_disagreement: disagreement(&answer, &other_libc),
+            libc_disagreement,
             queries,
             answer,
             other_libc,
@@ -176,6 +180,29 @@ fn disagreement(a: &LibcAnswer, b: &LibcAnswer) -> Option<String> {
         status => format!("{} gets {status}: {}", x.libc.name(), x.reason),
     };
     Some(format!("{}; {}", describe(a), describe(b)))
+}
+
+/// The disagreement as a finding, with the usual cause spelled out when it is the
+/// ndots rule: musl never searches a name with `ndots` or more dots.
+fn disagreement_finding(why: &str, a: &LibcAnswer, b: &LibcAnswer) -> Finding {
+    let (glibc, musl) = if a.libc == Libc::Glibc {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let ndots_rule = musl.candidates.len() == 1 && glibc.candidates.len() > 1;
+    let hint = if ndots_rule {
+        " musl searches only names with fewer dots than ndots: use the fully qualified name \
+         (with a trailing dot) or ndots:5 in the pod's dnsConfig."
+    } else {
+        ""
+    };
+    Finding {
+        severity: Severity::Warning,
+        code: "libc-disagreement",
+        message: format!("glibc and musl programs get different answers: {why}.{hint}"),
+        line: None,
+    }
 }
 
 fn findings(

@@ -1,0 +1,197 @@
+//! Whole-command tests that need no network: exit codes, error documents, and the JSON
+//! schema of `resolvconf`, decoded into mirror structs that reject unknown fields so
+//! any drift in the report fails here first.
+
+use std::process::{Command, Output};
+
+use serde::Deserialize;
+
+fn svcprobe(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_svcprobe"))
+        .args(args)
+        .output()
+        .expect("run svcprobe")
+}
+
+fn fixture(name: &str) -> String {
+    format!(
+        "{}/tests/fixtures/resolv/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ResolvConfDoc {
+    schema_version: u32,
+    command: String,
+    ok: bool,
+    file: String,
+    nameservers: Vec<NameserverDoc>,
+    search: Vec<String>,
+    options: Vec<OptionDoc>,
+    glibc: EffectiveDoc,
+    musl: EffectiveDoc,
+    kubernetes: Option<KubernetesDoc>,
+    findings: Vec<FindingDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct NameserverDoc {
+    address: String,
+    line: usize,
+    used_by_glibc: bool,
+    used_by_musl: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct OptionDoc {
+    name: String,
+    value: Option<u32>,
+    line: usize,
+    known_to_glibc: bool,
+    known_to_musl: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct EffectiveDoc {
+    nameservers: Vec<String>,
+    search: Vec<String>,
+    ndots: u32,
+    timeout_s: u32,
+    attempts: u32,
+    flags: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct KubernetesDoc {
+    namespace: Option<String>,
+    cluster_domain: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct FindingDoc {
+    severity: String,
+    code: String,
+    message: String,
+    line: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ErrorDoc {
+    schema_version: u32,
+    command: String,
+    ok: bool,
+    error: ErrorDetailDoc,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ErrorDetailDoc {
+    kind: String,
+    message: String,
+}
+
+#[test]
+fn resolvconf_report_matches_the_schema() {
+    let out = svcprobe(&["resolvconf", "--file", &fixture("gke.conf")]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let doc: ResolvConfDoc = serde_json::from_slice(&out.stdout).expect("schema");
+    assert_eq!(
+        (doc.schema_version, doc.command.as_str(), doc.ok),
+        (1, "resolvconf", true)
+    );
+    assert_eq!(doc.search.len(), 6);
+    assert_eq!(doc.glibc.ndots, 5);
+    let k = doc.kubernetes.expect("kubernetes context");
+    assert_eq!(
+        (k.namespace.as_deref(), k.cluster_domain.as_str()),
+        (Some("prod"), "cluster.local")
+    );
+    assert!(doc.findings.is_empty());
+}
+
+#[test]
+fn a_malformed_file_is_findings_with_line_numbers() {
+    let out = svcprobe(&["resolvconf", "--file", &fixture("malformed.conf")]);
+    // An invalid nameserver is an error finding: the probe found a problem.
+    assert_eq!(out.status.code(), Some(1));
+    let doc: ResolvConfDoc = serde_json::from_slice(&out.stdout).expect("schema");
+    let first = &doc.findings[0];
+    assert_eq!(
+        (first.code.as_str(), first.line),
+        ("invalid-nameserver", Some(2))
+    );
+    assert_eq!(first.severity, "error");
+}
+
+#[test]
+fn unreadable_file_is_exit_3_with_a_json_error_and_one_stderr_line() {
+    let out = svcprobe(&["resolvconf", "--file", "/nonexistent/resolv.conf"]);
+    assert_eq!(out.status.code(), Some(3));
+    let doc: ErrorDoc = serde_json::from_slice(&out.stdout).expect("error schema");
+    assert_eq!((doc.ok, doc.error.kind.as_str()), (false, "read"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("/nonexistent/resolv.conf"));
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_clear_line() {
+    for args in [
+        &["nslookup"][..],
+        &["nslookup", "--timeout", "0", "x"],
+        &["nslookup", "--server", "not-an-ip", "x"],
+        &["nslookup", "--server", "127.0.0.1", "a..b"],
+        &["bogus"],
+        &["-o", "yaml", "resolvconf"],
+    ] {
+        let out = svcprobe(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with("svcprobe: "), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn help_and_text_views() {
+    let out = svcprobe(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Exit codes"));
+    let out = svcprobe(&["-o", "text", "resolvconf", "--file", &fixture("odd.conf")]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("10.0.0.13 (ignored)"), "{text}");
+    assert!(text.lines().all(|l| l.chars().count() <= 160), "{text}");
+}
+
+#[test]
+fn a_dead_server_on_loopback_is_a_report_not_a_hang() {
+    // Port 9 (discard) on loopback: nothing listens, the kernel answers ICMP unreachable.
+    let out = svcprobe(&[
+        "nslookup",
+        "--server",
+        "127.0.0.1:9",
+        "--no-search",
+        "hostnames",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["answer"]["status"], "unreachable");
+    assert_eq!(doc["findings"][0]["code"], "dns-unreachable");
+}
