@@ -129,8 +129,11 @@ pub fn parse(args: Vec<OsString>) -> Result<Cli, Error> {
     let subcommand = args.subcommand()?;
     let command = match subcommand.as_deref() {
         None => Command::Help(USAGE),
-        Some("help") => Command::Help(usage_of(args.opt_free_from_str::<String>()?.as_deref())),
-        Some(name) if help => Command::Help(usage_of(Some(name))),
+        Some("help") => match args.opt_free_from_str::<String>()? {
+            None => Command::Help(USAGE),
+            Some(name) => Command::Help(usage_of(&name)?),
+        },
+        Some(name) if help => Command::Help(usage_of(name)?),
         Some("resolvconf") => Command::Resolvconf(ResolvconfArgs {
             file: args
                 .opt_value_from_str("--file")?
@@ -149,11 +152,13 @@ pub fn parse(args: Vec<OsString>) -> Result<Cli, Error> {
     Ok(Cli { format, command })
 }
 
-fn usage_of(command: Option<&str>) -> &'static str {
+/// The usage text of a command; an unknown command is a usage error even with `--help`,
+/// so that `svcprobe X --help` exiting 0 means X exists.
+fn usage_of(command: &str) -> Result<&'static str, Error> {
     match command {
-        Some("resolvconf") => RESOLVCONF_USAGE,
-        Some("nslookup") => NSLOOKUP_USAGE,
-        _ => USAGE,
+        "resolvconf" => Ok(RESOLVCONF_USAGE),
+        "nslookup" => Ok(NSLOOKUP_USAGE),
+        other => Err(Error::Usage(format!("unknown command `{other}`"))),
     }
 }
 
@@ -297,6 +302,8 @@ mod tests {
             "frobnicate",
             "resolvconf --bogus",
             "resolvconf --file",
+            "frobnicate --help",
+            "help frobnicate",
         ] {
             let result = parse_str(line);
             assert!(matches!(result, Err(Error::Usage(_))), "{line}: {result:?}");

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The one-minute tour: build svcprobe, bring up the test bed (a Kubernetes-like node in network
+# namespaces), run svcprobe from the client pod against the healthy `hostnames` Service, break things
+# one at a time and show what svcprobe reports, then tear everything down.
+# Needs root (network namespaces). Installs what is missing via scripts/deps.sh.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+[ "$(id -u)" -eq 0 ] || { echo "demo.sh: needs root (it builds network namespaces)" >&2; exit 2; }
+
+scripts/deps.sh
+echo "== building the static binary"
+cargo build --release --target x86_64-unknown-linux-musl
+BIN="$PWD/target/x86_64-unknown-linux-musl/release/svcprobe"
+ls -l "$BIN"
+
+BED=(scripts/testbed.sh -p demo)
+trap '"${BED[@]}" down >/dev/null 2>&1 || true' EXIT
+export SVCPROBE="$BIN"
+"${BED[@]}" up
+
+# Runs svcprobe in the client pod (the guide's busybox pod), with the pod's own resolv.conf.
+probe() {
+	echo
+	echo "\$ svcprobe $*"
+	"${BED[@]}" exec client -- "$BIN" -o text "$@" || echo "(exit code $?)"
+}
+
+# Shows what a failure switch does to one svcprobe command, then undoes it.
+broken() {
+	local switch=$1
+	shift
+	echo
+	echo "==== break: $switch"
+	"${BED[@]}" break "$switch"
+	probe "$@"
+	"${BED[@]}" fix "$switch"
+}
+
+echo
+echo "==== healthy cluster"
+probe resolvconf
+probe nslookup hostnames
+
+broken service-missing nslookup hostnames
+broken dns-down nslookup hostnames
+broken dns-drop nslookup --timeout 500ms hostnames.default
+broken resolv-low-ndots nslookup hostnames.default
+broken resolv-no-search resolvconf
+
+echo
+echo "== done; tearing the test bed down"
