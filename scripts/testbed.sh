@@ -16,7 +16,7 @@
 #   pods                  list pods: name namespace ip netns
 #   querylog              print the path of BIND's query log
 #   clear-querylog        truncate the query log in place (named keeps appending to it)
-#   break SWITCH          turn a failure on (idempotent)    fix SWITCH|all   turn it off (idempotent)
+#   break SWITCH...       turn failures on (idempotent)     fix SWITCH...|all  turn them off (idempotent)
 #   switches              list switches and whether they are on
 #   rules                 print the node's iptables rules (iptables-save)
 #
@@ -77,7 +77,10 @@
 # SWITCHES (break/fix; each idempotent and reversible; NAT changes flush conntrack in the node)
 #   service-missing    Service hostnames deleted: no DNS records (NXDOMAIN), no rules (VIP times out)
 #   no-endpoints       hostnames has no endpoints: no KUBE-SVC chain (as current kube-proxy), filter
-#                      REJECT "default/hostnames:http has no endpoints" -> immediate "connection refused"
+#                      REJECT "default/hostnames:http has no endpoints" -> "connection refused" after ~1 s:
+#                      the first ICMP port unreachable comes back while connect() still holds the socket
+#                      (TcpExtLockDroppedIcmps), Linux keeps it as a soft error, the SYN retransmit at 1 s
+#                      gets the fatal one. A real node's REJECT behaves the same. (UDP: refused at once.)
 #   wrong-target-port  targetPort 9377 where nothing listens: DNAT to podIP:9377 -> connection refused
 #   backend-down       server of hostnames-632524106-bbpiw stopped, still an endpoint: ~1/3 refused
 #   dns-down           named stopped, kube-dns keeps its endpoint: queries get ICMP port unreachable
@@ -228,8 +231,22 @@ nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 flag() { [ -e "$ST/switches/$1" ]; }
 
 # kube-proxy's chain-name hash: base32(sha256(s))[:16]
-kp_hash() {
+declare -A KP_HASH_CACHE=()
+kp_hash_compute() {
 	printf '%s' "$1" | sha256sum | cut -c1-64 | tr 'a-f' 'A-F' | basenc --base16 -d | base32 -w0 | cut -c1-16
+}
+# sets REPLY (no subshell, so the cache persists); cached in $ST/kp-hashes across invocations
+kp_hash() {
+	local k v
+	if [ "${#KP_HASH_CACHE[@]}" -eq 0 ] && [ -f "$ST/kp-hashes" ]; then
+		while read -r k v; do KP_HASH_CACHE[$k]=$v; done <"$ST/kp-hashes"
+	fi
+	if [ -z "${KP_HASH_CACHE[$1]:-}" ]; then
+		v=$(kp_hash_compute "$1")
+		KP_HASH_CACHE[$1]=$v
+		echo "$1 $v" >>"$ST/kp-hashes"
+	fi
+	REPLY=${KP_HASH_CACHE[$1]}
 }
 
 # is PID alive and inside netns NS (guards against PID reuse)
@@ -514,6 +531,12 @@ start_backend() { # pod
 }
 
 # ---------------------------------------------------------------- kube-proxy rules
+# kube-proxy's fmt.Sprintf("%0.10f", 1.0/float64(k)), in integer arithmetic
+probability() {
+	local v=$(((100000000000 / $1 + 5) / 10))
+	printf '%d.%010d' $((v / 10000000000)) $((v % 10000000000))
+}
+
 # globals filled by svc_rules
 NAT_CHAINS=()
 NAT_RULES=()
@@ -528,15 +551,17 @@ svc_rules() { # PORTNAME(ns/name:port) PROTO VIP PORT [ENDPOINT...]
 		FILTER_RULES+=("-A KUBE-SERVICES -m comment --comment \"$spn has no endpoints\" -m $proto -p $proto -d $vip --dport $port -j REJECT --reject-with icmp-port-unreachable")
 		return 0
 	fi
-	svc=KUBE-SVC-$(kp_hash "$spn$proto")
+	kp_hash "$spn$proto"
+	svc=KUBE-SVC-$REPLY
 	NAT_CHAINS+=("$svc")
 	NAT_RULES+=("-A KUBE-SERVICES -m comment --comment \"$spn cluster IP\" -m $proto -p $proto -d $vip --dport $port -j $svc")
 	NAT_RULES+=("-A $svc -m comment --comment \"$spn cluster IP\" -m $proto -p $proto -d $vip --dport $port ! -s $CLUSTER_CIDR -j KUBE-MARK-MASQ")
 	i=0
 	for ep in "$@"; do
-		sep=KUBE-SEP-$(kp_hash "$spn$proto$ep")
+		kp_hash "$spn$proto$ep"
+		sep=KUBE-SEP-$REPLY
 		if [ "$i" -lt $((n - 1)) ]; then
-			prob=$(awk -v k=$((n - i)) 'BEGIN { printf "%0.10f", 1.0 / k }')
+			prob=$(probability $((n - i)))
 			NAT_RULES+=("-A $svc -m comment --comment \"$spn -> $ep\" -m statistic --mode random --probability $prob -j $sep")
 		else
 			NAT_RULES+=("-A $svc -m comment --comment \"$spn -> $ep\" -j $sep")
@@ -875,30 +900,29 @@ require_up() {
 
 cmd_break() {
 	need_root
-	[ $# -eq 1 ] || die "usage: break SWITCH"
-	valid_switch "$1"
+	[ $# -ge 1 ] || die "usage: break SWITCH..."
+	local s
+	for s in "$@"; do valid_switch "$s"; done
 	require_up
-	: >"$ST/switches/$1"
-	apply_switch "$1"
+	for s in "$@"; do
+		: >"$ST/switches/$s"
+		apply_switch "$s"
+	done
 }
 
 cmd_fix() {
 	need_root
-	[ $# -eq 1 ] || die "usage: fix SWITCH|all"
+	[ $# -ge 1 ] || die "usage: fix SWITCH...|all"
+	local s list=("$@")
+	[ "$1" = all ] && list=("${SWITCHES[@]}")
+	for s in "${list[@]}"; do valid_switch "$s"; done
 	require_up
-	local s
-	if [ "$1" = all ]; then
-		for s in "${SWITCHES[@]}"; do
-			if flag "$s"; then
-				rm -f "$ST/switches/$s"
-				apply_switch "$s"
-			fi
-		done
-		return 0
-	fi
-	valid_switch "$1"
-	rm -f "$ST/switches/$1"
-	apply_switch "$1"
+	for s in "${list[@]}"; do
+		if flag "$s" || [ "$1" != all ]; then
+			rm -f "$ST/switches/$s"
+			apply_switch "$s"
+		fi
+	done
 }
 
 cmd_switches() {

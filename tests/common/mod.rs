@@ -1,0 +1,6 @@
+//! Shared support for svcprobe's integration tests.
+//!
+//! Each test crate that needs it declares `mod common;`; not every crate uses every helper.
+#![allow(dead_code)]
+
+pub mod testbed;
