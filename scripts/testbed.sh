@@ -225,6 +225,16 @@ pod_ns() { echo "$PREFIX-$1"; }
 veth_of() { printf 'veth%s' "$(printf '%s' "$1" | sha256sum | cut -c1-8)"; }
 dashed() { echo "${1//./-}"; }
 
+# mkdir -p that survives a parallel `down` of another bed removing the (then empty) parent
+mkdir_p() {
+	local i
+	for i in 1 2 3 4 5; do
+		mkdir -p "$@" 2>/dev/null && return 0
+		sleep 0.01
+	done
+	mkdir -p "$@"
+}
+
 ns_exists() { [ -e "/run/netns/$1" ]; }
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
@@ -326,7 +336,7 @@ write_pod_etc() { # pod
 	kns=$(pod_kns "$pod")
 	ip=$(pod_ip "$pod")
 	dir=/etc/netns/$(pod_ns "$pod")
-	mkdir -p "$dir"
+	mkdir_p "$dir"
 	if [ "$pod" = "$DNS_POD" ]; then
 		# the DNS pod is not affected by the resolv.conf switches
 		printf 'nameserver %s\nsearch %s.svc.%s svc.%s %s\noptions ndots:5\n' \
@@ -746,7 +756,7 @@ create_pod() { # name
 cmd_up() {
 	need_root
 	need_tools
-	mkdir -p "$ST/pids" "$ST/switches" "$ST/www" "$ST/named" "$ST/logs"
+	mkdir_p "$ST/pids" "$ST/switches" "$ST/www" "$ST/named" "$ST/logs"
 	[ -f "$ST/iptables-restore" ] || ipt_restore >"$ST/iptables-restore"
 	command -v "$(cat "$ST/iptables-restore")" >/dev/null ||
 		die "$(cat "$ST/iptables-restore") not found (Debian package iptables)"

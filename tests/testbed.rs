@@ -472,12 +472,17 @@ fn root_namespace_untouched_and_up_down_idempotent() {
 #[test]
 fn refuses_without_root() {
     testbed::require_root();
-    // drop to nobody for this one command
+    // nobody may not be able to read the checkout (e.g. under /root): run a world-readable copy
+    let copy =
+        std::env::temp_dir().join(format!("svcprobe-testbed-noroot-{}.sh", std::process::id()));
+    std::fs::copy(testbed::script(), &copy).expect("copy scripts/testbed.sh");
     let mut cmd = Command::new("setpriv");
     cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "bash"])
-        .arg(testbed::script())
-        .args(["-p", "tnoro", "up"]);
+        .arg(&copy)
+        .args(["-p", "tnoro", "up"])
+        .current_dir("/");
     let out = testbed::run_with_timeout(cmd, Duration::from_secs(10));
+    let _ = std::fs::remove_file(&copy);
     assert_eq!(out.status.code(), Some(2), "{}", testbed::describe(&out));
     let err = stderr(&out);
     assert!(err.contains("must run as root"), "{err}");
