@@ -5,6 +5,7 @@ mod cli;
 mod cmd;
 mod dns;
 mod error;
+mod k8s;
 mod output;
 mod report;
 mod resolvconf;

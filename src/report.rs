@@ -235,3 +235,69 @@ pub struct CandidateOutcome {
     /// `not-tried` when the library would stop before reaching it.
     pub outcome: &'static str,
 }
+
+// ---------------------------------------------------------------------------------------
+// diagnose
+// ---------------------------------------------------------------------------------------
+
+/// `svcprobe diagnose`: the guide's walk as a checklist, and a verdict.
+#[derive(Debug, Serialize)]
+pub struct DiagnoseReport {
+    pub service: String,
+    pub namespace: String,
+    /// The Service port probed, and where that number came from.
+    pub port: u16,
+    pub port_source: &'static str,
+    pub context: ProbeContext,
+    /// In the guide's order; ids are stable.
+    pub checks: Vec<Check>,
+    pub verdict: Verdict,
+    pub duration_ms: f64,
+    pub deadline_ms: u64,
+}
+
+/// Where the probe itself runs: the guide's first question is "from where?".
+#[derive(Debug, Serialize)]
+pub struct ProbeContext {
+    pub hostname: Option<String>,
+    /// The address this pod uses towards the cluster DNS server.
+    pub pod_ip: Option<String>,
+    pub namespace: String,
+    /// `flag`, `serviceaccount`, `POD_NAMESPACE`, `search-list`, or `default`.
+    pub namespace_source: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    /// Stable identifier, e.g. `dns-fqdn`, `cluster-ip`.
+    pub id: &'static str,
+    pub status: CheckStatus,
+    /// One line for the checklist.
+    pub summary: String,
+    /// What was observed, structured (queries, samples, objects).
+    pub evidence: serde_json::Value,
+    /// What to do or look at next, from the guide; absent when there is nothing to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    pub duration_ms: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Pass,
+    Warn,
+    Fail,
+    /// The check could not run; `summary` says why and how to make it run.
+    Skip,
+}
+
+/// The contract scripts rely on: `cause` is one of a fixed list (README, "Verdict").
+#[derive(Debug, Serialize)]
+pub struct Verdict {
+    /// `healthy`, `service-not-found`, `dns-unreachable`, `dns-config`, `no-endpoints`,
+    /// `target-port-mismatch`, `backend-down`, `traffic-blocked`, `hairpin`, `proxy`, `unknown`.
+    pub cause: &'static str,
+    pub summary: String,
+    pub next_steps: Vec<String>,
+}
