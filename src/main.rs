@@ -5,6 +5,8 @@ mod cli;
 mod cmd;
 mod dns;
 mod error;
+mod http;
+mod net;
 mod output;
 mod report;
 mod resolvconf;
@@ -32,6 +34,9 @@ fn run(command: Command, format: Format) -> ExitCode {
         }
         Command::Resolvconf(args) => finish("resolvconf", cmd::resolvconf::run(&args), format),
         Command::Nslookup(args) => finish("nslookup", cmd::nslookup::run(&args), format),
+        Command::Tcp(args) => finish("tcp", cmd::tcp::run(&args), format),
+        Command::Http(args) => finish("http", cmd::http::run(&args), format),
+        Command::Serve(args) => finish("serve", cmd::serve::run(&args), format),
     };
     printed.unwrap_or_else(|e| {
         eprintln!("svcprobe: cannot write output: {e}");
