@@ -10,6 +10,9 @@ use hickory_proto::rr::RecordType;
 use crate::error::Error;
 use crate::report::Libc;
 
+pub mod probes;
+use probes::{HttpArgs, ServeArgs, TcpArgs};
+
 pub const USAGE: &str = "\
 svcprobe: debug a Kubernetes Service from inside a pod
 
@@ -19,6 +22,11 @@ Commands:
   resolvconf [--file PATH]         read and lint resolv.conf the way glibc and musl read it
   nslookup NAME [options]          resolve NAME exactly as the pod's C library would,
                                    showing every query
+  tcp TARGET... [options]          connect to host:port targets; classify each attempt
+                                   (connected, refused, rejected + ICMP sender, timeout)
+  http URL [options]               GET a URL over new connections: status, timing,
+                                   which backends answered
+  serve [--listen ADDR]            serve the hostname over HTTP (like serve_hostname)
   help [COMMAND]                   this text, or a command's options
 
 Global options:
@@ -76,6 +84,9 @@ pub struct Cli {
 pub enum Command {
     Resolvconf(ResolvconfArgs),
     Nslookup(NslookupArgs),
+    Tcp(TcpArgs),
+    Http(HttpArgs),
+    Serve(ServeArgs),
     /// Print this usage text and exit 0.
     Help(&'static str),
     Version,
@@ -140,6 +151,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Cli, Error> {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_RESOLV_CONF)),
         }),
         Some("nslookup") => Command::Nslookup(parse_nslookup(&mut args)?),
+        Some("tcp") => Command::Tcp(probes::parse_tcp(&mut args)?),
+        Some("http") => Command::Http(probes::parse_http(&mut args)?),
+        Some("serve") => Command::Serve(probes::parse_serve(&mut args)?),
         Some(other) => return Err(Error::Usage(format!("unknown command `{other}`"))),
     };
     let rest = args.finish();
@@ -158,6 +172,9 @@ fn usage_of(command: &str) -> Result<&'static str, Error> {
     match command {
         "resolvconf" => Ok(RESOLVCONF_USAGE),
         "nslookup" => Ok(NSLOOKUP_USAGE),
+        "tcp" => Ok(probes::TCP_USAGE),
+        "http" => Ok(probes::HTTP_USAGE),
+        "serve" => Ok(probes::SERVE_USAGE),
         other => Err(Error::Usage(format!("unknown command `{other}`"))),
     }
 }

@@ -31,6 +31,11 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The system refused something the command needs (binding a port, a thread, ...).
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
 }
 
 impl Error {
@@ -38,6 +43,7 @@ impl Error {
         match self {
             Error::Usage(_) => ExitCode::Usage,
             Error::Read { .. } => ExitCode::CouldNotRun,
+            Error::Io { .. } => ExitCode::CouldNotRun,
         }
     }
 
@@ -46,6 +52,7 @@ impl Error {
         match self {
             Error::Usage(_) => "usage",
             Error::Read { .. } => "read",
+            Error::Io { .. } => "io",
         }
     }
 }
@@ -55,6 +62,7 @@ impl fmt::Display for Error {
         match self {
             Error::Usage(msg) => write!(f, "{msg}"),
             Error::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+            Error::Io { what, source } => write!(f, "cannot {what}: {source}"),
         }
     }
 }
@@ -62,7 +70,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Read { source, .. } => Some(source),
+            Error::Read { source, .. } | Error::Io { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -5,7 +5,9 @@ mod cli;
 mod cmd;
 mod dns;
 mod error;
+mod http;
 mod k8s;
+mod net;
 mod output;
 mod report;
 mod resolvconf;
@@ -33,6 +35,9 @@ fn run(command: Command, format: Format) -> ExitCode {
         }
         Command::Resolvconf(args) => finish("resolvconf", cmd::resolvconf::run(&args), format),
         Command::Nslookup(args) => finish("nslookup", cmd::nslookup::run(&args), format),
+        Command::Tcp(args) => finish("tcp", cmd::tcp::run(&args), format),
+        Command::Http(args) => finish("http", cmd::http::run(&args), format),
+        Command::Serve(args) => finish("serve", cmd::serve::run(&args), format),
     };
     printed.unwrap_or_else(|e| {
         eprintln!("svcprobe: cannot write output: {e}");

@@ -30,7 +30,7 @@ pub struct ErrorReport {
 
 #[derive(Debug, Serialize)]
 pub struct ErrorDetail {
-    /// Stable kind: `usage`, `read`.
+    /// Stable kind: `usage`, `read`, `io`.
     pub kind: &'static str,
     pub message: String,
 }
@@ -237,6 +237,240 @@ pub struct CandidateOutcome {
 }
 
 // ---------------------------------------------------------------------------------------
+// tcp, http, serve (connectivity probes)
+// ---------------------------------------------------------------------------------------
+
+/// How a probe's host name became addresses: glibc's search walk, as `nslookup` shows it.
+/// The time it took is the probe's DNS phase.
+#[derive(Debug, Serialize)]
+pub struct Resolution {
+    /// The name as given.
+    pub name: String,
+    /// `resolved`, or how glibc's walk ended (vocabulary of `LibcAnswer::status`), or
+    /// `invalid` for a string that cannot be a DNS name.
+    pub status: &'static str,
+    /// The candidate name that answered.
+    pub final_name: Option<String>,
+    /// A addresses first, then AAAA, in answer order.
+    pub addresses: Vec<String>,
+    /// Why the walk ended where it did, in words.
+    pub reason: String,
+    /// The resolv.conf that was read.
+    pub config_source: String,
+    /// Every DNS query sent, in order.
+    pub queries: Vec<QueryRecord>,
+    pub duration_ms: f64,
+}
+
+/// An ICMP error the network sent back instead of a TCP answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IcmpReport {
+    /// The host that sent it: for kube-proxy's REJECT of a Service without endpoints, the
+    /// node (its address on the pod bridge), not the Service IP.
+    pub from: String,
+    /// ICMP (or ICMPv6) type and code, e.g. 3/3 for port unreachable.
+    #[serde(rename = "type")]
+    pub icmp_type: u8,
+    pub code: u8,
+    /// `port-unreachable`, `host-unreachable`, `admin-prohibited`, `net-unreachable`, ...
+    pub description: &'static str,
+}
+
+/// Min, median, 90th percentile and max of a set of durations, in milliseconds.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LatencyStats {
+    pub min_ms: f64,
+    pub median_ms: f64,
+    pub p90_ms: f64,
+    pub max_ms: f64,
+}
+
+/// What a series of attempts added up to.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProbeSummary {
+    pub attempts: u32,
+    /// How many attempts ended with each outcome (only outcomes that occurred).
+    pub outcomes: std::collections::BTreeMap<&'static str, u32>,
+    /// Successful attempts / attempts (`connected` for tcp; a response for http).
+    pub success_ratio: f64,
+    /// Durations of the successful attempts (the connect for tcp, the whole request for
+    /// http); absent when none succeeded.
+    pub latency: Option<LatencyStats>,
+}
+
+/// `svcprobe tcp`: every connect attempt to every target, classified.
+#[derive(Debug, Serialize)]
+pub struct TcpReport {
+    pub count: u32,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    /// `--source`, when given.
+    pub source: Option<String>,
+    pub targets: Vec<TcpTarget>,
+    pub duration_ms: f64,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TcpTarget {
+    /// As given on the command line (`host:port`).
+    pub target: String,
+    pub host: String,
+    pub port: u16,
+    /// How the name resolved; absent when the host is an IP address.
+    pub resolution: Option<Resolution>,
+    /// One entry per address probed: every address the name resolved to, or the literal.
+    pub addresses: Vec<TcpAddressProbe>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TcpAddressProbe {
+    /// `ip:port`.
+    pub address: String,
+    pub attempts: Vec<TcpAttempt>,
+    pub summary: ProbeSummary,
+}
+
+/// One connect.
+#[derive(Debug, Serialize)]
+pub struct TcpAttempt {
+    /// 1-based attempt number.
+    pub seq: u32,
+    /// `connected`; `refused` (TCP RST from the destination); `rejected` (ICMP
+    /// unreachable, see `icmp`); `timeout`; `no-route` (this host has no route or no
+    /// neighbour for it); `error`.
+    pub outcome: &'static str,
+    /// From the SYN to the handshake, the RST, the ICMP or the deadline.
+    pub duration_ms: f64,
+    /// The local `ip:port` the attempt used.
+    pub local: Option<String>,
+    /// The ICMP error behind `rejected` (or a locally generated one behind `no-route`).
+    pub icmp: Option<IcmpReport>,
+    /// The OS error of a failed attempt.
+    pub detail: Option<String>,
+}
+
+/// `svcprobe http`: each request over a new connection, and what the answers add up to.
+#[derive(Debug, Serialize)]
+pub struct HttpReport {
+    pub url: String,
+    /// Always `GET`.
+    pub method: &'static str,
+    pub count: u32,
+    /// Deadline of each whole attempt, body included.
+    pub timeout_ms: u64,
+    /// Deadline of the TCP and TLS handshakes.
+    pub connect_timeout_ms: u64,
+    /// Bodies are read up to this many bytes; the rest is not read.
+    pub max_body_bytes: u64,
+    /// Present for `https` URLs.
+    pub tls: Option<TlsSettings>,
+    /// How the URL's host resolved (once, before the attempts); absent for an IP address.
+    pub resolution: Option<Resolution>,
+    pub attempts: Vec<HttpAttempt>,
+    pub summary: ProbeSummary,
+    /// Distinct responses (status and body), most frequent first: for a Service whose pods
+    /// answer with their name (serve_hostname), which backends answered and how often.
+    pub responses: Vec<DistinctResponse>,
+    /// How many attempts got each status code.
+    pub status_codes: std::collections::BTreeMap<u16, u32>,
+    pub duration_ms: f64,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TlsSettings {
+    /// False only with `--insecure`: the server's certificate was not checked at all.
+    pub verify: bool,
+    /// The CA file trusted (`--cacert`, or the system bundle found); absent with
+    /// `--insecure`.
+    pub ca_file: Option<String>,
+    /// Certificates read from `ca_file`.
+    pub ca_certificates: usize,
+}
+
+/// One request.
+#[derive(Debug, Serialize)]
+pub struct HttpAttempt {
+    /// 1-based attempt number.
+    pub seq: u32,
+    /// `response` (any status), or why there was none: `refused`, `rejected`, `timeout`,
+    /// `no-route` (as for tcp), `tls` (handshake or certificate), `protocol` (the peer
+    /// did not speak HTTP), `closed` (the peer closed before a response), `error`.
+    pub outcome: &'static str,
+    /// For `timeout`: the deadline that passed (`connect`, `response`, `body`, `request`).
+    pub timeout_phase: Option<&'static str>,
+    /// The `ip:port` connected to.
+    pub peer: Option<String>,
+    /// The local `ip:port` of the connection.
+    pub local: Option<String>,
+    pub status: Option<u16>,
+    pub timing: HttpTiming,
+    /// Body bytes read (at most `max_body_bytes`).
+    pub body_bytes: u64,
+    /// The body was longer than `max_body_bytes` (or did not end before the deadline).
+    pub body_truncated: bool,
+    /// The start of the body, as text (invalid UTF-8 replaced), at most 200 bytes.
+    pub body_excerpt: Option<String>,
+    /// For `rejected`: the ICMP error and who sent it.
+    pub icmp: Option<IcmpReport>,
+    /// The error behind a failed attempt, in words.
+    pub detail: Option<String>,
+}
+
+/// Where the time of one request went, each phase measured from the attempt's start.
+#[derive(Debug, Default, Serialize)]
+pub struct HttpTiming {
+    /// TCP handshake duration.
+    pub connect_ms: Option<f64>,
+    /// TLS handshake duration (https only).
+    pub tls_ms: Option<f64>,
+    /// From the attempt's start to the first byte of the response.
+    pub first_byte_ms: Option<f64>,
+    /// The whole attempt, body included.
+    pub total_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DistinctResponse {
+    pub status: u16,
+    /// The start of the body (for serve_hostname: the pod's name).
+    pub body_excerpt: String,
+    pub count: u32,
+    /// count / attempts.
+    pub share: f64,
+}
+
+/// `svcprobe serve`, printed when it stops.
+#[derive(Debug, Serialize)]
+pub struct ServeReport {
+    /// The address it listened on.
+    pub listen: String,
+    /// What `GET /` answered.
+    pub hostname: String,
+    /// Connections served at once, at most.
+    pub max_connections: u32,
+    pub connections: u64,
+    pub requests: u64,
+    /// Requests answered with 4xx/5xx (bad request, not found, too large, too slow).
+    pub error_responses: u64,
+    /// `SIGTERM` or `SIGINT`.
+    pub stopped_by: String,
+    pub duration_ms: f64,
+}
+
+/// The JSON body of `serve`'s `GET /echo`: what the server saw of the connection.
+#[derive(Debug, Serialize)]
+pub struct EchoBody {
+    /// The client `ip:port` as the server saw it: after SNAT/masquerade, the node's.
+    pub client: String,
+    /// The local `ip:port` the connection reached (the pod, after the Service's DNAT).
+    pub server: String,
+    pub hostname: String,
+    pub method: String,
+    pub path: String,
+    /// The Host header, if any.
+    pub host_header: Option<String>,
 // diagnose
 // ---------------------------------------------------------------------------------------
 

@@ -1,8 +1,11 @@
 //! One module per subcommand. Each `run` takes its parsed arguments and returns its
 //! report (or the error that kept it from running); printing is `output`'s job.
 
+pub mod http;
 pub mod nslookup;
 pub mod resolvconf;
+pub mod serve;
+pub mod tcp;
 
 use std::io::Read;
 use std::path::Path;

@@ -1,0 +1,447 @@
+//! Flags of the connectivity commands (`tcp`, `http`, `serve`). Like the rest of `cli`:
+//! tokens in, validated arguments out, no I/O.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ureq::http::Uri;
+
+use super::{parse_duration, DEFAULT_RESOLV_CONF};
+use crate::error::Error;
+
+pub const TCP_USAGE: &str = "\
+Usage: svcprobe tcp TARGET... [options]
+
+Connects to each TARGET (host:port, [v6]:port, or name:port; names resolve as glibc
+would, through resolv.conf) and classifies every attempt: connected; refused (TCP RST
+from the destination: nothing listens there); rejected (ICMP unreachable, with the host
+that sent it: kube-proxy rejects a Service without endpoints from the node); timeout
+(packets dropped); no-route. A name probes every address it resolves to. Targets are
+probed at the same time; the attempts of one target one after another.
+
+Options:
+  --count N          attempts per address (default 1, at most 10000)
+  --interval D       pause between attempts (default 100ms)
+  --timeout D        deadline of each connect (default 2s); also bounds DNS
+  --source IP        connect from this local address
+  --resolv-conf PATH read this file instead of /etc/resolv.conf
+Exit 1 unless every attempt connected.
+";
+
+pub const HTTP_USAGE: &str = "\
+Usage: svcprobe http URL [options]
+
+GETs URL (http or https; the host resolves as glibc would) over a new connection per
+attempt and reports status, peer address, timing phases (connect, TLS, first byte,
+total), a body excerpt, and with --count the distinct responses and how often each
+came back: for a Service whose pods answer with their name, which backends answered.
+Redirects are reported, not followed.
+
+Options:
+  --count N            attempts (default 1, at most 10000)
+  --timeout D          deadline of each whole attempt, body included (default 5s)
+  --connect-timeout D  deadline of the TCP (and TLS) handshake (default 2s)
+  --max-body BYTES     read at most this much of each body (default 65536)
+  --cacert FILE        trust these PEM certificates instead of the system's
+  --insecure           do not verify the server's certificate (reported)
+  --source IP          connect from this local address
+  --resolv-conf PATH   read this file instead of /etc/resolv.conf
+Exit 1 unless every attempt got a response with a status below 400.
+";
+
+pub const SERVE_USAGE: &str = "\
+Usage: svcprobe serve [--listen ADDR] [--body TEXT]
+
+A small HTTP server, a drop-in for registry.k8s.io/serve_hostname:
+  GET /         the hostname (or --body TEXT), newline-terminated
+  GET /echo     JSON: the client address and port the server saw (SNAT shows here),
+                the server address the connection reached, the hostname
+  GET /healthz  ok
+It closes every connection after one response, limits headers to 8 KiB and a request
+to 5 s, serves at most 32 connections at once (more wait in the kernel's backlog),
+writes nothing to disk, and stops cleanly on SIGTERM or SIGINT, then prints a report.
+
+Options:
+  --listen ADDR  IP:PORT or :PORT to listen on (default 0.0.0.0:9376)
+  --body TEXT    answer TEXT on / instead of the hostname
+";
+
+const DEFAULT_COUNT: u32 = 1;
+const MAX_COUNT: u32 = 10_000;
+const MAX_TARGETS: usize = 64;
+const DEFAULT_INTERVAL: Duration = Duration::from_millis(100);
+const DEFAULT_TCP_TIMEOUT: Duration = Duration::from_secs(2);
+const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const DEFAULT_MAX_BODY: u64 = 64 * 1024;
+/// A body cap is a memory cap too: every attempt holds its body until it is summed up.
+const MAX_MAX_BODY: u64 = 16 * 1024 * 1024;
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9376);
+
+/// A host as the user wrote it: an address, or a name for the resolver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Host {
+    Ip(IpAddr),
+    Name(String),
+}
+
+impl Host {
+    fn parse(text: &str) -> Result<Host, String> {
+        let bare = text
+            .strip_prefix('[')
+            .and_then(|t| t.strip_suffix(']'))
+            .unwrap_or(text);
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            return Ok(Host::Ip(ip));
+        }
+        let valid = !text.is_empty()
+            && text.len() <= 253
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if valid {
+            Ok(Host::Name(text.to_string()))
+        } else {
+            Err(format!("`{text}` is not an IP address or a host name"))
+        }
+    }
+}
+
+/// One `tcp` target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// As given on the command line.
+    pub text: String,
+    pub host: Host,
+    pub port: u16,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct TcpArgs {
+    pub targets: Vec<Target>,
+    pub count: u32,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub source: Option<IpAddr>,
+    pub resolv_conf: PathBuf,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct HttpArgs {
+    pub url: String,
+    /// Host and port from the URL (the port defaulted by the scheme).
+    pub host: Host,
+    pub port: u16,
+    pub https: bool,
+    pub count: u32,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_body: u64,
+    pub cacert: Option<PathBuf>,
+    pub insecure: bool,
+    pub source: Option<IpAddr>,
+    pub resolv_conf: PathBuf,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct ServeArgs {
+    pub listen: SocketAddr,
+    pub body: Option<String>,
+}
+
+/// `host:port`, `[v6]:port`, `name:port`.
+pub fn parse_target(text: &str) -> Result<Target, String> {
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!("`{text}` has no port (use host:port)"));
+    };
+    if host.contains(':') && !host.starts_with('[') {
+        return Err(format!("`{text}`: write an IPv6 address as [addr]:port"));
+    }
+    let port = parse_port(port).map_err(|e| format!("`{text}`: {e}"))?;
+    Ok(Target {
+        text: text.to_string(),
+        host: Host::parse(host)?,
+        port,
+    })
+}
+
+fn parse_port(text: &str) -> Result<u16, String> {
+    match text.parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!("`{text}` is not a port (1-65535)")),
+        Ok(p) => Ok(p),
+    }
+}
+
+fn parse_count(text: &str) -> Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(n) if (1..=MAX_COUNT).contains(&n) => Ok(n),
+        _ => Err(format!("`{text}` is not a count from 1 to {MAX_COUNT}")),
+    }
+}
+
+fn parse_ip(text: &str) -> Result<IpAddr, String> {
+    text.parse()
+        .map_err(|_| format!("`{text}` is not an IP address"))
+}
+
+/// `IP:PORT`, `[v6]:PORT` or `:PORT` (all IPv4 addresses).
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Some(port) = text.strip_prefix(':') {
+        return parse_port(port).map(|p| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), p));
+    }
+    text.parse::<SocketAddr>()
+        .map_err(|_| format!("`{text}` is not IP:PORT or :PORT"))
+}
+
+fn parse_max_body(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(n) if n <= MAX_MAX_BODY => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a byte count from 0 to {MAX_MAX_BODY}"
+        )),
+    }
+}
+
+fn resolv_conf(args: &mut pico_args::Arguments) -> Result<PathBuf, Error> {
+    Ok(args
+        .opt_value_from_str("--resolv-conf")?
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_RESOLV_CONF)))
+}
+
+fn free_args(args: &mut pico_args::Arguments) -> Result<Vec<String>, Error> {
+    let mut free = Vec::new();
+    while let Some(arg) = args.opt_free_from_str::<String>()? {
+        if arg.starts_with('-') && arg.len() > 1 {
+            return Err(Error::Usage(format!("unknown option `{arg}`")));
+        }
+        free.push(arg);
+    }
+    Ok(free)
+}
+
+pub fn parse_tcp(args: &mut pico_args::Arguments) -> Result<TcpArgs, Error> {
+    let count = args.opt_value_from_fn("--count", parse_count)?;
+    let interval = args.opt_value_from_fn("--interval", parse_duration)?;
+    let timeout = args.opt_value_from_fn("--timeout", parse_duration)?;
+    let source = args.opt_value_from_fn("--source", parse_ip)?;
+    let resolv_conf = resolv_conf(args)?;
+    let targets = free_args(args)?
+        .iter()
+        .map(|t| parse_target(t))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Error::Usage)?;
+    if targets.is_empty() {
+        return Err(Error::Usage(
+            "tcp needs at least one TARGET (host:port)".into(),
+        ));
+    }
+    if targets.len() > MAX_TARGETS {
+        return Err(Error::Usage(format!("at most {MAX_TARGETS} targets")));
+    }
+    Ok(TcpArgs {
+        targets,
+        count: count.unwrap_or(DEFAULT_COUNT),
+        interval: interval.unwrap_or(DEFAULT_INTERVAL),
+        timeout: timeout.unwrap_or(DEFAULT_TCP_TIMEOUT),
+        source,
+        resolv_conf,
+    })
+}
+
+pub fn parse_http(args: &mut pico_args::Arguments) -> Result<HttpArgs, Error> {
+    let count = args.opt_value_from_fn("--count", parse_count)?;
+    let timeout = args
+        .opt_value_from_fn("--timeout", parse_duration)?
+        .unwrap_or(DEFAULT_HTTP_TIMEOUT);
+    let connect_timeout = args
+        .opt_value_from_fn("--connect-timeout", parse_duration)?
+        .unwrap_or(DEFAULT_CONNECT_TIMEOUT)
+        .min(timeout);
+    let max_body = args.opt_value_from_fn("--max-body", parse_max_body)?;
+    let cacert: Option<PathBuf> = args.opt_value_from_str("--cacert")?;
+    let insecure = args.contains("--insecure");
+    let source = args.opt_value_from_fn("--source", parse_ip)?;
+    let resolv_conf = resolv_conf(args)?;
+    let mut free = free_args(args)?;
+    if free.len() > 1 {
+        return Err(Error::Usage(format!("unexpected argument `{}`", free[1])));
+    }
+    let url = free
+        .pop()
+        .ok_or_else(|| Error::Usage("http needs a URL".into()))?;
+    let (host, port, https) = parse_url(&url).map_err(Error::Usage)?;
+    if cacert.is_some() && insecure {
+        return Err(Error::Usage(
+            "--cacert and --insecure contradict each other".into(),
+        ));
+    }
+    Ok(HttpArgs {
+        url,
+        host,
+        port,
+        https,
+        count: count.unwrap_or(DEFAULT_COUNT),
+        timeout,
+        connect_timeout,
+        max_body: max_body.unwrap_or(DEFAULT_MAX_BODY),
+        cacert,
+        insecure,
+        source,
+        resolv_conf,
+    })
+}
+
+/// Host, port and whether TLS is needed, from an `http://` or `https://` URL.
+pub fn parse_url(url: &str) -> Result<(Host, u16, bool), String> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    let https = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        Some(other) => return Err(format!("`{other}` URLs are not supported (http, https)")),
+        None => return Err(format!("`{url}` needs a scheme: http://{url}")),
+    };
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("`{url}` has no host"))?;
+    let port = match uri.port_u16() {
+        Some(0) => return Err(format!("`{url}`: port 0")),
+        Some(p) => p,
+        None if https => 443,
+        None => 80,
+    };
+    Ok((Host::parse(host)?, port, https))
+}
+
+pub fn parse_serve(args: &mut pico_args::Arguments) -> Result<ServeArgs, Error> {
+    Ok(ServeArgs {
+        listen: args
+            .opt_value_from_fn("--listen", parse_listen)?
+            .unwrap_or(DEFAULT_LISTEN),
+        body: args.opt_value_from_str("--body")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn args(line: &str) -> pico_args::Arguments {
+        pico_args::Arguments::from_vec(line.split_whitespace().map(OsString::from).collect())
+    }
+
+    #[test]
+    fn targets() {
+        let t = parse_target("10.0.1.175:80").unwrap();
+        assert_eq!(
+            (t.host, t.port),
+            (Host::Ip("10.0.1.175".parse().unwrap()), 80)
+        );
+        let t = parse_target("[fd00::1]:443").unwrap();
+        assert_eq!(t.host, Host::Ip("fd00::1".parse().unwrap()));
+        let t = parse_target("hostnames.default:80").unwrap();
+        assert_eq!(t.host, Host::Name("hostnames.default".into()));
+        for bad in [
+            "hostnames",
+            "fd00::1:80",
+            "a:0",
+            "a:65536",
+            ":80",
+            "a b:80",
+            "x:",
+        ] {
+            assert!(parse_target(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tcp_flags() {
+        let a = parse_tcp(&mut args(
+            "--count 5 --interval 1s --timeout 300ms --source 10.244.0.3 a:1 10.0.0.1:2",
+        ))
+        .unwrap();
+        assert_eq!(a.targets.len(), 2);
+        assert_eq!(a.count, 5);
+        assert_eq!(a.interval, Duration::from_secs(1));
+        assert_eq!(a.timeout, Duration::from_millis(300));
+        assert_eq!(a.source, Some("10.244.0.3".parse().unwrap()));
+        let d = parse_tcp(&mut args("a:1")).unwrap();
+        assert_eq!((d.count, d.timeout), (1, DEFAULT_TCP_TIMEOUT));
+        for bad in [
+            "",
+            "--count 0 a:1",
+            "--count x a:1",
+            "--source nope a:1",
+            "--bogus a:1",
+        ] {
+            assert!(parse_tcp(&mut args(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            parse_url("http://10.0.1.175").unwrap(),
+            (Host::Ip("10.0.1.175".parse().unwrap()), 80, false)
+        );
+        assert_eq!(
+            parse_url("https://hostnames.default:8443/x?y").unwrap(),
+            (Host::Name("hostnames.default".into()), 8443, true)
+        );
+        assert_eq!(
+            parse_url("http://[fd00::1]:8080/").unwrap(),
+            (Host::Ip("fd00::1".parse().unwrap()), 8080, false)
+        );
+        for bad in [
+            "10.0.1.175",
+            "ftp://x/",
+            "http://",
+            "http://:80/",
+            "http://a:0/",
+        ] {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn http_flags() {
+        let a = parse_http(&mut args(
+            "--count 3 --timeout 1s --connect-timeout 5s --max-body 10 --insecure https://x/",
+        ))
+        .unwrap();
+        assert_eq!(
+            (a.count, a.max_body, a.insecure, a.https),
+            (3, 10, true, true)
+        );
+        assert_eq!(
+            a.connect_timeout,
+            Duration::from_secs(1),
+            "capped by --timeout"
+        );
+        for bad in [
+            "",
+            "http://a/ http://b/",
+            "--insecure --cacert f https://x/",
+            "--max-body -1 http://a/",
+            "--max-body 99999999999 http://a/",
+        ] {
+            assert!(parse_http(&mut args(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn listen() {
+        assert_eq!(
+            parse_listen(":8080").unwrap(),
+            "0.0.0.0:8080".parse().unwrap()
+        );
+        assert_eq!(parse_listen("[::1]:1").unwrap(), "[::1]:1".parse().unwrap());
+        assert!(parse_listen("8080").is_err());
+        let s = parse_serve(&mut args("--body hi")).unwrap();
+        assert_eq!((s.listen, s.body), (DEFAULT_LISTEN, Some("hi".into())));
+    }
+}

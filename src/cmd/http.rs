@@ -1,0 +1,399 @@
+//! `svcprobe http`: the guide's "wget the ClusterIP a few times and see which pods answer",
+//! with a new connection per attempt, timing phases, and every failure classified.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::cli::probes::{Host, HttpArgs};
+use crate::cmd::tcp::{icmp_report, summarize};
+use crate::dns::millis;
+use crate::dns::resolve;
+use crate::error::Error;
+use crate::http::{Prober, Settings, Trace, Trust};
+use crate::net::Outcome;
+use crate::report::{
+    DistinctResponse, Envelope, Finding, HttpAttempt, HttpReport, HttpTiming, Resolution, Severity,
+    TlsSettings, SCHEMA_VERSION,
+};
+
+/// Bytes of each body shown in the report.
+const EXCERPT_BYTES: usize = 200;
+
+pub fn run(args: &HttpArgs) -> Result<Envelope<HttpReport>, Error> {
+    let start = Instant::now();
+    let trust = if !args.https {
+        None
+    } else if args.insecure {
+        Some(Trust::Nothing)
+    } else {
+        Some(Trust::load(args.cacert.as_deref())?)
+    };
+    let (resolution, addresses) = addresses(args)?;
+    let mut attempts = Vec::new();
+    if !addresses.is_empty() {
+        let prober = Prober::new(&Settings {
+            addresses,
+            source: args.source,
+            connect_timeout: args.connect_timeout,
+            timeout: args.timeout,
+            trust: trust.clone().unwrap_or(Trust::Nothing),
+        });
+        let mut bodies = Vec::new();
+        for seq in 1..=args.count {
+            let (attempt, body_key) = attempt(seq, &prober, args);
+            attempts.push(attempt);
+            bodies.push(body_key);
+        }
+        return Ok(report(args, start, trust, resolution, attempts, &bodies));
+    }
+    Ok(report(args, start, trust, resolution, attempts, &[]))
+}
+
+fn addresses(args: &HttpArgs) -> Result<(Option<Resolution>, Vec<SocketAddr>), Error> {
+    match &args.host {
+        Host::Ip(ip) => Ok((None, vec![SocketAddr::new(*ip, args.port)])),
+        Host::Name(name) => {
+            let resolved = resolve::resolve(name, &args.resolv_conf, args.timeout)?;
+            let addrs = resolved
+                .addresses
+                .iter()
+                .filter(|ip| args.source.is_none_or(|s| s.is_ipv4() == ip.is_ipv4()))
+                .map(|ip| SocketAddr::new(*ip, args.port))
+                .collect();
+            Ok((Some(resolved.report), addrs))
+        }
+    }
+}
+
+/// Identifies a body without keeping it: the responses of many attempts are compared.
+type BodyKey = Option<(u16, u64)>;
+
+fn attempt(seq: u32, prober: &Prober, args: &HttpArgs) -> (HttpAttempt, BodyKey) {
+    let start = Instant::now();
+    let result = prober.get(&args.url);
+    let mut attempt = HttpAttempt {
+        seq,
+        outcome: "response",
+        timeout_phase: None,
+        peer: None,
+        local: None,
+        status: None,
+        timing: HttpTiming::default(),
+        body_bytes: 0,
+        body_truncated: false,
+        body_excerpt: None,
+        icmp: None,
+        detail: None,
+    };
+    let mut key = None;
+    match result {
+        Ok(mut response) => {
+            let status = response.status().as_u16();
+            attempt.status = Some(status);
+            let mut reader = response.body_mut().as_reader();
+            let (body, error) = read_capped(&mut reader, args.max_body);
+            attempt.body_bytes = body.len() as u64;
+            attempt.body_truncated = error.is_some()
+                || body.len() as u64 >= args.max_body && {
+                    // One byte more tells a body of exactly max_body from a longer one.
+                    let mut probe = [0u8; 1];
+                    matches!(reader.read(&mut probe), Ok(1))
+                };
+            if let Some(e) = error {
+                attempt.detail = Some(format!("reading the body: {e}"));
+            }
+            attempt.body_excerpt = Some(excerpt(&body));
+            let mut hasher = DefaultHasher::new();
+            body.hash(&mut hasher);
+            key = Some((status, hasher.finish()));
+        }
+        Err(error) => classify_error(&mut attempt, &error, &prober.trace(), args.https),
+    }
+    let trace = prober.trace();
+    fill_from_trace(&mut attempt, &trace, start);
+    attempt.timing.total_ms = millis(start.elapsed());
+    (attempt, key)
+}
+
+/// Reads at most `max` bytes; an error (a deadline, a reset) ends the body early.
+fn read_capped(reader: &mut impl Read, max: u64) -> (Vec<u8>, Option<io::Error>) {
+    let mut body = Vec::new();
+    let mut chunk = [0u8; 8192];
+    while (body.len() as u64) < max {
+        let want = chunk.len().min((max - body.len() as u64) as usize);
+        match reader.read(&mut chunk[..want]) {
+            Ok(0) => break,
+            Ok(n) => body.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (body, Some(e)),
+        }
+    }
+    (body, None)
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let cut = body.get(..EXCERPT_BYTES).unwrap_or(body);
+    String::from_utf8_lossy(cut).trim().to_string()
+}
+
+fn fill_from_trace(attempt: &mut HttpAttempt, trace: &Trace, start: Instant) {
+    attempt.peer = trace.peer.map(|p| p.to_string());
+    attempt.local = trace.local.map(|l| l.to_string());
+    attempt.timing.connect_ms = trace.connect.map(millis);
+    if let (Some(connected), Some(tls)) = (trace.connected_at, trace.tls_done_at) {
+        attempt.timing.tls_ms = Some(millis(tls.saturating_duration_since(connected)));
+    }
+    attempt.timing.first_byte_ms = trace
+        .first_byte_at
+        .map(|t| millis(t.saturating_duration_since(start)));
+}
+
+fn classify_error(attempt: &mut HttpAttempt, error: &ureq::Error, trace: &Trace, https: bool) {
+    attempt.detail = Some(error.to_string());
+    if let Some(failure) = &trace.connect_failure {
+        attempt.outcome = failure.outcome.as_str();
+        attempt.icmp = failure.icmp.as_ref().map(icmp_report);
+        attempt.detail = Some(failure.detail.clone());
+        if failure.outcome == Outcome::Timeout {
+            attempt.timeout_phase = Some("connect");
+        }
+        return;
+    }
+    let handshaking = trace.connected_at.is_some() && https && trace.tls_done_at.is_none();
+    let (outcome, phase) = match error {
+        ureq::Error::Timeout(t) => ("timeout", Some(timeout_phase(*t, trace, handshaking))),
+        ureq::Error::Io(e) if e.kind() == io::ErrorKind::TimedOut => (
+            "timeout",
+            Some(timeout_phase(ureq::Timeout::Global, trace, handshaking)),
+        ),
+        _ if handshaking => ("tls", None),
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => ("tls", None),
+        ureq::Error::Protocol(_) | ureq::Error::LargeResponseHeader(..) => ("protocol", None),
+        ureq::Error::Io(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+            ) =>
+        {
+            ("closed", None)
+        }
+        _ => ("error", None),
+    };
+    attempt.outcome = outcome;
+    attempt.timeout_phase = phase;
+}
+
+fn timeout_phase(timeout: ureq::Timeout, trace: &Trace, handshaking: bool) -> &'static str {
+    match timeout {
+        ureq::Timeout::Connect | ureq::Timeout::Resolve => "connect",
+        ureq::Timeout::RecvBody => "body",
+        ureq::Timeout::SendRequest | ureq::Timeout::RecvResponse => "response",
+        _ if trace.connected_at.is_none() || handshaking => "connect",
+        _ if trace.first_byte_at.is_none() => "response",
+        _ => "request",
+    }
+}
+
+fn report(
+    args: &HttpArgs,
+    start: Instant,
+    trust: Option<Trust>,
+    resolution: Option<Resolution>,
+    attempts: Vec<HttpAttempt>,
+    bodies: &[BodyKey],
+) -> Envelope<HttpReport> {
+    let summary = summarize(
+        attempts.iter().map(|a| (a.outcome, a.timing.total_ms)),
+        "response",
+    );
+    let mut status_codes: BTreeMap<u16, u32> = BTreeMap::new();
+    for status in attempts.iter().filter_map(|a| a.status) {
+        *status_codes.entry(status).or_default() += 1;
+    }
+    let responses = distinct_responses(&attempts, bodies);
+    let ok = !attempts.is_empty()
+        && attempts
+            .iter()
+            .all(|a| a.status.is_some_and(|s| s < 400) && a.outcome == "response");
+    let tls = trust.map(|t| match t {
+        Trust::Nothing => TlsSettings {
+            verify: false,
+            ca_file: None,
+            ca_certificates: 0,
+        },
+        Trust::Roots { file, certificates } => TlsSettings {
+            verify: true,
+            ca_file: Some(file),
+            ca_certificates: certificates.len(),
+        },
+    });
+    let findings = findings(args, &resolution, &attempts, &responses, tls.as_ref());
+    Envelope {
+        schema_version: SCHEMA_VERSION,
+        command: "http",
+        ok,
+        report: HttpReport {
+            url: args.url.clone(),
+            method: "GET",
+            count: args.count,
+            timeout_ms: args.timeout.as_millis() as u64,
+            connect_timeout_ms: args.connect_timeout.as_millis() as u64,
+            max_body_bytes: args.max_body,
+            tls,
+            resolution,
+            attempts,
+            summary,
+            responses,
+            status_codes,
+            duration_ms: millis(start.elapsed()),
+            findings,
+        },
+    }
+}
+
+fn distinct_responses(attempts: &[HttpAttempt], bodies: &[BodyKey]) -> Vec<DistinctResponse> {
+    let mut seen: HashMap<(u16, u64), usize> = HashMap::new();
+    let mut responses: Vec<DistinctResponse> = Vec::new();
+    for (attempt, key) in attempts.iter().zip(bodies) {
+        let Some(key) = key else { continue };
+        match seen.get(key) {
+            Some(&i) => {
+                if let Some(r) = responses.get_mut(i) {
+                    r.count += 1;
+                }
+            }
+            None => {
+                seen.insert(*key, responses.len());
+                responses.push(DistinctResponse {
+                    status: key.0,
+                    body_excerpt: attempt.body_excerpt.clone().unwrap_or_default(),
+                    count: 1,
+                    share: 0.0,
+                });
+            }
+        }
+    }
+    let total = attempts.len().max(1) as f64;
+    for r in &mut responses {
+        r.share = f64::from(r.count) / total;
+    }
+    // Most frequent first; ties in order of first appearance (the sort is stable).
+    responses.sort_by_key(|r| std::cmp::Reverse(r.count));
+    responses
+}
+
+fn findings(
+    args: &HttpArgs,
+    resolution: &Option<Resolution>,
+    attempts: &[HttpAttempt],
+    responses: &[DistinctResponse],
+    tls: Option<&TlsSettings>,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut push = |severity, code, message: String| {
+        findings.push(Finding {
+            severity,
+            code,
+            message,
+            line: None,
+        })
+    };
+    if let Some(r) = resolution {
+        if r.addresses.is_empty() {
+            push(
+                Severity::Error,
+                "name-not-resolved",
+                format!("{} did not resolve ({}): {}", r.name, r.status, r.reason),
+            );
+        }
+    }
+    if tls.is_some_and(|t| !t.verify) {
+        push(
+            Severity::Warning,
+            "tls-not-verified",
+            "--insecure: the server's certificate was not checked".into(),
+        );
+    }
+    let count = |outcome: &str| attempts.iter().filter(|a| a.outcome == outcome).count();
+    let failed = attempts.len() - count("response");
+    if failed > 0 && failed < attempts.len() {
+        push(
+            Severity::Error,
+            "some-attempts-failed",
+            format!(
+                "{failed} of {} attempts got no response: if this is a Service, one of its \
+                 endpoints is probably not serving",
+                attempts.len()
+            ),
+        );
+    }
+    let why: &[(&str, &str)] = &[
+        (
+            "refused",
+            "the destination answered with a TCP reset: nothing listens on that port",
+        ),
+        (
+            "rejected",
+            "a host on the way rejected the connection with ICMP (kube-proxy does this for a \
+             Service without ready endpoints)",
+        ),
+        (
+            "timeout",
+            "deadlines passed: packets dropped, or a server that does not answer",
+        ),
+        ("no-route", "this pod has no route to the address"),
+        (
+            "tls",
+            "the TLS handshake failed (certificate not trusted, wrong name, not TLS)",
+        ),
+        ("protocol", "the server did not answer in HTTP"),
+        (
+            "closed",
+            "the server closed the connection before answering",
+        ),
+    ];
+    for (outcome, words) in why {
+        let n = count(outcome);
+        if n > 0 {
+            push(
+                Severity::Error,
+                outcome,
+                format!("{n} of {} attempts {outcome}: {words}", attempts.len()),
+            );
+        }
+    }
+    let server_errors = attempts
+        .iter()
+        .filter(|a| a.status.is_some_and(|s| s >= 400))
+        .count();
+    if server_errors > 0 {
+        push(
+            Severity::Error,
+            "error-status",
+            format!(
+                "{server_errors} of {} responses had a status of 400 or more",
+                attempts.len()
+            ),
+        );
+    }
+    let answered = responses.iter().map(|r| r.count).sum::<u32>();
+    if args.count > 1 && answered > 1 {
+        push(
+            Severity::Info,
+            "distinct-responses",
+            format!(
+                "{} distinct responses in {answered} answers (for a serve_hostname-like \
+                 backend: that many pods answered)",
+                responses.len()
+            ),
+        );
+    }
+    findings
+}
