@@ -10,6 +10,7 @@ use hickory_proto::rr::RecordType;
 use crate::error::Error;
 use crate::report::Libc;
 
+pub mod diagnose;
 pub mod probes;
 use probes::{HttpArgs, ServeArgs, TcpArgs};
 
@@ -19,6 +20,7 @@ svcprobe: debug a Kubernetes Service from inside a pod
 Usage: svcprobe [-o json|text] <command> [options]
 
 Commands:
+  diagnose SERVICE [options]       the whole Debug Services walk, with a verdict
   resolvconf [--file PATH]         read and lint resolv.conf the way glibc and musl read it
   nslookup NAME [options]          resolve NAME exactly as the pod's C library would,
                                    showing every query
@@ -87,6 +89,7 @@ pub enum Command {
     Tcp(TcpArgs),
     Http(HttpArgs),
     Serve(ServeArgs),
+    Diagnose(diagnose::DiagnoseArgs),
     /// Print this usage text and exit 0.
     Help(&'static str),
     Version,
@@ -154,6 +157,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Cli, Error> {
         Some("tcp") => Command::Tcp(probes::parse_tcp(&mut args)?),
         Some("http") => Command::Http(probes::parse_http(&mut args)?),
         Some("serve") => Command::Serve(probes::parse_serve(&mut args)?),
+        Some("diagnose") => Command::Diagnose(diagnose::parse_diagnose(&mut args)?),
         Some(other) => return Err(Error::Usage(format!("unknown command `{other}`"))),
     };
     let rest = args.finish();
@@ -175,6 +179,7 @@ fn usage_of(command: &str) -> Result<&'static str, Error> {
         "tcp" => Ok(probes::TCP_USAGE),
         "http" => Ok(probes::HTTP_USAGE),
         "serve" => Ok(probes::SERVE_USAGE),
+        "diagnose" => Ok(diagnose::DIAGNOSE_USAGE),
         other => Err(Error::Usage(format!("unknown command `{other}`"))),
     }
 }

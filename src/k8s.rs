@@ -193,7 +193,11 @@ pub fn parse(json: &str) -> Result<Objects, String> {
     };
     let mut objects = Objects::default();
     for item in items {
-        let kind = item.get("kind").and_then(|k| k.as_str()).unwrap_or_default().to_string();
+        let kind = item
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or_default()
+            .to_string();
         let name = item
             .pointer("/metadata/name")
             .and_then(|n| n.as_str())
@@ -201,10 +205,18 @@ pub fn parse(json: &str) -> Result<Objects, String> {
             .to_string();
         let bad = |e: serde_json::Error| format!("{kind} {name}: {e}");
         match kind.as_str() {
-            "Service" => objects.services.push(serde_json::from_value(item).map_err(bad)?),
-            "EndpointSlice" => objects.slices.push(serde_json::from_value(item).map_err(bad)?),
-            "Endpoints" => objects.endpoints.push(serde_json::from_value(item).map_err(bad)?),
-            "Pod" => objects.pods.push(serde_json::from_value(item).map_err(bad)?),
+            "Service" => objects
+                .services
+                .push(serde_json::from_value(item).map_err(bad)?),
+            "EndpointSlice" => objects
+                .slices
+                .push(serde_json::from_value(item).map_err(bad)?),
+            "Endpoints" => objects
+                .endpoints
+                .push(serde_json::from_value(item).map_err(bad)?),
+            "Pod" => objects
+                .pods
+                .push(serde_json::from_value(item).map_err(bad)?),
             _ => {}
         }
     }
@@ -222,13 +234,19 @@ impl Objects {
     pub fn selected_pods(&self, namespace: &str, selector: &BTreeMap<String, String>) -> Vec<&Pod> {
         self.pods
             .iter()
-            .filter(|p| in_namespace(&p.metadata, namespace) && matches(selector, &p.metadata.labels))
+            .filter(|p| {
+                in_namespace(&p.metadata, namespace) && matches(selector, &p.metadata.labels)
+            })
             .collect()
     }
 
     /// Pods that miss the selector by exactly one key or value: the `app=` vs `run=`
     /// mistake the guide warns about.
-    pub fn near_misses(&self, namespace: &str, selector: &BTreeMap<String, String>) -> Vec<(&Pod, String)> {
+    pub fn near_misses(
+        &self,
+        namespace: &str,
+        selector: &BTreeMap<String, String>,
+    ) -> Vec<(&Pod, String)> {
         self.pods
             .iter()
             .filter(|p| in_namespace(&p.metadata, namespace))
@@ -260,13 +278,24 @@ impl Objects {
             })
             .collect();
         if !slices.is_empty() {
-            return Some(slices.iter().flat_map(|s| slice_backends(s, port)).collect());
+            return Some(
+                slices
+                    .iter()
+                    .flat_map(|s| slice_backends(s, port))
+                    .collect(),
+            );
         }
         let endpoints = self
             .endpoints
             .iter()
             .find(|e| e.metadata.name == *name && in_namespace(&e.metadata, namespace))?;
-        Some(endpoints.subsets.iter().flat_map(|s| subset_backends(s, port)).collect())
+        Some(
+            endpoints
+                .subsets
+                .iter()
+                .flat_map(|s| subset_backends(s, port))
+                .collect(),
+        )
     }
 
     pub fn pod(&self, namespace: &str, name: &str) -> Option<&Pod> {
@@ -279,19 +308,29 @@ impl Objects {
 impl Pod {
     /// Ready by its containers' readiness (what the Endpoints controller looks at, roughly).
     pub fn ready(&self) -> bool {
-        !self.status.container_statuses.is_empty() && self.status.container_statuses.iter().all(|c| c.ready)
+        !self.status.container_statuses.is_empty()
+            && self.status.container_statuses.iter().all(|c| c.ready)
     }
 
     pub fn restarts(&self) -> u32 {
-        self.status.container_statuses.iter().map(|c| c.restart_count).sum()
+        self.status
+            .container_statuses
+            .iter()
+            .map(|c| c.restart_count)
+            .sum()
     }
 
     /// The container port a Service's targetPort refers to, if any container declares it.
     pub fn resolve_target_port(&self, target: &IntOrString) -> Option<u16> {
         let ports = self.spec.containers.iter().flat_map(|c| c.ports.iter());
         match target {
-            IntOrString::Int(n) => u16::try_from(*n).ok().filter(|n| ports.clone().any(|p| p.container_port == *n)),
-            IntOrString::Str(name) => ports.clone().find(|p| p.name.as_deref() == Some(name)).map(|p| p.container_port),
+            IntOrString::Int(n) => u16::try_from(*n)
+                .ok()
+                .filter(|n| ports.clone().any(|p| p.container_port == *n)),
+            IntOrString::Str(name) => ports
+                .clone()
+                .find(|p| p.name.as_deref() == Some(name))
+                .map(|p| p.container_port),
         }
     }
 }
@@ -304,8 +343,16 @@ impl ServicePort {
             Some(IntOrString::Str(s)) => s.clone(),
             None => self.port.to_string(),
         };
-        let name = self.name.as_deref().map(|n| format!("{n} ")).unwrap_or_default();
-        format!("{name}{}/{} -> {target}", self.port, self.protocol.as_deref().unwrap_or("TCP"))
+        let name = self
+            .name
+            .as_deref()
+            .map(|n| format!("{n} "))
+            .unwrap_or_default();
+        format!(
+            "{name}{}/{} -> {target}",
+            self.port,
+            self.protocol.as_deref().unwrap_or("TCP")
+        )
     }
 }
 
@@ -320,7 +367,8 @@ fn matches(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String
 /// EndpointSlice ports are matched to the Service port by name (both empty for a single
 /// unnamed port), as kube-proxy does.
 fn port_matches(endpoint_port: &EndpointPort, service_port: &ServicePort) -> bool {
-    endpoint_port.name.as_deref().unwrap_or_default() == service_port.name.as_deref().unwrap_or_default()
+    endpoint_port.name.as_deref().unwrap_or_default()
+        == service_port.name.as_deref().unwrap_or_default()
 }
 
 fn slice_backends(slice: &EndpointSlice, port: &ServicePort) -> Vec<Backend> {
@@ -348,7 +396,12 @@ fn slice_backends(slice: &EndpointSlice, port: &ServicePort) -> Vec<Backend> {
 }
 
 fn subset_backends(subset: &Subset, port: &ServicePort) -> Vec<Backend> {
-    let Some(number) = subset.ports.iter().find(|p| port_matches(p, port)).and_then(|p| p.port) else {
+    let Some(number) = subset
+        .ports
+        .iter()
+        .find(|p| port_matches(p, port))
+        .and_then(|p| p.port)
+    else {
         return Vec::new();
     };
     let to_backend = |ready: bool| {
@@ -377,7 +430,11 @@ mod tests {
     fn parses_a_kubectl_list() {
         let objects = parse(HEALTHY).unwrap();
         assert_eq!(
-            (objects.services.len(), objects.slices.len(), objects.pods.len()),
+            (
+                objects.services.len(),
+                objects.slices.len(),
+                objects.pods.len()
+            ),
             (1, 1, 3)
         );
         let service = objects.service("default", "hostnames").unwrap();
@@ -391,7 +448,10 @@ mod tests {
         assert_eq!(objects.selected_pods("default", &selector).len(), 3);
         let pod = objects.pod("default", "hostnames-632524106-bbpiw").unwrap();
         assert_eq!(pod.resolve_target_port(&IntOrString::Int(9376)), Some(9376));
-        assert_eq!(pod.resolve_target_port(&IntOrString::Str("http".into())), None);
+        assert_eq!(
+            pod.resolve_target_port(&IntOrString::Str("http".into())),
+            None
+        );
         assert!(pod.ready());
     }
 
@@ -410,7 +470,10 @@ mod tests {
         assert!(parse("").is_err());
         assert!(parse("[1,2").is_err());
         assert!(parse(r#"{"kind":"Service","spec":{"ports":"nope"}}"#).is_err());
-        assert_eq!(parse(r#"{"kind":"ConfigMap"}"#).unwrap(), Objects::default());
+        assert_eq!(
+            parse(r#"{"kind":"ConfigMap"}"#).unwrap(),
+            Objects::default()
+        );
         assert_eq!(parse(r#"{"items":[]}"#).unwrap(), Objects::default());
     }
 
@@ -425,7 +488,15 @@ mod tests {
         let objects = parse(json).unwrap();
         let service = objects.service("prod", "web").unwrap();
         let backends = objects.backends(service, &service.spec.ports[0]).unwrap();
-        assert_eq!(backends.iter().map(|b| (b.ip.as_str(), b.ready)).collect::<Vec<_>>(), vec![("10.244.1.2", true), ("10.244.1.3", false)]);
-        assert!(objects.backends(&Service::default(), &ServicePort::default()).is_none());
+        assert_eq!(
+            backends
+                .iter()
+                .map(|b| (b.ip.as_str(), b.ready))
+                .collect::<Vec<_>>(),
+            vec![("10.244.1.2", true), ("10.244.1.3", false)]
+        );
+        assert!(objects
+            .backends(&Service::default(), &ServicePort::default())
+            .is_none());
     }
 }

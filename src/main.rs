@@ -3,6 +3,7 @@
 
 mod cli;
 mod cmd;
+mod diagnose;
 mod dns;
 mod error;
 mod http;
@@ -38,6 +39,7 @@ fn run(command: Command, format: Format) -> ExitCode {
         Command::Tcp(args) => finish("tcp", cmd::tcp::run(&args), format),
         Command::Http(args) => finish("http", cmd::http::run(&args), format),
         Command::Serve(args) => finish("serve", cmd::serve::run(&args), format),
+        Command::Diagnose(args) => finish("diagnose", cmd::diagnose::run(&args), format),
     };
     printed.unwrap_or_else(|e| {
         eprintln!("svcprobe: cannot write output: {e}");

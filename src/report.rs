@@ -471,6 +471,9 @@ pub struct EchoBody {
     pub path: String,
     /// The Host header, if any.
     pub host_header: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------
 // diagnose
 // ---------------------------------------------------------------------------------------
 
@@ -497,7 +500,7 @@ pub struct ProbeContext {
     /// The address this pod uses towards the cluster DNS server.
     pub pod_ip: Option<String>,
     pub namespace: String,
-    /// `flag`, `serviceaccount`, `POD_NAMESPACE`, `search-list`, or `default`.
+    /// `serviceaccount`, `POD_NAMESPACE`, `search-list`, or `default`.
     pub namespace_source: &'static str,
 }
 

@@ -44,7 +44,7 @@ pub fn run(args: &HttpArgs) -> Result<Envelope<HttpReport>, Error> {
         });
         let mut bodies = Vec::new();
         for seq in 1..=args.count {
-            let (attempt, body_key) = attempt(seq, &prober, args);
+            let (attempt, body_key) = attempt(seq, &prober, &args.url, args.max_body, args.https);
             attempts.push(attempt);
             bodies.push(body_key);
         }
@@ -72,9 +72,16 @@ fn addresses(args: &HttpArgs) -> Result<(Option<Resolution>, Vec<SocketAddr>), E
 /// Identifies a body without keeping it: the responses of many attempts are compared.
 type BodyKey = Option<(u16, u64)>;
 
-fn attempt(seq: u32, prober: &Prober, args: &HttpArgs) -> (HttpAttempt, BodyKey) {
+/// One GET of `url` on a new connection, classified; `diagnose` samples with it too.
+pub fn attempt(
+    seq: u32,
+    prober: &Prober,
+    url: &str,
+    max_body: u64,
+    https: bool,
+) -> (HttpAttempt, BodyKey) {
     let start = Instant::now();
-    let result = prober.get(&args.url);
+    let result = prober.get(url);
     let mut attempt = HttpAttempt {
         seq,
         outcome: "response",
@@ -95,10 +102,10 @@ fn attempt(seq: u32, prober: &Prober, args: &HttpArgs) -> (HttpAttempt, BodyKey)
             let status = response.status().as_u16();
             attempt.status = Some(status);
             let mut reader = response.body_mut().as_reader();
-            let (body, error) = read_capped(&mut reader, args.max_body);
+            let (body, error) = read_capped(&mut reader, max_body);
             attempt.body_bytes = body.len() as u64;
             attempt.body_truncated = error.is_some()
-                || body.len() as u64 >= args.max_body && {
+                || body.len() as u64 >= max_body && {
                     // One byte more tells a body of exactly max_body from a longer one.
                     let mut probe = [0u8; 1];
                     matches!(reader.read(&mut probe), Ok(1))
@@ -111,7 +118,7 @@ fn attempt(seq: u32, prober: &Prober, args: &HttpArgs) -> (HttpAttempt, BodyKey)
             body.hash(&mut hasher);
             key = Some((status, hasher.finish()));
         }
-        Err(error) => classify_error(&mut attempt, &error, &prober.trace(), args.https),
+        Err(error) => classify_error(&mut attempt, &error, &prober.trace(), https),
     }
     let trace = prober.trace();
     fill_from_trace(&mut attempt, &trace, start);

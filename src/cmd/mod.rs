@@ -1,6 +1,7 @@
 //! One module per subcommand. Each `run` takes its parsed arguments and returns its
 //! report (or the error that kept it from running); printing is `output`'s job.
 
+pub mod diagnose;
 pub mod http;
 pub mod nslookup;
 pub mod resolvconf;
@@ -17,13 +18,18 @@ const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// Reads a small text file; invalid UTF-8 is replaced, not fatal (findings will show it).
 pub fn read_text(path: &Path) -> Result<String, Error> {
+    read_text_up_to(path, MAX_CONFIG_BYTES)
+}
+
+/// Reads at most `limit` bytes of a text file.
+pub fn read_text_up_to(path: &Path, limit: u64) -> Result<String, Error> {
     let read_error = |source| Error::Read {
         path: path.to_path_buf(),
         source,
     };
     let file = std::fs::File::open(path).map_err(read_error)?;
     let mut bytes = Vec::new();
-    file.take(MAX_CONFIG_BYTES)
+    file.take(limit)
         .read_to_end(&mut bytes)
         .map_err(read_error)?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())

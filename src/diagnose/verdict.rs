@@ -78,8 +78,25 @@ pub struct Facts {
 /// The verdict for `facts`.
 pub fn decide(facts: &Facts) -> Verdict {
     let svc = format!("{}.{}", facts.service, facts.namespace);
+    let vip = facts.cluster_ip.clone().unwrap_or_default();
+    let direct_ok = facts.direct.iter().filter(|d| d.tally.ok > 0).count();
+    let every_endpoint_answers = !facts.direct.is_empty() && direct_ok == facts.direct.len();
+    if !facts.dns_answers && every_endpoint_answers && vip.none_ok() {
+        return verdict(
+            "proxy",
+            "no Service IP works, neither the DNS server's nor this Service's, yet every endpoint answers directly: kube-proxy or the node's bridge is at fault".into(),
+            &[
+                "on the node: is kube-proxy running? iptables-save | grep KUBE-SERVICES; check its logs",
+                "check net.bridge.bridge-nf-call-iptables=1 and that br_netfilter is loaded",
+            ],
+        );
+    }
     if !facts.dns_answers {
-        let how = if facts.dns_refused { "refused (ICMP unreachable)" } else { "silently dropped" };
+        let how = if facts.dns_refused {
+            "refused (ICMP port unreachable: nothing listens on port 53)"
+        } else {
+            "silently dropped"
+        };
         return verdict(
             "dns-unreachable",
             format!("no DNS server answered: queries were {how}"),
@@ -105,8 +122,16 @@ pub fn decide(facts: &Facts) -> Verdict {
             ],
         );
     }
-    if facts.fqdn == Name::Resolved && (facts.short == Name::NotFound || facts.short == Name::Failed || facts.namespaced != Name::Resolved) {
-        let which = if facts.namespaced != Name::Resolved { "the namespaced name" } else { "the short name" };
+    if facts.fqdn == Name::Resolved
+        && (facts.short == Name::NotFound
+            || facts.short == Name::Failed
+            || facts.namespaced != Name::Resolved)
+    {
+        let which = if facts.namespaced != Name::Resolved {
+            "the namespaced name"
+        } else {
+            "the short name"
+        };
         return verdict(
             "dns-config",
             format!("the fully qualified name resolves but {which} does not: the pod's search list or ndots is wrong"),
@@ -133,20 +158,28 @@ pub fn decide(facts: &Facts) -> Verdict {
             ],
         );
     }
-    let vip = facts.cluster_ip.clone().unwrap_or_default();
-    if vip.attempts > 0 && vip.rejected == vip.attempts {
+    // One ICMP reject with no success is proof enough: the kernel rate-limits ICMP errors,
+    // so the other attempts of a burst often just time out.
+    if vip.rejected > 0 && vip.ok == 0 {
         return verdict(
             "no-endpoints",
             format!(
-                "every connection to the ClusterIP was rejected by {} (ICMP unreachable): kube-proxy's REJECT for a Service without endpoints",
+                "connections to the ClusterIP are rejected by {} (ICMP unreachable) and none succeeds: kube-proxy's REJECT for a Service without endpoints",
                 vip.rejected_by.join(", ")
             ),
             &[&format!("kubectl get endpointslices -n {} -l kubernetes.io/service-name={}", facts.namespace, facts.service), "check the selector and the pods' readiness"],
         );
     }
-    let direct_ok = facts.direct.iter().filter(|d| d.tally.ok > 0).count();
-    let direct_refused = facts.direct.iter().filter(|d| d.tally.ok == 0 && d.tally.refused > 0).count();
-    let direct_timeout = facts.direct.iter().filter(|d| d.tally.ok == 0 && d.tally.timeout > 0).count();
+    let direct_refused = facts
+        .direct
+        .iter()
+        .filter(|d| d.tally.ok == 0 && d.tally.refused > 0)
+        .count();
+    let direct_timeout = facts
+        .direct
+        .iter()
+        .filter(|d| d.tally.ok == 0 && d.tally.timeout > 0)
+        .count();
     let all_direct_refused = !facts.direct.is_empty() && direct_refused == facts.direct.len();
     if let Some(port) = &facts.target_port_undeclared {
         if all_direct_refused || (vip.none_ok() && vip.refused > 0) {
@@ -157,7 +190,9 @@ pub fn decide(facts: &Facts) -> Verdict {
             );
         }
     }
-    if all_direct_refused || (facts.direct.is_empty() && vip.none_ok() && vip.refused == vip.attempts) {
+    if all_direct_refused
+        || (facts.direct.is_empty() && vip.none_ok() && vip.refused == vip.attempts)
+    {
         return verdict(
             "target-port-mismatch",
             "every backend refuses connections on the target port: the Service's targetPort does not match the port the application listens on (or the application listens on localhost only)".into(),
@@ -169,19 +204,38 @@ pub fn decide(facts: &Facts) -> Verdict {
             .direct
             .iter()
             .filter(|d| d.tally.ok == 0)
-            .map(|d| d.pod.clone().map(|p| format!("{p} ({})", d.address)).unwrap_or_else(|| d.address.clone()))
+            .map(|d| {
+                d.pod
+                    .clone()
+                    .map(|p| format!("{p} ({})", d.address))
+                    .unwrap_or_else(|| d.address.clone())
+            })
             .collect();
         return verdict(
             "backend-down",
-            format!("{} of {} endpoints do not answer: {}", down.len(), facts.direct.len(), down.join(", ")),
-            &["kubectl describe pod on each one; check its logs and readiness probe", "a pod that is Ready but does not answer has a broken readiness probe"],
+            format!(
+                "{} of {} endpoints do not answer: {}",
+                down.len(),
+                facts.direct.len(),
+                down.join(", ")
+            ),
+            &[
+                "kubectl describe pod on each one; check its logs and readiness probe",
+                "a pod that is Ready but does not answer has a broken readiness probe",
+            ],
         );
     }
     if facts.direct.is_empty() && vip.ok > 0 && vip.refused > 0 {
         return verdict(
             "backend-down",
-            format!("{} of {} connections to the ClusterIP were refused: some backends are down", vip.refused, vip.attempts),
-            &["supply the endpoints (--objects or --endpoints) to name them", "kubectl get pods -o wide; kubectl logs on each backend"],
+            format!(
+                "{} of {} connections to the ClusterIP were refused: some backends are down",
+                vip.refused, vip.attempts
+            ),
+            &[
+                "supply the endpoints (--objects or --endpoints) to name them",
+                "kubectl get pods -o wide; kubectl logs on each backend",
+            ],
         );
     }
     let everything_silent = vip.attempts > 0 && vip.timeout == vip.attempts;
@@ -199,7 +253,7 @@ pub fn decide(facts: &Facts) -> Verdict {
             &["on the node: check the bridge port's hairpin_mode (kubelet --hairpin-mode) and the KUBE-MARK-MASQ rules for the pod's KUBE-SEP chain", "kube-proxy --masquerade-all also works around it"],
         );
     }
-    if !facts.direct.is_empty() && direct_ok == facts.direct.len() && vip.attempts > 0 && !vip.all_ok() {
+    if every_endpoint_answers && vip.attempts > 0 && !vip.all_ok() {
         return verdict(
             "proxy",
             format!("every endpoint answers directly but only {} of {} connections to the ClusterIP succeed: kube-proxy or the node's bridge is at fault", vip.ok, vip.attempts),
@@ -209,7 +263,10 @@ pub fn decide(facts: &Facts) -> Verdict {
             ],
         );
     }
-    if vip.all_ok() && (facts.direct.is_empty() || direct_ok == facts.direct.len()) && facts.hairpin_ok != Some(false) {
+    if vip.all_ok()
+        && (facts.direct.is_empty() || direct_ok == facts.direct.len())
+        && facts.hairpin_ok != Some(false)
+    {
         return verdict(
             "healthy",
             format!("Service {svc} resolves and every connection answered"),
@@ -236,7 +293,11 @@ mod tests {
     use super::*;
 
     fn ok(n: usize) -> Tally {
-        Tally { attempts: n, ok: n, ..Tally::default() }
+        Tally {
+            attempts: n,
+            ok: n,
+            ..Tally::default()
+        }
     }
 
     fn healthy() -> Facts {
@@ -254,7 +315,11 @@ mod tests {
             ready_endpoints: Some(3),
             cluster_ip: Some(ok(20)),
             direct: (5..8)
-                .map(|i| Direct { address: format!("10.244.0.{i}:9376"), pod: None, tally: ok(1) })
+                .map(|i| Direct {
+                    address: format!("10.244.0.{i}:9376"),
+                    pod: None,
+                    tally: ok(1),
+                })
                 .collect(),
             hairpin_ok: None,
         }
@@ -262,37 +327,123 @@ mod tests {
 
     #[test]
     fn each_broken_layer_gets_its_cause() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Facts)>)> = vec![
+        type Change = Box<dyn Fn(&mut Facts)>;
+        let cases: Vec<(&str, Change)> = vec![
             ("healthy", Box::new(|_| {})),
             ("dns-unreachable", Box::new(|f| f.dns_answers = false)),
             ("service-not-found", Box::new(|f| f.fqdn = Name::NotFound)),
-            ("service-not-found", Box::new(|f| f.service_in_objects = Some(false))),
+            (
+                "service-not-found",
+                Box::new(|f| f.service_in_objects = Some(false)),
+            ),
             ("dns-config", Box::new(|f| f.short = Name::NotFound)),
             ("dns-config", Box::new(|f| f.namespaced = Name::NotFound)),
             ("no-endpoints", Box::new(|f| f.ready_endpoints = Some(0))),
-            ("no-endpoints", Box::new(|f| {
-                f.ready_endpoints = None;
-                f.direct.clear();
-                f.cluster_ip = Some(Tally { attempts: 20, rejected: 20, rejected_by: vec!["10.244.0.1".into()], ..Tally::default() });
-            })),
-            ("target-port-mismatch", Box::new(|f| {
-                f.target_port_undeclared = Some("9377".into());
-                f.cluster_ip = Some(Tally { attempts: 20, refused: 20, ..Tally::default() });
-                for d in &mut f.direct { d.tally = Tally { attempts: 1, refused: 1, ..Tally::default() } }
-            })),
-            ("backend-down", Box::new(|f| {
-                f.direct[0].tally = Tally { attempts: 1, refused: 1, ..Tally::default() };
-                f.cluster_ip = Some(Tally { attempts: 20, ok: 13, refused: 7, ..Tally::default() });
-            })),
-            ("backend-down", Box::new(|f| {
-                f.direct.clear();
-                f.cluster_ip = Some(Tally { attempts: 20, ok: 13, refused: 7, ..Tally::default() });
-            })),
-            ("traffic-blocked", Box::new(|f| {
-                f.cluster_ip = Some(Tally { attempts: 20, timeout: 20, ..Tally::default() });
-                for d in &mut f.direct { d.tally = Tally { attempts: 1, timeout: 1, ..Tally::default() } }
-            })),
-            ("proxy", Box::new(|f| f.cluster_ip = Some(Tally { attempts: 20, timeout: 20, ..Tally::default() }))),
+            (
+                "no-endpoints",
+                Box::new(|f| {
+                    f.ready_endpoints = None;
+                    f.direct.clear();
+                    f.cluster_ip = Some(Tally {
+                        attempts: 20,
+                        rejected: 20,
+                        rejected_by: vec!["10.244.0.1".into()],
+                        ..Tally::default()
+                    });
+                }),
+            ),
+            (
+                "target-port-mismatch",
+                Box::new(|f| {
+                    f.target_port_undeclared = Some("9377".into());
+                    f.cluster_ip = Some(Tally {
+                        attempts: 20,
+                        refused: 20,
+                        ..Tally::default()
+                    });
+                    for d in &mut f.direct {
+                        d.tally = Tally {
+                            attempts: 1,
+                            refused: 1,
+                            ..Tally::default()
+                        }
+                    }
+                }),
+            ),
+            (
+                "backend-down",
+                Box::new(|f| {
+                    f.direct[0].tally = Tally {
+                        attempts: 1,
+                        refused: 1,
+                        ..Tally::default()
+                    };
+                    f.cluster_ip = Some(Tally {
+                        attempts: 20,
+                        ok: 13,
+                        refused: 7,
+                        ..Tally::default()
+                    });
+                }),
+            ),
+            (
+                "backend-down",
+                Box::new(|f| {
+                    f.direct.clear();
+                    f.cluster_ip = Some(Tally {
+                        attempts: 20,
+                        ok: 13,
+                        refused: 7,
+                        ..Tally::default()
+                    });
+                }),
+            ),
+            (
+                "traffic-blocked",
+                Box::new(|f| {
+                    f.cluster_ip = Some(Tally {
+                        attempts: 20,
+                        timeout: 20,
+                        ..Tally::default()
+                    });
+                    for d in &mut f.direct {
+                        d.tally = Tally {
+                            attempts: 1,
+                            timeout: 1,
+                            ..Tally::default()
+                        }
+                    }
+                }),
+            ),
+            (
+                "proxy",
+                Box::new(|f| {
+                    f.dns_answers = false;
+                    f.cluster_ip = Some(Tally {
+                        attempts: 20,
+                        timeout: 20,
+                        ..Tally::default()
+                    });
+                }),
+            ),
+            (
+                "dns-unreachable",
+                Box::new(|f| {
+                    f.dns_answers = false;
+                    f.cluster_ip = None;
+                    f.direct.clear();
+                }),
+            ),
+            (
+                "proxy",
+                Box::new(|f| {
+                    f.cluster_ip = Some(Tally {
+                        attempts: 20,
+                        timeout: 20,
+                        ..Tally::default()
+                    })
+                }),
+            ),
             ("hairpin", Box::new(|f| f.hairpin_ok = Some(false))),
         ];
         for (cause, change) in cases {

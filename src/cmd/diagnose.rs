@@ -1,0 +1,55 @@
+//! `svcprobe diagnose`: reads the optional cluster objects, runs the walk, wraps the report.
+
+use std::io::Read;
+
+use crate::cli::diagnose::DiagnoseArgs;
+use crate::diagnose::{self, Options};
+use crate::error::Error;
+use crate::k8s;
+use crate::report::{DiagnoseReport, Envelope, SCHEMA_VERSION};
+
+/// `kubectl get -o json` of a busy namespace can be large; this bounds memory all the same.
+const MAX_OBJECTS_BYTES: u64 = 32 << 20;
+
+pub fn run(args: &DiagnoseArgs) -> Result<Envelope<DiagnoseReport>, Error> {
+    let objects = match &args.objects {
+        None => None,
+        Some(path) => {
+            let text = if path.as_os_str() == "-" {
+                let mut bytes = Vec::new();
+                std::io::stdin()
+                    .take(MAX_OBJECTS_BYTES)
+                    .read_to_end(&mut bytes)
+                    .map_err(|source| Error::Read {
+                        path: path.clone(),
+                        source,
+                    })?;
+                String::from_utf8_lossy(&bytes).into_owned()
+            } else {
+                super::read_text_up_to(path, MAX_OBJECTS_BYTES)?
+            };
+            let parsed = k8s::parse(&text).map_err(|e| Error::Read {
+                path: path.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            })?;
+            Some(parsed)
+        }
+    };
+    let report = diagnose::run(&Options {
+        service: args.service.clone(),
+        namespace: args.namespace.clone(),
+        port: args.port,
+        objects,
+        endpoints: args.endpoints.clone(),
+        samples: args.samples,
+        timeout: args.timeout,
+        deadline: args.deadline,
+        resolv_conf: args.resolv_conf.clone(),
+    });
+    Ok(Envelope {
+        schema_version: SCHEMA_VERSION,
+        command: "diagnose",
+        ok: report.verdict.cause == "healthy",
+        report,
+    })
+}

@@ -1,0 +1,283 @@
+//! The guide's DNS steps: does the DNS server answer, does `kubernetes.default` resolve,
+//! and do the Service's short, namespaced and fully qualified names resolve, each through
+//! the pod's own search list, as glibc and as musl.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::RecordType;
+use serde_json::json;
+
+use super::verdict::Name;
+use super::{Options, Resolver};
+use crate::dns::search::{self, Lookup, SearchConfig};
+use crate::dns::{millis, Querier, QuerySettings, ServerStrategy};
+use crate::report::{Check, CheckStatus, LibcAnswer, QueryRecord};
+
+/// Per-query deadline: a healthy cluster DNS answers in milliseconds, and each check may
+/// send two exchanges in a row (glibc tries the bare name after a timeout).
+const DNS_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What the DNS checks contribute to the verdict and to the connectivity checks.
+pub struct DnsResult {
+    pub checks: Vec<Check>,
+    pub server_answers: bool,
+    pub server_refused: bool,
+    pub kubernetes_default: Name,
+    pub short: Name,
+    pub namespaced: Name,
+    pub fqdn: Name,
+    /// The ClusterIP the fully qualified name resolved to.
+    pub fqdn_address: Option<String>,
+}
+
+/// One name looked up as the pod's applications would.
+struct Walk {
+    glibc: LibcAnswer,
+    musl: LibcAnswer,
+    queries: Vec<QueryRecord>,
+    duration_ms: f64,
+}
+
+pub fn run(
+    options: &Options,
+    resolver: &Resolver,
+    ns: &str,
+    pod_namespace: &str,
+    cluster_domain: &str,
+    deadline: Instant,
+) -> DnsResult {
+    let svc = &options.service;
+    let names = [
+        format!("kubernetes.default.svc.{cluster_domain}."),
+        "kubernetes.default".to_string(),
+        svc.clone(),
+        format!("{svc}.{ns}"),
+        format!("{svc}.{ns}.svc.{cluster_domain}."),
+    ];
+    let settings = QuerySettings {
+        servers: resolver.servers.clone(),
+        timeout: options.timeout.min(DNS_TIMEOUT),
+        deadline,
+        tcp: resolver.glibc.has_flag("use-vc"),
+        edns: resolver.glibc.has_flag("edns0"),
+    };
+    let same_namespace = ns == pod_namespace;
+    let (server, walks) = std::thread::scope(|scope| {
+        let server = scope.spawn(|| server_check(&names[0], &settings));
+        let walks: Vec<_> = names[1..]
+            .iter()
+            .map(|name| scope.spawn(|| walk(name, resolver, &settings)))
+            .collect();
+        let server = server.join().unwrap_or_else(|_| Vec::new());
+        let walks: Vec<Option<Walk>> = walks.into_iter().map(|h| h.join().ok()).collect();
+        (server, walks)
+    });
+    // Every query counts: the kernel rate-limits ICMP errors, so of many queries to a
+    // dead server only some come back UNREACHABLE and the rest time out.
+    let all_queries = || {
+        server
+            .iter()
+            .chain(walks.iter().flatten().flat_map(|w| w.queries.iter()))
+    };
+    let server_answers = all_queries().any(answered);
+    let server_refused = !server_answers && all_queries().any(|q| q.rcode == "UNREACHABLE");
+    let mut checks = vec![server_check_report(&server)];
+    let mut result = DnsResult {
+        checks: Vec::new(),
+        server_answers,
+        server_refused,
+        kubernetes_default: Name::Unchecked,
+        short: Name::Unchecked,
+        namespaced: Name::Unchecked,
+        fqdn: Name::Unchecked,
+        fqdn_address: None,
+    };
+    let ids = [
+        "dns-kubernetes-default",
+        "dns-short",
+        "dns-namespaced",
+        "dns-fqdn",
+    ];
+    for (index, (id, walk)) in ids.iter().zip(walks).enumerate() {
+        let name = &names[index + 1];
+        let Some(walk) = walk else { continue };
+        if *id == "dns-short" && !same_namespace {
+            checks.push(Check {
+                id,
+                status: CheckStatus::Skip,
+                summary: format!("`{name}` alone resolves only from namespace {ns}; this pod is in {pod_namespace}"),
+                evidence: json!({}),
+                hint: None,
+                duration_ms: 0.0,
+            });
+            continue;
+        }
+        let outcome = name_outcome(&walk.glibc);
+        match *id {
+            "dns-kubernetes-default" => result.kubernetes_default = outcome,
+            "dns-short" => result.short = outcome,
+            "dns-namespaced" => result.namespaced = outcome,
+            _ => {
+                result.fqdn = outcome;
+                result.fqdn_address = walk
+                    .glibc
+                    .records
+                    .iter()
+                    .find(|r| r.record_type == "A")
+                    .map(|r| r.data.clone());
+            }
+        }
+        checks.push(walk_check(id, name, &walk));
+    }
+    result.checks = checks;
+    result
+}
+
+fn walk(name: &str, resolver: &Resolver, settings: &QuerySettings) -> Walk {
+    let start = Instant::now();
+    let types = [RecordType::A, RecordType::AAAA];
+    let lookup = Lookup {
+        name,
+        types: &types,
+        use_search: true,
+    };
+    let glibc_config = SearchConfig {
+        search: &resolver.glibc.search,
+        ndots: resolver.glibc.ndots,
+        no_tld_query: resolver.glibc.has_flag("no-tld-query"),
+    };
+    let musl_config = SearchConfig {
+        search: &resolver.musl.search,
+        ndots: resolver.musl.ndots,
+        no_tld_query: false,
+    };
+    let mut querier = Querier::new(settings.clone());
+    let glibc = search::walk_glibc(&lookup, &glibc_config, &mut querier);
+    let strategy = if settings.servers.len() > 1 {
+        ServerStrategy::Parallel
+    } else {
+        ServerStrategy::Sequential
+    };
+    let musl = search::walk_musl(&lookup, &musl_config, &mut querier, strategy);
+    Walk {
+        glibc,
+        musl,
+        queries: querier.into_log(),
+        duration_ms: millis(start.elapsed()),
+    }
+}
+
+/// Asks every nameserver directly, without the search list: does anything answer?
+fn server_check(fqdn: &str, settings: &QuerySettings) -> Vec<QueryRecord> {
+    settings
+        .servers
+        .iter()
+        .flat_map(|server: &SocketAddr| {
+            let mut querier = Querier::new(QuerySettings {
+                servers: vec![*server],
+                ..settings.clone()
+            });
+            querier.lookup(fqdn, &[RecordType::A], ServerStrategy::Sequential);
+            querier.into_log()
+        })
+        .collect()
+}
+
+fn answered(query: &QueryRecord) -> bool {
+    !matches!(
+        query.rcode.as_str(),
+        "TIMEOUT" | "UNREACHABLE" | "NOT_SENT" | "BAD_RESPONSE"
+    )
+}
+
+fn server_check_report(queries: &[QueryRecord]) -> Check {
+    let answering: Vec<&str> = queries
+        .iter()
+        .filter(|q| answered(q))
+        .map(|q| q.server.as_str())
+        .collect();
+    let (status, summary, hint) = if !answering.is_empty() {
+        (
+            CheckStatus::Pass,
+            format!("DNS server {} answers", answering.join(", ")),
+            None,
+        )
+    } else {
+        let how = queries
+            .first()
+            .map(|q| q.rcode.to_lowercase())
+            .unwrap_or_else(|| "nothing sent".into());
+        (
+            CheckStatus::Fail,
+            format!("no DNS server answers ({how})"),
+            Some("is the DNS pod running and does the kube-dns Service have endpoints? kubectl get pods,endpointslices -n kube-system -l k8s-app=kube-dns".into()),
+        )
+    };
+    Check {
+        id: "dns-server",
+        status,
+        summary,
+        evidence: json!({ "queries": queries }),
+        hint,
+        duration_ms: queries.iter().map(|q| q.duration_ms).fold(0.0, f64::max),
+    }
+}
+
+fn name_outcome(answer: &LibcAnswer) -> Name {
+    match answer.status {
+        "resolved" => Name::Resolved,
+        "nxdomain" | "nodata" => Name::NotFound,
+        _ => Name::Failed,
+    }
+}
+
+fn walk_check(id: &'static str, name: &str, walk: &Walk) -> Check {
+    let addresses: Vec<&str> = walk.glibc.records.iter().map(|r| r.data.as_str()).collect();
+    let race = conntrack_race(&walk.queries);
+    let (mut status, mut summary) = match walk.glibc.status {
+        "resolved" => (
+            CheckStatus::Pass,
+            format!("{name} -> {}", addresses.join(" ")),
+        ),
+        status => (
+            CheckStatus::Fail,
+            format!("{name} does not resolve: {status} ({})", walk.glibc.reason),
+        ),
+    };
+    let mut hint = match (id, status) {
+        (_, CheckStatus::Pass) => None,
+        ("dns-kubernetes-default", _) => Some("if kubernetes.default does not resolve either, DNS itself is broken, not this Service".to_string()),
+        ("dns-fqdn", _) => Some("does the Service exist in this namespace? kubectl get service -n <namespace>".to_string()),
+        _ => Some("the fully qualified name is the test: if it resolves, fix the pod's search list or ndots (svcprobe resolvconf)".to_string()),
+    };
+    if status == CheckStatus::Pass && walk.musl.status != "resolved" {
+        status = CheckStatus::Warn;
+        summary = format!("{summary}, but musl (Alpine) gets {}", walk.musl.status);
+        hint = Some(format!("musl: {}", walk.musl.reason));
+    }
+    if status == CheckStatus::Pass && race {
+        status = CheckStatus::Warn;
+        summary = format!("{summary}, but one of A/AAAA timed out");
+        hint = Some("a lost A or AAAA reply, sent together from one socket, is the conntrack insert race (kubernetes#56903): use `options single-request-reopen` or NodeLocal DNSCache".into());
+    }
+    Check {
+        id,
+        status,
+        summary,
+        evidence: json!({ "glibc": walk.glibc, "musl": walk.musl, "queries": walk.queries }),
+        hint,
+        duration_ms: walk.duration_ms,
+    }
+}
+
+/// The signature of the conntrack race on parallel A/AAAA queries: for one name, one type
+/// answered and the other timed out.
+fn conntrack_race(queries: &[QueryRecord]) -> bool {
+    queries.iter().any(|q| {
+        q.rcode == "TIMEOUT"
+            && queries.iter().any(|other| {
+                other.name == q.name && other.record_type != q.record_type && answered(other)
+            })
+    })
+}

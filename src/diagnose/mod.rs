@@ -1,0 +1,306 @@
+//! `svcprobe diagnose`: the whole "Debug Services" walk, in the guide's order, and a verdict.
+//!
+//! Checks are grouped by what they need: the pod's own context and resolv.conf (local),
+//! DNS (the cluster DNS server), the Service definition and endpoints (cluster objects,
+//! when given), and connectivity (the ClusterIP and each endpoint). Independent checks run
+//! concurrently; every network operation has a deadline cut from the command's deadline,
+//! so the walk ends on time with a verdict even when everything is black-holed.
+
+mod dns_checks;
+mod object_checks;
+mod reach;
+pub mod verdict;
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::dns::millis;
+use crate::k8s::Objects;
+use crate::report::{Check, CheckStatus, DiagnoseReport, Libc, ProbeContext};
+use crate::resolvconf::{self, Effective, ResolvConf};
+use verdict::Facts;
+
+/// Where a pod's service account namespace is mounted.
+const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/// What the user asked for.
+#[derive(Debug)]
+pub struct Options {
+    pub service: String,
+    pub namespace: Option<String>,
+    pub port: Option<u16>,
+    pub objects: Option<Objects>,
+    pub endpoints: Vec<SocketAddr>,
+    pub samples: usize,
+    pub timeout: Duration,
+    pub deadline: Duration,
+    pub resolv_conf: PathBuf,
+}
+
+/// The pod's resolver settings, read once and shared by every DNS check.
+pub struct Resolver {
+    pub conf: Option<ResolvConf>,
+    pub glibc: Effective,
+    pub musl: Effective,
+    pub servers: Vec<SocketAddr>,
+    pub read_error: Option<String>,
+}
+
+/// Runs every check and decides the verdict.
+pub fn run(options: &Options) -> DiagnoseReport {
+    let start = Instant::now();
+    let deadline = start + options.deadline;
+    let resolver = read_resolver(options);
+    let (context, cluster_domain) = context(&resolver);
+    let namespace = options
+        .namespace
+        .clone()
+        .unwrap_or_else(|| context.namespace.clone());
+    let mut checks = vec![
+        context_check(&context),
+        resolv_conf_check(&resolver, options),
+    ];
+
+    let dns = dns_checks::run(
+        options,
+        &resolver,
+        &namespace,
+        &context.namespace,
+        &cluster_domain,
+        deadline,
+    );
+    let objects = object_checks::run(options, &namespace);
+    let port = options.port.or(objects.port).unwrap_or(80);
+    let port_source = match (options.port, objects.port) {
+        (Some(_), _) => "flag",
+        (None, Some(_)) => "objects",
+        (None, None) => "default",
+    };
+    let vip = objects
+        .cluster_ip
+        .clone()
+        .or_else(|| dns.fqdn_address.clone());
+    let reach = reach::run(&reach::Plan {
+        vip,
+        port,
+        http: objects.http.unwrap_or(matches!(port, 80 | 8080)),
+        backends: objects.backends.clone(),
+        pod_ip: context.pod_ip.clone(),
+        samples: options.samples,
+        timeout: options.timeout,
+        deadline,
+    });
+    let facts = Facts {
+        service: options.service.clone(),
+        namespace: namespace.clone(),
+        dns_answers: dns.server_answers,
+        dns_refused: dns.server_refused,
+        kubernetes_default: dns.kubernetes_default,
+        short: dns.short,
+        namespaced: dns.namespaced,
+        fqdn: dns.fqdn,
+        service_in_objects: objects.service_found,
+        target_port_undeclared: objects.target_port_undeclared.clone(),
+        ready_endpoints: objects.ready_endpoints,
+        cluster_ip: reach.cluster_ip.clone(),
+        direct: reach.direct.clone(),
+        hairpin_ok: reach.hairpin_ok,
+    };
+    checks.extend(dns.checks);
+    checks.extend(objects.checks);
+    checks.extend(reach.checks);
+    checks.push(kube_proxy_check(&options.service, &namespace));
+    DiagnoseReport {
+        service: options.service.clone(),
+        namespace,
+        port,
+        port_source,
+        context,
+        checks,
+        verdict: verdict::decide(&facts),
+        duration_ms: millis(start.elapsed()),
+        deadline_ms: options.deadline.as_millis() as u64,
+    }
+}
+
+fn read_resolver(options: &Options) -> Resolver {
+    let (conf, read_error) = match crate::cmd::read_text(&options.resolv_conf) {
+        Ok(text) => (Some(resolvconf::parse(&text)), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let empty = resolvconf::parse("");
+    let source = conf.as_ref().unwrap_or(&empty);
+    let glibc = source.effective(Libc::Glibc);
+    let musl = source.effective(Libc::Musl);
+    let mut servers: Vec<SocketAddr> = glibc
+        .nameservers
+        .iter()
+        .map(|ip| SocketAddr::new(*ip, 53))
+        .collect();
+    if servers.is_empty() {
+        servers.push(SocketAddr::from(([127, 0, 0, 1], 53)));
+    }
+    Resolver {
+        conf,
+        glibc,
+        musl,
+        servers,
+        read_error,
+    }
+}
+
+/// The probe's own identity (its namespace too: the short-name check depends on it), and
+/// the cluster domain its search list implies.
+fn context(resolver: &Resolver) -> (ProbeContext, String) {
+    let kube = resolver
+        .conf
+        .as_ref()
+        .and_then(ResolvConf::kubernetes_context);
+    let cluster_domain = kube
+        .as_ref()
+        .map(|k| k.cluster_domain.clone())
+        .unwrap_or_else(|| "cluster.local".into());
+    let from_file = std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    let from_env = std::env::var("POD_NAMESPACE")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let from_search = kube.and_then(|k| k.namespace);
+    let (namespace, namespace_source) = if let Some(ns) = from_file {
+        (ns, "serviceaccount")
+    } else if let Some(ns) = from_env {
+        (ns, "POD_NAMESPACE")
+    } else if let Some(ns) = from_search {
+        (ns, "search-list")
+    } else {
+        ("default".into(), "default")
+    };
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string());
+    let pod_ip = resolver
+        .servers
+        .first()
+        .and_then(|s| local_address_towards(*s))
+        .map(|ip| ip.to_string());
+    (
+        ProbeContext {
+            hostname,
+            pod_ip,
+            namespace,
+            namespace_source,
+        },
+        cluster_domain,
+    )
+}
+
+/// The source address the kernel picks towards `peer`: connecting a UDP socket sends nothing.
+fn local_address_towards(peer: SocketAddr) -> Option<IpAddr> {
+    let bind: SocketAddr = if peer.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(bind).ok()?;
+    socket.connect(peer).ok()?;
+    socket
+        .local_addr()
+        .ok()
+        .map(|a| a.ip())
+        .filter(|ip| !ip.is_unspecified())
+}
+
+fn context_check(context: &ProbeContext) -> Check {
+    let summary = format!(
+        "probing from {} ({}), namespace {} (from {})",
+        context.hostname.as_deref().unwrap_or("unknown host"),
+        context
+            .pod_ip
+            .as_deref()
+            .unwrap_or("no route to the DNS server"),
+        context.namespace,
+        context.namespace_source
+    );
+    Check {
+        id: "context",
+        status: CheckStatus::Pass,
+        summary,
+        evidence: json!({ "hostname": context.hostname, "pod_ip": context.pod_ip, "namespace": context.namespace, "namespace_source": context.namespace_source }),
+        hint: None,
+        duration_ms: 0.0,
+    }
+}
+
+fn resolv_conf_check(resolver: &Resolver, options: &Options) -> Check {
+    let Some(conf) = &resolver.conf else {
+        return Check {
+            id: "resolv-conf",
+            status: CheckStatus::Skip,
+            summary: resolver.read_error.clone().unwrap_or_default(),
+            evidence: json!({ "file": options.resolv_conf }),
+            hint: Some(
+                "run svcprobe in the pod whose DNS you are debugging (kubectl debug --target)"
+                    .into(),
+            ),
+            duration_ms: 0.0,
+        };
+    };
+    let findings = conf.lint();
+    let worst = findings.iter().map(|f| f.severity).max();
+    let (status, summary) = match worst {
+        Some(crate::report::Severity::Error) => (
+            CheckStatus::Fail,
+            format!("{} problems in resolv.conf", findings.len()),
+        ),
+        Some(crate::report::Severity::Warning) => (
+            CheckStatus::Warn,
+            format!("{}: {}", findings[0].code, findings.len()),
+        ),
+        _ => (
+            CheckStatus::Pass,
+            format!(
+                "nameserver {}, search {}, ndots:{}",
+                resolver
+                    .glibc
+                    .nameservers
+                    .iter()
+                    .map(IpAddr::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                resolver.glibc.search.join(" "),
+                resolver.glibc.ndots
+            ),
+        ),
+    };
+    let summary = if let (CheckStatus::Warn, Some(first)) = (status, findings.first()) {
+        format!("{} finding(s), first: {}", findings.len(), first.code)
+    } else {
+        summary
+    };
+    Check {
+        id: "resolv-conf",
+        status,
+        summary,
+        evidence: json!({ "file": options.resolv_conf, "glibc": resolver.glibc.to_report(), "findings": findings }),
+        hint: (status != CheckStatus::Pass).then(|| "run `svcprobe resolvconf -o text` for details; kubelet writes `search <ns>.svc.<domain> svc.<domain> <domain>` and `options ndots:5`".into()),
+        duration_ms: 0.0,
+    }
+}
+
+fn kube_proxy_check(service: &str, namespace: &str) -> Check {
+    Check {
+        id: "kube-proxy",
+        status: CheckStatus::Skip,
+        summary: "kube-proxy's rules live on the node; this check runs from a node debug pod".into(),
+        evidence: json!({}),
+        hint: Some(format!(
+            "kubectl debug node/<node> -it --image=<svcprobe image> then look for \"{namespace}/{service}\" in `iptables-save` (KUBE-SVC-*/KUBE-SEP-* chains), and check kube-proxy's logs"
+        )),
+        duration_ms: 0.0,
+    }
+}

@@ -1,0 +1,365 @@
+//! The guide's "Is the Service defined correctly?" and "Does the Service have any
+//! Endpoints?", answered from cluster objects (`--objects`) or `--endpoints`.
+
+use std::net::SocketAddr;
+
+use serde_json::json;
+
+use super::Options;
+use crate::k8s::{Backend, IntOrString, Objects, Service, ServicePort};
+use crate::report::{Check, CheckStatus};
+
+/// What the object checks contribute to the verdict and to the connectivity checks.
+pub struct ObjectResult {
+    pub checks: Vec<Check>,
+    /// `Some(false)`: objects were given and the Service is not among them.
+    pub service_found: Option<bool>,
+    /// The Service port chosen (from `--port` or the first port).
+    pub port: Option<u16>,
+    /// The Service's ClusterIP, when objects say (not for headless Services).
+    pub cluster_ip: Option<String>,
+    /// Whether the port speaks HTTP, when its name or appProtocol says.
+    pub http: Option<bool>,
+    pub target_port_undeclared: Option<String>,
+    pub ready_endpoints: Option<usize>,
+    /// Endpoints to probe directly: from the objects, else from `--endpoints`.
+    pub backends: Vec<Backend>,
+}
+
+const HOW_TO_SUPPLY: &str = "pipe cluster state in: kubectl get service,endpointslices,pods -n <ns> -o json | \
+     kubectl exec -i <pod> -- svcprobe diagnose <service> --objects -   (or give --endpoints IP:PORT,...)";
+
+pub fn run(options: &Options, namespace: &str) -> ObjectResult {
+    let given: Vec<Backend> = options
+        .endpoints
+        .iter()
+        .map(|a: &SocketAddr| Backend {
+            ip: a.ip().to_string(),
+            port: a.port(),
+            ready: true,
+            pod: None,
+        })
+        .collect();
+    let Some(objects) = &options.objects else {
+        return without_objects(given);
+    };
+    let Some(service) = objects.service(namespace, &options.service) else {
+        return ObjectResult {
+            checks: vec![
+                check(
+                    "service-definition",
+                    CheckStatus::Fail,
+                    format!(
+                        "no Service {}/{} in the objects given",
+                        namespace, options.service
+                    ),
+                    json!({ "services": objects.services.iter().map(|s| format!("{}/{}", s.metadata.namespace, s.metadata.name)).collect::<Vec<_>>() }),
+                    Some("kubectl get services -A | grep <name>: wrong name or namespace?".into()),
+                ),
+                skipped_endpoints("the Service does not exist"),
+            ],
+            service_found: Some(false),
+            port: None,
+            cluster_ip: None,
+            http: None,
+            target_port_undeclared: None,
+            ready_endpoints: None,
+            backends: given,
+        };
+    };
+    let port = match options.port {
+        Some(p) => service.spec.ports.iter().find(|sp| sp.port == p),
+        None => service.spec.ports.first(),
+    };
+    let (definition, target_port_undeclared) =
+        definition_check(objects, service, port, options.port);
+    let (endpoints, ready, mut backends) = endpoints_check(objects, service, port);
+    if backends.is_empty() {
+        backends = given;
+    }
+    let cluster_ip = service
+        .spec
+        .cluster_ip
+        .clone()
+        .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
+    let http = port.map(|p| {
+        let hint = p
+            .app_protocol
+            .as_deref()
+            .or(p.name.as_deref())
+            .unwrap_or_default();
+        hint.starts_with("http") || (hint.is_empty() && matches!(p.port, 80 | 8080))
+    });
+    ObjectResult {
+        checks: vec![definition, endpoints],
+        service_found: Some(true),
+        port: port.map(|p| p.port),
+        cluster_ip,
+        http,
+        target_port_undeclared,
+        ready_endpoints: ready,
+        backends,
+    }
+}
+
+fn without_objects(given: Vec<Backend>) -> ObjectResult {
+    let definition = check(
+        "service-definition",
+        CheckStatus::Skip,
+        "no cluster objects to check the Service definition against".into(),
+        json!({}),
+        Some(HOW_TO_SUPPLY.into()),
+    );
+    let endpoints = if given.is_empty() {
+        skipped_endpoints("no cluster objects and no --endpoints")
+    } else {
+        check(
+            "endpoints",
+            CheckStatus::Pass,
+            format!("{} endpoints given with --endpoints", given.len()),
+            json!({ "endpoints": given.iter().map(|b| format!("{}:{}", b.ip, b.port)).collect::<Vec<_>>() }),
+            None,
+        )
+    };
+    let ready = (!given.is_empty()).then_some(given.len());
+    ObjectResult {
+        checks: vec![definition, endpoints],
+        service_found: None,
+        port: None,
+        cluster_ip: None,
+        http: None,
+        target_port_undeclared: None,
+        ready_endpoints: ready,
+        backends: given,
+    }
+}
+
+fn skipped_endpoints(why: &str) -> Check {
+    check(
+        "endpoints",
+        CheckStatus::Skip,
+        why.to_string(),
+        json!({}),
+        Some(HOW_TO_SUPPLY.into()),
+    )
+}
+
+/// Port listed, targetPort (numeric or named) present on the selected pods, protocol,
+/// and a selector that matches pods (with the near misses when it does not).
+fn definition_check(
+    objects: &Objects,
+    service: &Service,
+    port: Option<&ServicePort>,
+    wanted: Option<u16>,
+) -> (Check, Option<String>) {
+    let ns = &service.metadata.namespace;
+    let ports: Vec<String> = service
+        .spec
+        .ports
+        .iter()
+        .map(ServicePort::describe)
+        .collect();
+    let mut problems: Vec<String> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
+    let mut undeclared = None;
+    let Some(port) = port else {
+        let summary = match wanted {
+            Some(p) => format!("the Service has no port {p} (ports: {})", ports.join(", ")),
+            None => "the Service has no ports".into(),
+        };
+        return (
+            check(
+                "service-definition",
+                CheckStatus::Fail,
+                summary,
+                json!({ "ports": ports }),
+                Some("kubectl get service -o yaml: check spec.ports".into()),
+            ),
+            None,
+        );
+    };
+    if service.spec.service_type.as_deref() == Some("ExternalName") {
+        warnings.push(format!(
+            "type ExternalName: DNS returns a CNAME to {}, there is no ClusterIP",
+            service.spec.external_name.as_deref().unwrap_or("?")
+        ));
+    }
+    if service.spec.cluster_ip.as_deref() == Some("None") {
+        warnings.push(
+            "headless (clusterIP: None): DNS returns the pod IPs, there is no Service IP to probe"
+                .into(),
+        );
+    }
+    let selected = match &service.spec.selector {
+        None => {
+            warnings
+                .push("no selector: the endpoints are managed by hand (or by a controller)".into());
+            Vec::new()
+        }
+        Some(selector) => {
+            let pods = objects.selected_pods(ns, selector);
+            if pods.is_empty() {
+                let near: Vec<String> = objects
+                    .near_misses(ns, selector)
+                    .iter()
+                    .map(|(p, why)| format!("{}: {why}", p.metadata.name))
+                    .collect();
+                let labels: Vec<String> =
+                    selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                problems.push(if near.is_empty() {
+                    format!("the selector {} matches no pod", labels.join(","))
+                } else {
+                    format!(
+                        "the selector {} matches no pod; near misses: {}",
+                        labels.join(","),
+                        near.join("; ")
+                    )
+                });
+            }
+            pods
+        }
+    };
+    let target = port
+        .target_port
+        .clone()
+        .unwrap_or(IntOrString::Int(i64::from(port.port)));
+    let declares_any_port = selected
+        .iter()
+        .any(|p| p.spec.containers.iter().any(|c| !c.ports.is_empty()));
+    let resolved: Vec<Option<u16>> = selected
+        .iter()
+        .map(|p| p.resolve_target_port(&target))
+        .collect();
+    match &target {
+        IntOrString::Str(name) if !selected.is_empty() && resolved.iter().any(Option::is_none) => {
+            problems.push(format!("targetPort `{name}` is not a named port of every selected pod: those pods get no endpoint"));
+            undeclared = Some(name.clone());
+        }
+        IntOrString::Int(n) if declares_any_port && resolved.iter().all(Option::is_none) => {
+            warnings.push(format!(
+                "targetPort {n} is not among the pods' containerPorts"
+            ));
+            undeclared = Some(n.to_string());
+        }
+        _ => {}
+    }
+    let protocol = port.protocol.as_deref().unwrap_or("TCP");
+    let mismatched_protocol = selected
+        .iter()
+        .flat_map(|p| p.spec.containers.iter())
+        .flat_map(|c| c.ports.iter())
+        .any(|cp| {
+            Some(cp.container_port) == resolved.iter().flatten().next().copied()
+                && cp.protocol.as_deref().unwrap_or("TCP") != protocol
+        });
+    if mismatched_protocol {
+        problems.push(format!(
+            "the Service port is {protocol} but the container port is not"
+        ));
+    }
+    let (status, summary) = if !problems.is_empty() {
+        (CheckStatus::Fail, problems.join("; "))
+    } else if !warnings.is_empty() {
+        (CheckStatus::Warn, warnings.join("; "))
+    } else {
+        (
+            CheckStatus::Pass,
+            format!(
+                "port {}, selector matches {} pod(s)",
+                port.describe(),
+                selected.len()
+            ),
+        )
+    };
+    let evidence = json!({
+        "type": service.spec.service_type,
+        "cluster_ip": service.spec.cluster_ip,
+        "ports": ports,
+        "selector": service.spec.selector,
+        "selected_pods": selected.iter().map(|p| &p.metadata.name).collect::<Vec<_>>(),
+        "problems": problems,
+        "warnings": warnings,
+    });
+    let hint = (status != CheckStatus::Pass).then(|| "compare `kubectl get service -o yaml` (spec.selector, spec.ports[].targetPort) with the pods' labels and containerPorts".to_string());
+    (
+        check("service-definition", status, summary, evidence, hint),
+        undeclared,
+    )
+}
+
+fn endpoints_check(
+    objects: &Objects,
+    service: &Service,
+    port: Option<&ServicePort>,
+) -> (Check, Option<usize>, Vec<Backend>) {
+    let Some(port) = port else {
+        return (
+            skipped_endpoints("no Service port to match endpoints to"),
+            None,
+            Vec::new(),
+        );
+    };
+    let Some(backends) = objects.backends(service, port) else {
+        return (
+            skipped_endpoints("the objects hold no EndpointSlices or Endpoints for the Service"),
+            None,
+            Vec::new(),
+        );
+    };
+    let ns = &service.metadata.namespace;
+    let ready = backends.iter().filter(|b| b.ready).count();
+    let describe = |b: &Backend| {
+        let pod = b.pod.as_deref().and_then(|name| objects.pod(ns, name));
+        json!({
+            "address": format!("{}:{}", b.ip, b.port),
+            "ready": b.ready,
+            "pod": b.pod,
+            "phase": pod.and_then(|p| p.status.phase.clone()),
+            "pod_ready": pod.map(|p| p.ready()),
+            "restarts": pod.map(|p| p.restarts()),
+        })
+    };
+    let not_ready: Vec<String> = backends
+        .iter()
+        .filter(|b| !b.ready)
+        .map(|b| b.pod.clone().unwrap_or_else(|| b.ip.clone()))
+        .collect();
+    let (status, summary, hint) = if ready == 0 {
+        (CheckStatus::Fail, format!("no ready endpoints ({} not ready)", not_ready.len()), Some("kubectl get pods -l <selector> -o wide: are they Running and Ready? Check readiness probes and RESTARTS".to_string()))
+    } else if !not_ready.is_empty() {
+        (
+            CheckStatus::Warn,
+            format!("{ready} ready, not ready: {}", not_ready.join(", ")),
+            Some("kubectl describe pod on the not-ready ones".to_string()),
+        )
+    } else {
+        (
+            CheckStatus::Pass,
+            format!("{ready} ready endpoint(s)"),
+            None,
+        )
+    };
+    let evidence = json!({ "endpoints": backends.iter().map(describe).collect::<Vec<_>>() });
+    (
+        check("endpoints", status, summary, evidence, hint),
+        Some(ready),
+        backends,
+    )
+}
+
+fn check(
+    id: &'static str,
+    status: CheckStatus,
+    summary: String,
+    evidence: serde_json::Value,
+    hint: Option<String>,
+) -> Check {
+    Check {
+        id,
+        status,
+        summary,
+        evidence,
+        hint,
+        duration_ms: 0.0,
+    }
+}

@@ -1,0 +1,393 @@
+//! The guide's connectivity steps: "wget the ClusterIP a few times and see which pods
+//! answer", and "wget each pod IP directly on its targetPort". Attempts run concurrently
+//! (a few threads, each with its own connections), every one under the per-attempt
+//! timeout cut to what is left of the command's deadline.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::verdict::{Direct, Tally};
+use crate::cmd::tcp::latency_stats;
+use crate::dns::millis;
+use crate::http::{Prober, Settings, Trust};
+use crate::k8s::Backend;
+use crate::net;
+use crate::report::{Check, CheckStatus};
+
+/// Threads used for the ClusterIP samples: enough to finish 20 samples in one round trip
+/// or two, few enough not to look like a flood.
+const MAX_PARALLEL: usize = 10;
+/// Bytes of a response body kept as the backend's identity (serve_hostname's hostname).
+const IDENTITY_BYTES: u64 = 256;
+
+pub struct Plan {
+    pub vip: Option<String>,
+    pub port: u16,
+    /// Send GET / on each connection to learn which backend answered.
+    pub http: bool,
+    pub backends: Vec<Backend>,
+    pub pod_ip: Option<String>,
+    pub samples: usize,
+    pub timeout: Duration,
+    pub deadline: Instant,
+}
+
+pub struct ReachResult {
+    pub checks: Vec<Check>,
+    pub cluster_ip: Option<Tally>,
+    pub direct: Vec<Direct>,
+    pub hairpin_ok: Option<bool>,
+}
+
+/// One connection attempt, reduced to what the checks compare.
+#[derive(Clone, Debug)]
+struct Attempt {
+    /// `ok`, or the failure vocabulary of `tcp`/`http`: `refused`, `rejected`, `timeout`, ...
+    outcome: &'static str,
+    /// The host that sent an ICMP error.
+    icmp_from: Option<String>,
+    /// The first line of the HTTP body: which backend answered.
+    identity: Option<String>,
+    status: Option<u16>,
+    ms: f64,
+}
+
+pub fn run(plan: &Plan) -> ReachResult {
+    let vip = plan
+        .vip
+        .as_deref()
+        .and_then(|ip| ip.parse::<IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, plan.port));
+    let direct_targets: Vec<(SocketAddr, Option<String>)> = plan
+        .backends
+        .iter()
+        .filter_map(|b| {
+            b.ip.parse::<IpAddr>()
+                .ok()
+                .map(|ip| (SocketAddr::new(ip, b.port), b.pod.clone()))
+        })
+        .collect();
+    let (samples, direct) = std::thread::scope(|scope| {
+        let samples = vip.map(|addr| scope.spawn(move || attempts(addr, plan.samples, plan)));
+        let direct: Vec<_> = direct_targets
+            .iter()
+            .map(|(addr, _)| scope.spawn(move || attempts(*addr, 1, plan)))
+            .collect();
+        let samples = samples.and_then(|h| h.join().ok());
+        let direct: Vec<Vec<Attempt>> = direct
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect();
+        (samples, direct)
+    });
+    let mut checks = Vec::new();
+    let cluster_ip = match (vip, samples) {
+        (Some(addr), Some(samples)) => {
+            let (check, tally) = cluster_ip_check(addr, plan.http, &samples);
+            checks.push(check);
+            Some(tally)
+        }
+        _ => {
+            checks.push(skip("cluster-ip", "no ClusterIP to probe: the name did not resolve and no objects give it (or the Service is headless)"));
+            None
+        }
+    };
+    let direct: Vec<Direct> = direct_targets
+        .iter()
+        .zip(direct)
+        .map(|((addr, pod), attempts)| Direct {
+            address: addr.to_string(),
+            pod: pod.clone(),
+            tally: tally(&attempts),
+        })
+        .collect();
+    checks.push(direct_check(&direct, plan.http));
+    let is_endpoint = plan
+        .pod_ip
+        .as_ref()
+        .is_some_and(|ip| plan.backends.iter().any(|b| &b.ip == ip));
+    checks.push(if plan.backends.is_empty() {
+        skip("hairpin", "endpoint addresses unknown, so whether this pod is one is too: give --objects or --endpoints")
+    } else if is_endpoint {
+        skip(
+            "hairpin",
+            "this pod is an endpoint; run `svcprobe hairpin` for the hairpin test",
+        )
+    } else {
+        skip(
+            "hairpin",
+            "this pod is not an endpoint of the Service: hairpin only matters from a backend pod",
+        )
+    });
+    ReachResult {
+        checks,
+        cluster_ip,
+        direct,
+        hairpin_ok: None,
+    }
+}
+
+/// `count` attempts at `addr`, spread over a few threads. A thread stops after a slow
+/// failure (timeout, ICMP reject): a dead address needs no more samples, and the
+/// deadline is better spent elsewhere.
+fn attempts(addr: SocketAddr, count: usize, plan: &Plan) -> Vec<Attempt> {
+    let threads = count.clamp(1, MAX_PARALLEL);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let share = count / threads + usize::from(t < count % threads);
+                scope.spawn(move || {
+                    let mut done: Vec<Attempt> = Vec::with_capacity(share);
+                    for _ in 0..share {
+                        let attempt = one(addr, plan);
+                        let slow = matches!(attempt.outcome, "timeout" | "rejected" | "deadline");
+                        done.push(attempt);
+                        if slow {
+                            break;
+                        }
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// One connection (and, for HTTP, one GET on it), under the per-attempt timeout cut to
+/// what is left of the command's deadline.
+fn one(addr: SocketAddr, plan: &Plan) -> Attempt {
+    let Some(left) = plan
+        .deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+    else {
+        return Attempt {
+            outcome: "deadline",
+            icmp_from: None,
+            identity: None,
+            status: None,
+            ms: 0.0,
+        };
+    };
+    let timeout = left.min(plan.timeout);
+    if plan.http {
+        let prober = Prober::new(&Settings {
+            addresses: vec![addr],
+            source: None,
+            connect_timeout: timeout,
+            timeout,
+            trust: Trust::Nothing,
+        });
+        let url = format!("http://{addr}/");
+        let (attempt, _) = crate::cmd::http::attempt(0, &prober, &url, IDENTITY_BYTES, false);
+        return Attempt {
+            outcome: if attempt.outcome == "response" {
+                "ok"
+            } else {
+                attempt.outcome
+            },
+            icmp_from: attempt.icmp.map(|i| i.from),
+            identity: attempt
+                .body_excerpt
+                .map(|b| b.lines().next().unwrap_or_default().trim().to_string()),
+            status: attempt.status,
+            ms: attempt.timing.total_ms,
+        };
+    }
+    match net::connect(addr, None, timeout) {
+        Ok(connected) => Attempt {
+            outcome: "ok",
+            icmp_from: None,
+            identity: None,
+            status: None,
+            ms: millis(connected.elapsed),
+        },
+        Err(failure) => Attempt {
+            outcome: failure.outcome.as_str(),
+            icmp_from: failure.icmp.map(|i| i.from.to_string()),
+            identity: None,
+            status: None,
+            ms: millis(failure.elapsed),
+        },
+    }
+}
+
+fn tally(attempts: &[Attempt]) -> Tally {
+    let mut t = Tally {
+        attempts: attempts.len(),
+        ..Tally::default()
+    };
+    for a in attempts {
+        match a.outcome {
+            "ok" => t.ok += 1,
+            "refused" | "closed" => t.refused += 1,
+            "rejected" => {
+                t.rejected += 1;
+                if let Some(from) = &a.icmp_from {
+                    if !t.rejected_by.contains(from) {
+                        t.rejected_by.push(from.clone());
+                    }
+                }
+            }
+            "timeout" | "deadline" => t.timeout += 1,
+            _ => t.other += 1,
+        }
+    }
+    t
+}
+
+fn outcome_counts(attempts: &[Attempt]) -> BTreeMap<&'static str, usize> {
+    let mut counts = BTreeMap::new();
+    for a in attempts {
+        *counts.entry(a.outcome).or_default() += 1;
+    }
+    counts
+}
+
+fn cluster_ip_check(addr: SocketAddr, http: bool, samples: &[Attempt]) -> (Check, Tally) {
+    let t = tally(samples);
+    let mut backends: BTreeMap<String, usize> = BTreeMap::new();
+    for identity in samples.iter().filter_map(|a| a.identity.clone()) {
+        *backends.entry(identity).or_default() += 1;
+    }
+    let mut latencies: Vec<f64> = samples
+        .iter()
+        .filter(|a| a.outcome == "ok")
+        .map(|a| a.ms)
+        .collect();
+    let seen = if backends.is_empty() {
+        String::new()
+    } else {
+        format!(", {} distinct backends", backends.len())
+    };
+    let (status, summary, hint) = if t.all_ok() {
+        (
+            CheckStatus::Pass,
+            format!("{addr}: {}/{} answered{seen}", t.ok, t.attempts),
+            None,
+        )
+    } else if t.ok > 0 {
+        (
+            CheckStatus::Warn,
+            format!(
+                "{addr}: {}/{} answered{seen}; {}",
+                t.ok,
+                t.attempts,
+                describe_failures(samples)
+            ),
+            Some("some backends fail: see endpoints-direct".into()),
+        )
+    } else if t.rejected == t.attempts {
+        (CheckStatus::Fail, format!("{addr}: every attempt rejected by {} (ICMP): no endpoints behind the Service", t.rejected_by.join(", ")), Some("kube-proxy REJECTs connections to a Service without endpoints: check the selector and the pods' readiness".into()))
+    } else {
+        (CheckStatus::Fail, format!("{addr}: nothing answered; {}", describe_failures(samples)), Some("compare with endpoints-direct: if the pods answer directly, kube-proxy is at fault".into()))
+    };
+    let evidence = json!({
+        "address": addr.to_string(),
+        "protocol": if http { "http" } else { "tcp" },
+        "samples": t.attempts,
+        "outcomes": outcome_counts(samples),
+        "backends": backends,
+        "status_codes": samples.iter().filter_map(|a| a.status).collect::<Vec<_>>(),
+        "rejected_by": t.rejected_by,
+        "latency_ms": latency_stats(&mut latencies),
+    });
+    (
+        Check {
+            id: "cluster-ip",
+            status,
+            summary,
+            evidence,
+            hint,
+            duration_ms: samples.iter().map(|a| a.ms).fold(0.0, f64::max),
+        },
+        t,
+    )
+}
+
+fn describe_failures(attempts: &[Attempt]) -> String {
+    outcome_counts(attempts)
+        .into_iter()
+        .filter(|(o, _)| *o != "ok")
+        .map(|(o, n)| format!("{n} {o}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn direct_check(direct: &[Direct], http: bool) -> Check {
+    if direct.is_empty() {
+        return skip(
+            "endpoints-direct",
+            "no endpoint addresses known: give --objects or --endpoints",
+        );
+    }
+    let answering = direct.iter().filter(|d| d.tally.ok > 0).count();
+    let failing: Vec<String> = direct
+        .iter()
+        .filter(|d| d.tally.ok == 0)
+        .map(|d| {
+            let how = if d.tally.refused > 0 {
+                "refused"
+            } else if d.tally.timeout > 0 {
+                "timeout"
+            } else if d.tally.rejected > 0 {
+                "rejected"
+            } else {
+                "error"
+            };
+            format!(
+                "{} {how}",
+                d.pod.clone().unwrap_or_else(|| d.address.clone())
+            )
+        })
+        .collect();
+    let (status, summary, hint) = if failing.is_empty() {
+        (
+            CheckStatus::Pass,
+            format!("all {answering} endpoints answer directly"),
+            None,
+        )
+    } else if answering > 0 {
+        (
+            CheckStatus::Fail,
+            format!(
+                "{answering}/{} endpoints answer; {}",
+                direct.len(),
+                failing.join(", ")
+            ),
+            Some("kubectl logs and describe the failing pods".into()),
+        )
+    } else {
+        (CheckStatus::Fail, format!("no endpoint answers directly: {}", failing.join(", ")), Some("refused: nothing listens on the targetPort; timeout: packets to the pods are dropped".into()))
+    };
+    let evidence = json!({
+        "protocol": if http { "http" } else { "tcp" },
+        "endpoints": direct.iter().map(|d| json!({ "address": d.address, "pod": d.pod, "ok": d.tally.ok > 0, "refused": d.tally.refused, "timeout": d.tally.timeout, "rejected": d.tally.rejected })).collect::<Vec<_>>(),
+    });
+    Check {
+        id: "endpoints-direct",
+        status,
+        summary,
+        evidence,
+        hint,
+        duration_ms: 0.0,
+    }
+}
+
+fn skip(id: &'static str, why: &str) -> Check {
+    Check {
+        id,
+        status: CheckStatus::Skip,
+        summary: why.to_string(),
+        evidence: json!({}),
+        hint: None,
+        duration_ms: 0.0,
+    }
+}

@@ -1,0 +1,86 @@
+//! The text view of `diagnose`: the checklist with a mark per check, then the verdict,
+//! wrapped for an 80-column terminal.
+
+use std::fmt::Write as _;
+
+use super::Text;
+use crate::report::{CheckStatus, DiagnoseReport};
+
+const WIDTH: usize = 80;
+
+impl Text for DiagnoseReport {
+    fn text(&self) -> String {
+        let mut out = String::new();
+        let head = format!(
+            "diagnose {}.{} port {} ({} ms)",
+            self.service,
+            self.namespace,
+            self.port,
+            self.duration_ms.round()
+        );
+        wrap(&mut out, "", &head);
+        for check in &self.checks {
+            let mark = match check.status {
+                CheckStatus::Pass => "[ ok ]",
+                CheckStatus::Warn => "[warn]",
+                CheckStatus::Fail => "[FAIL]",
+                CheckStatus::Skip => "[skip]",
+            };
+            wrap(
+                &mut out,
+                "       ",
+                &format!("{mark} {:<22} {}", check.id, check.summary),
+            );
+            if let (Some(hint), CheckStatus::Warn | CheckStatus::Fail) = (&check.hint, check.status)
+            {
+                wrap(&mut out, "         ", &format!("       -> {hint}"));
+            }
+        }
+        let _ = writeln!(out);
+        wrap(
+            &mut out,
+            "  ",
+            &format!("verdict: {}: {}", self.verdict.cause, self.verdict.summary),
+        );
+        for step in &self.verdict.next_steps {
+            wrap(&mut out, "    ", &format!("  - {step}"));
+        }
+        out
+    }
+}
+
+/// Writes `text` in lines of at most 80 columns, continuation lines indented by `indent`.
+fn wrap(out: &mut String, indent: &str, text: &str) {
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let width = line.chars().count();
+        if width > 0 && width + 1 + word.chars().count() > WIDTH {
+            let _ = writeln!(out, "{}", line.trim_end());
+            line = indent.to_string();
+        } else if width > 0 {
+            line.push(' ');
+        }
+        if word.chars().count() > WIDTH - indent.len() {
+            let cut: String = word.chars().take(WIDTH - indent.len() - 1).collect();
+            line.push_str(&cut);
+            line.push('…');
+        } else {
+            line.push_str(word);
+        }
+    }
+    let _ = writeln!(out, "{}", line.trim_end());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wraps_at_80_columns() {
+        let mut out = String::new();
+        let long = "word ".repeat(50) + &"x".repeat(120);
+        wrap(&mut out, "    ", &long);
+        assert!(out.lines().all(|l| l.chars().count() <= 80), "{out}");
+        assert!(out.lines().count() > 3);
+    }
+}
