@@ -1,0 +1,230 @@
+//! `svcprobe diagnose` in the test bed: every failure switch must yield its own `cause`,
+//! with and without cluster objects, from the client pod and from a backend pod, within
+//! the deadline; a healthy bed must say `healthy` every time.
+//!
+//! The cluster objects are the `kubectl get service,endpointslices,pods -o json` of the
+//! bed (tests/fixtures/objects/hostnames.json), edited the way the cluster would change
+//! with each switch (no endpoints, another targetPort, no Service).
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::testbed::{describe, Testbed, BACKENDS, CLIENT, DOWN_BACKEND};
+use serde_json::Value;
+
+const SVCPROBE: &str = env!("CARGO_BIN_EXE_svcprobe");
+const FIXTURE: &str = include_str!("fixtures/objects/hostnames.json");
+
+/// The objects as the API server would show them under `change`.
+fn objects(bed: &Testbed, name: &str, change: impl Fn(&mut Vec<Value>)) -> PathBuf {
+    let mut list: Value = serde_json::from_str(FIXTURE).expect("fixture");
+    let items = list["items"].as_array_mut().expect("items");
+    change(items);
+    let dir = std::env::temp_dir().join(format!("svcprobe-test-objects-{}", bed.prefix()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, list.to_string()).expect("write objects");
+    path
+}
+
+fn healthy_objects(bed: &Testbed) -> PathBuf {
+    objects(bed, "healthy", |_| {})
+}
+
+fn kind(item: &Value) -> &str {
+    item["kind"].as_str().unwrap_or_default()
+}
+
+/// Runs diagnose in `pod`; returns the report and checks the exit code matches the cause.
+fn diagnose(bed: &Testbed, pod: &str, objects: Option<&PathBuf>) -> Value {
+    let mut args = vec![SVCPROBE, "diagnose", "hostnames"];
+    let path;
+    if let Some(p) = objects {
+        path = p.display().to_string();
+        args.extend(["--objects", &path]);
+    }
+    let out = bed.exec(pod, &args);
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", describe(&out)));
+    let healthy = report["verdict"]["cause"] == "healthy";
+    assert_eq!(
+        out.status.code(),
+        Some(if healthy { 0 } else { 1 }),
+        "{}",
+        describe(&out)
+    );
+    let deadline = report["deadline_ms"].as_f64().unwrap_or_default();
+    let took = report["duration_ms"].as_f64().unwrap_or(f64::MAX);
+    assert!(
+        took < deadline + 500.0,
+        "took {took} ms, deadline {deadline} ms"
+    );
+    report
+}
+
+fn cause(report: &Value) -> &str {
+    report["verdict"]["cause"].as_str().unwrap_or_default()
+}
+
+fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .and_then(|checks| checks.iter().find(|c| c["id"] == id))
+        .unwrap_or_else(|| panic!("no check {id}"))
+}
+
+#[test]
+fn healthy_every_time_from_the_client_and_from_a_backend() {
+    let bed = Testbed::up();
+    let objects = healthy_objects(&bed);
+    for run in 0..10 {
+        for (pod, objects) in [
+            (CLIENT, None),
+            (CLIENT, Some(&objects)),
+            (BACKENDS[1], Some(&objects)),
+        ] {
+            let report = diagnose(&bed, pod, objects);
+            assert_eq!(
+                cause(&report),
+                "healthy",
+                "run {run} from {pod}: {report:#}"
+            );
+        }
+    }
+    let report = diagnose(&bed, CLIENT, Some(&objects));
+    let ids: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "context",
+            "resolv-conf",
+            "dns-server",
+            "dns-kubernetes-default",
+            "dns-short",
+            "dns-namespaced",
+            "dns-fqdn",
+            "service-definition",
+            "endpoints",
+            "cluster-ip",
+            "endpoints-direct",
+            "hairpin",
+            "kube-proxy"
+        ]
+    );
+    let samples = &check(&report, "cluster-ip")["evidence"];
+    assert_eq!(samples["samples"], 20);
+    assert_eq!(
+        samples["backends"].as_object().map(|b| b.len()),
+        Some(3),
+        "{samples:#}"
+    );
+    assert_eq!(
+        check(&report, "context")["evidence"]["pod_ip"],
+        "10.244.0.3"
+    );
+    // Without objects, what needs them says skip, with how to supply them.
+    let bare = diagnose(&bed, CLIENT, None);
+    assert_eq!(check(&bare, "endpoints")["status"], "skip");
+    assert!(check(&bare, "endpoints")["hint"]
+        .as_str()
+        .unwrap()
+        .contains("--objects"));
+}
+
+#[test]
+fn dns_failures() {
+    let bed = Testbed::up();
+    let objects = healthy_objects(&bed);
+    for switch in ["dns-down", "dns-drop"] {
+        bed.break_(switch);
+        for objects in [None, Some(&objects)] {
+            let report = diagnose(&bed, CLIENT, objects);
+            assert_eq!(cause(&report), "dns-unreachable", "{switch}: {report:#}");
+        }
+        bed.fix(switch);
+    }
+    bed.break_("resolv-no-search");
+    let report = diagnose(&bed, CLIENT, None);
+    assert_eq!(cause(&report), "dns-config", "{report:#}");
+    assert_eq!(check(&report, "dns-fqdn")["status"], "pass");
+    assert_eq!(check(&report, "dns-short")["status"], "fail");
+}
+
+#[test]
+fn service_and_endpoint_failures() {
+    let bed = Testbed::up();
+    bed.break_("service-missing");
+    let gone = objects(&bed, "missing", |items| items.retain(|i| kind(i) == "Pod"));
+    for objects in [None, Some(&gone)] {
+        assert_eq!(cause(&diagnose(&bed, CLIENT, objects)), "service-not-found");
+    }
+    bed.fix("service-missing");
+
+    bed.break_("no-endpoints");
+    let empty = objects(&bed, "no-endpoints", |items| {
+        for item in items.iter_mut().filter(|i| kind(i) == "EndpointSlice") {
+            item["endpoints"] = Value::Array(Vec::new());
+        }
+    });
+    let report = diagnose(&bed, CLIENT, Some(&empty));
+    assert_eq!(cause(&report), "no-endpoints", "{report:#}");
+    assert_eq!(check(&report, "endpoints")["status"], "fail");
+    // Without objects the evidence is the node's ICMP reject of the ClusterIP.
+    let report = diagnose(&bed, CLIENT, None);
+    assert_eq!(cause(&report), "no-endpoints", "{report:#}");
+    assert!(report["verdict"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("10.244.0.1"));
+    bed.fix("no-endpoints");
+
+    bed.break_("wrong-target-port");
+    let wrong = objects(&bed, "wrong-target-port", |items| {
+        for item in items.iter_mut() {
+            match kind(item) {
+                "Service" => item["spec"]["ports"][0]["targetPort"] = 9377.into(),
+                "EndpointSlice" => item["ports"][0]["port"] = 9377.into(),
+                _ => {}
+            }
+        }
+    });
+    for objects in [None, Some(&wrong)] {
+        let report = diagnose(&bed, CLIENT, objects);
+        assert_eq!(cause(&report), "target-port-mismatch", "{report:#}");
+    }
+    bed.fix("wrong-target-port");
+
+    bed.break_("backend-down");
+    let report = diagnose(&bed, CLIENT, Some(&healthy_objects(&bed)));
+    assert_eq!(cause(&report), "backend-down", "{report:#}");
+    assert!(report["verdict"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains(DOWN_BACKEND));
+    assert_eq!(cause(&diagnose(&bed, CLIENT, None)), "backend-down");
+    bed.fix("backend-down");
+}
+
+#[test]
+fn network_failures() {
+    let bed = Testbed::up();
+    let objects = healthy_objects(&bed);
+    bed.break_("netpol-drop");
+    for objects in [None, Some(&objects)] {
+        assert_eq!(cause(&diagnose(&bed, CLIENT, objects)), "traffic-blocked");
+    }
+    bed.fix("netpol-drop");
+    for switch in ["kube-proxy-down", "bridge-nf-off"] {
+        bed.break_(switch);
+        let report = diagnose(&bed, CLIENT, Some(&objects));
+        assert_eq!(cause(&report), "proxy", "{switch}: {report:#}");
+        assert_eq!(check(&report, "endpoints-direct")["status"], "pass");
+        bed.fix(switch);
+    }
+}
