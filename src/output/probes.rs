@@ -3,10 +3,10 @@
 
 use std::fmt::Write as _;
 
-use super::{findings_text, Text};
+use super::{severity_label, Text};
 use crate::report::{
-    HttpAttempt, HttpReport, IcmpReport, LatencyStats, ProbeSummary, Resolution, ServeReport,
-    TcpAttempt, TcpReport,
+    Finding, HttpAttempt, HttpReport, IcmpReport, LatencyStats, ProbeSummary, Resolution,
+    ServeReport, TcpAttempt, TcpReport,
 };
 
 const WIDTH: usize = 80;
@@ -69,6 +69,27 @@ fn resolution_line(r: &Resolution) -> String {
     }
 }
 
+/// Findings, word-wrapped to the width with a hanging indent.
+fn findings(out: &mut String, findings: &[Finding]) {
+    if findings.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "findings:");
+    for f in findings {
+        let text = format!("{:<5} {}: {}", severity_label(f), f.code, f.message);
+        let mut line = String::from(" ");
+        for word in text.split(' ') {
+            if line.chars().count() + 1 + word.chars().count() > WIDTH && line.trim() != "" {
+                push_line(out, &line);
+                line = String::from("       ");
+            }
+            line.push(' ');
+            line.push_str(word);
+        }
+        push_line(out, &line);
+    }
+}
+
 /// The attempts worth a line: all when few, else the failures first.
 fn shown<T>(attempts: &[T], failed: impl Fn(&T) -> bool) -> Vec<&T> {
     if attempts.len() <= MAX_ATTEMPT_LINES {
@@ -126,15 +147,12 @@ impl Text for TcpReport {
                 }
             }
         }
-        if !self.findings.is_empty() {
-            let _ = writeln!(out, "findings:");
-            let mut findings = String::new();
-            findings_text(&mut findings, &self.findings);
-            out.push_str(&findings);
-        }
+        findings(&mut out, &self.findings);
         out
     }
 }
+
+const HTTP_ATTEMPT_HEADER: &str = "  #   result    connect   tls 1st byte total ms  body or error";
 
 fn http_attempt_line(a: &HttpAttempt) -> String {
     let ms = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
@@ -145,14 +163,14 @@ fn http_attempt_line(a: &HttpAttempt) -> String {
     let tail = match (a.status, &a.body_excerpt) {
         (Some(_), Some(body)) => body.lines().next().unwrap_or_default().to_string(),
         _ => match (a.timeout_phase, &a.icmp, &a.detail) {
-            (Some(phase), _, _) => format!("({phase} deadline)"),
+            (Some(phase), _, _) => format!("{phase} deadline passed"),
             (None, Some(_), _) => icmp_words(&a.icmp),
             (None, None, Some(d)) => d.clone(),
             _ => String::new(),
         },
     };
     format!(
-        "  #{:<4} {:<9} conn {:>5} tls {:>5} 1st {:>6} total {:>6.1} ms  {}",
+        "  {:<3} {:<9} {:>7} {:>5} {:>8} {:>8.1}  {}",
         a.seq,
         result,
         ms(a.timing.connect_ms),
@@ -193,7 +211,11 @@ impl Text for HttpReport {
         if let Some(peer) = self.attempts.iter().find_map(|a| a.peer.as_deref()) {
             push_line(&mut out, &format!("  peer {peer}"));
         }
-        for a in shown(&self.attempts, |a| a.outcome != "response") {
+        let lines = shown(&self.attempts, |a| a.outcome != "response");
+        if !lines.is_empty() {
+            push_line(&mut out, HTTP_ATTEMPT_HEADER);
+        }
+        for a in lines {
             push_line(&mut out, &http_attempt_line(a));
         }
         if !self.responses.is_empty() {
@@ -211,12 +233,7 @@ impl Text for HttpReport {
                 );
             }
         }
-        if !self.findings.is_empty() {
-            let _ = writeln!(out, "findings:");
-            let mut findings = String::new();
-            findings_text(&mut findings, &self.findings);
-            out.push_str(&findings);
-        }
+        findings(&mut out, &self.findings);
         out
     }
 }

@@ -1,0 +1,445 @@
+//! Misbehaving peers on loopback, started in-process with std::net: a server that accepts
+//! and never answers, one that sends an endless body, one that sends garbage; and bad
+//! clients against `svcprobe serve`. Each case must end within its deadline, with a clear
+//! classification and bounded memory. No root, no network namespace.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_svcprobe");
+/// Peak RSS allowed to a probe of a hostile peer: the body cap and header cap hold.
+const MAX_PROBE_RSS_KB: i64 = 24 * 1024;
+
+/// What one run of the binary gave.
+struct Run {
+    code: Option<i32>,
+    json: Value,
+    stderr: String,
+    wall: Duration,
+    max_rss_kb: i64,
+}
+
+/// Runs svcprobe with `args`, killed after `limit`; peak RSS from wait4.
+// The child is reaped with wait4 (which `Child::wait` cannot do: it gives no rusage).
+#[allow(clippy::zombie_processes)]
+fn svcprobe(args: &[&str], limit: Duration) -> Run {
+    let start = Instant::now();
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start svcprobe");
+    let pid = child.id() as libc::pid_t;
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let done = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let done = done.clone();
+        thread::spawn(move || {
+            let until = Instant::now() + limit;
+            while Instant::now() < until {
+                if done.load(Ordering::SeqCst) {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(10));
+            }
+            // SAFETY: our own child, not yet reaped (wait4 below has not returned).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        })
+    };
+    let mut status = 0;
+    // SAFETY: rusage is plain data filled by wait4.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child.
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    done.store(true, Ordering::SeqCst);
+    let _ = watchdog.join();
+    assert_eq!(reaped, pid, "wait4");
+    let wall = start.elapsed();
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    let json = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\nstderr: {stderr}"));
+    Run {
+        code,
+        json,
+        stderr,
+        wall,
+        max_rss_kb: usage.ru_maxrss,
+    }
+}
+
+/// A loopback server running `handler` on every connection, each in its own thread,
+/// after reading the request head (or whatever the client sends first).
+fn peer(handler: fn(&mut TcpStream)) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                handler(&mut stream);
+            });
+        }
+    });
+    addr
+}
+
+fn attempt(run: &Run) -> &Value {
+    &run.json["attempts"][0]
+}
+
+fn explain(run: &Run) -> String {
+    format!(
+        "exit {:?} after {:?}, rss {} KB\n{}\nstderr: {}",
+        run.code,
+        run.wall,
+        run.max_rss_kb,
+        serde_json::to_string_pretty(&run.json).unwrap_or_default(),
+        run.stderr
+    )
+}
+
+#[test]
+fn a_server_that_never_answers_is_a_response_timeout_within_the_deadline() {
+    let addr = peer(|_| thread::sleep(Duration::from_secs(20)));
+    let url = format!("http://{addr}/");
+    let run = svcprobe(&["http", &url, "--timeout", "1s"], Duration::from_secs(10));
+    assert_eq!(run.code, Some(1), "{}", explain(&run));
+    assert_eq!(attempt(&run)["outcome"], "timeout", "{}", explain(&run));
+    assert_eq!(
+        attempt(&run)["timeout_phase"],
+        "response",
+        "{}",
+        explain(&run)
+    );
+    assert!(attempt(&run)["timing"]["connect_ms"].is_f64());
+    assert!(run.wall < Duration::from_millis(2500), "{}", explain(&run));
+
+    // The same peer is fine for tcp: the handshake completes.
+    let target = addr.to_string();
+    let run = svcprobe(&["tcp", &target], Duration::from_secs(10));
+    assert_eq!(run.code, Some(0), "{}", explain(&run));
+    assert_eq!(
+        run.json["targets"][0]["addresses"][0]["attempts"][0]["outcome"],
+        "connected"
+    );
+}
+
+#[test]
+fn an_endless_body_is_cut_at_the_cap_at_once() {
+    let addr = peer(|s| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n");
+        let chunk = [b'x'; 16 * 1024];
+        while s.write_all(&chunk).is_ok() {}
+    });
+    let url = format!("http://{addr}/");
+    let run = svcprobe(
+        &["http", &url, "--max-body", "100000", "--count", "3"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(run.code, Some(0), "{}", explain(&run));
+    for a in run.json["attempts"].as_array().expect("attempts") {
+        assert_eq!(a["outcome"], "response", "{}", explain(&run));
+        assert_eq!(a["body_bytes"], 100_000);
+        assert_eq!(a["body_truncated"], true);
+        assert_eq!(a["body_excerpt"].as_str().map(str::len), Some(200));
+    }
+    assert_eq!(run.json["responses"][0]["count"], 3);
+    assert!(run.wall < Duration::from_secs(2), "{}", explain(&run));
+    assert!(run.max_rss_kb < MAX_PROBE_RSS_KB, "{}", explain(&run));
+}
+
+#[test]
+fn a_trickling_endless_body_ends_at_the_request_deadline() {
+    let addr = peer(|s| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\n\r\n");
+        while s.write_all(b"y").is_ok() {
+            thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let url = format!("http://{addr}/");
+    let run = svcprobe(&["http", &url, "--timeout", "1s"], Duration::from_secs(10));
+    let a = attempt(&run);
+    assert_eq!(a["outcome"], "response", "{}", explain(&run));
+    assert_eq!(a["body_truncated"], true, "{}", explain(&run));
+    assert!(a["body_bytes"].as_u64().unwrap_or(0) > 0);
+    assert!(a["detail"].as_str().unwrap_or("").contains("body"));
+    assert!(run.wall < Duration::from_millis(2500), "{}", explain(&run));
+}
+
+#[test]
+fn garbage_instead_of_http_is_a_protocol_error() {
+    let addr = peer(|s| {
+        let _ = s.write_all(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n\r\n");
+    });
+    let url = format!("http://{addr}/");
+    let run = svcprobe(&["http", &url], Duration::from_secs(10));
+    assert_eq!(run.code, Some(1), "{}", explain(&run));
+    assert_eq!(attempt(&run)["outcome"], "protocol", "{}", explain(&run));
+    assert!(run.wall < Duration::from_secs(2), "{}", explain(&run));
+    let codes: Vec<&str> = run.json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"protocol"), "{codes:?}");
+}
+
+#[test]
+fn endless_garbage_without_a_line_end_is_bounded_by_the_header_cap() {
+    let addr = peer(|s| {
+        let chunk = [b'A'; 16 * 1024];
+        while s.write_all(&chunk).is_ok() {}
+    });
+    let url = format!("http://{addr}/");
+    let run = svcprobe(&["http", &url, "--timeout", "3s"], Duration::from_secs(10));
+    assert_eq!(attempt(&run)["outcome"], "protocol", "{}", explain(&run));
+    assert!(run.wall < Duration::from_secs(2), "{}", explain(&run));
+    assert!(run.max_rss_kb < MAX_PROBE_RSS_KB, "{}", explain(&run));
+}
+
+#[test]
+fn endless_headers_are_bounded_too() {
+    let addr = peer(|s| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\n");
+        while s
+            .write_all(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n")
+            .is_ok()
+        {}
+    });
+    let url = format!("http://{addr}/");
+    let run = svcprobe(&["http", &url, "--timeout", "3s"], Duration::from_secs(10));
+    assert_eq!(attempt(&run)["outcome"], "protocol", "{}", explain(&run));
+    assert!(run.wall < Duration::from_secs(2), "{}", explain(&run));
+}
+
+#[test]
+fn a_peer_that_closes_at_once_is_closed() {
+    let addr = peer(|_| {});
+    let url = format!("http://{addr}/");
+    let run = svcprobe(&["http", &url], Duration::from_secs(10));
+    assert_eq!(attempt(&run)["outcome"], "closed", "{}", explain(&run));
+}
+
+#[test]
+fn https_to_a_plain_http_server_is_a_tls_failure_and_insecure_is_reported() {
+    let addr = peer(|s| {
+        let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    });
+    let url = format!("https://{addr}/");
+    let run = svcprobe(&["http", &url, "--insecure"], Duration::from_secs(10));
+    assert_eq!(run.code, Some(1), "{}", explain(&run));
+    assert_eq!(attempt(&run)["outcome"], "tls", "{}", explain(&run));
+    assert_eq!(run.json["tls"]["verify"], false);
+    let codes: Vec<&str> = run.json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"tls-not-verified"), "{codes:?}");
+}
+
+#[test]
+fn a_missing_cacert_cannot_run() {
+    let run = svcprobe(
+        &[
+            "http",
+            "https://127.0.0.1:1/",
+            "--cacert",
+            "/nonexistent/ca.pem",
+        ],
+        Duration::from_secs(10),
+    );
+    assert_eq!(run.code, Some(3), "{}", explain(&run));
+    assert_eq!(run.json["error"]["kind"], "read");
+}
+
+/// A running `svcprobe serve` on a loopback port; SIGTERM and reaped on drop.
+struct Serve {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl Serve {
+    fn start(extra: &[&str]) -> Serve {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start serve");
+        let mut stderr = child.stderr.take().expect("stderr");
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while !line.ends_with(b"\n") && stderr.read(&mut byte).unwrap_or(0) == 1 {
+            line.push(byte[0]);
+        }
+        let line = String::from_utf8_lossy(&line).into_owned();
+        let addr = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no listening line from serve: {line:?}"));
+        Serve { child, addr }
+    }
+
+    /// SIGTERM, then the report it prints; panics unless it exits 0 within `limit`.
+    fn stop(mut self, limit: Duration) -> (Value, Duration) {
+        let start = Instant::now();
+        // SAFETY: signalling our own running child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "serve exited with {status:?}");
+                break;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "serve did not stop within {limit:?}"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        let mut out = String::new();
+        if let Some(mut stdout) = self.child.stdout.take() {
+            let _ = stdout.read_to_string(&mut out);
+        }
+        let json = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        (json, start.elapsed())
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends `request` raw and returns everything the server answered before closing.
+fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let _ = s.write_all(request);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn serve_answers_its_paths_and_stops_cleanly_on_sigterm() {
+    let serve = Serve::start(&["--body", "pod-a"]);
+    let root = raw(serve.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(root.starts_with("HTTP/1.1 200 OK\r\n"), "{root}");
+    assert!(root.ends_with("\r\n\r\npod-a\n"), "{root}");
+    let health = raw(serve.addr, b"GET /healthz HTTP/1.0\r\n\r\n");
+    assert!(health.ends_with("\r\n\r\nok\n"), "{health}");
+    let missing = raw(serve.addr, b"GET /nope HTTP/1.1\r\n\r\n");
+    assert!(missing.starts_with("HTTP/1.1 404 "), "{missing}");
+    let post = raw(
+        serve.addr,
+        b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+    );
+    assert!(post.starts_with("HTTP/1.1 405 "), "{post}");
+
+    let url = format!("http://{}/echo", serve.addr);
+    let run = svcprobe(&["http", &url], Duration::from_secs(10));
+    assert_eq!(run.code, Some(0), "{}", explain(&run));
+    let a = attempt(&run);
+    let echo: Value =
+        serde_json::from_str(a["body_excerpt"].as_str().unwrap_or("")).expect("echo JSON");
+    assert_eq!(echo["client"], a["local"], "the server saw our own address");
+    assert_eq!(echo["server"], serve.addr.to_string());
+
+    let (report, took) = serve.stop(Duration::from_secs(3));
+    assert_eq!(report["command"], "serve");
+    assert_eq!(report["stopped_by"], "SIGTERM");
+    assert_eq!(report["requests"], 5);
+    assert_eq!(report["error_responses"], 2);
+    assert!(
+        took < Duration::from_secs(1),
+        "idle serve stopped in {took:?}"
+    );
+}
+
+#[test]
+fn serve_limits_header_size_and_request_time() {
+    let serve = Serve::start(&[]);
+    let mut huge = b"GET / HTTP/1.1\r\n".to_vec();
+    while huge.len() < 20_000 {
+        huge.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+    }
+    let answer = raw(serve.addr, &huge);
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+
+    let start = Instant::now();
+    let slow = raw(serve.addr, b"GET / HTTP/1.1\r\nHost: slowloris\r\n");
+    assert!(slow.starts_with("HTTP/1.1 408 "), "{slow}");
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(4) && took < Duration::from_secs(7),
+        "408 after {took:?}"
+    );
+
+    let garbage = raw(
+        serve.addr,
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+    );
+    assert!(garbage.starts_with("HTTP/1.1 400 "), "{garbage}");
+
+    // Still serving after all that.
+    let ok = raw(serve.addr, b"GET / HTTP/1.1\r\n\r\n");
+    assert!(ok.starts_with("HTTP/1.1 200 "), "{ok}");
+    let (report, _) = serve.stop(Duration::from_secs(3));
+    assert_eq!(report["error_responses"], 3);
+}
+
+#[test]
+fn serve_caps_concurrent_connections_and_keeps_answering_after_they_go() {
+    let serve = Serve::start(&[]);
+    // More idle clients than workers: the extra ones wait in the backlog, none is dropped.
+    let idle: Vec<TcpStream> = (0..40)
+        .map(|_| TcpStream::connect(serve.addr).expect("connect"))
+        .collect();
+    thread::sleep(Duration::from_millis(200));
+    drop(idle);
+    let start = Instant::now();
+    let url = format!("http://{}/", serve.addr);
+    let run = svcprobe(&["http", &url, "--count", "20"], Duration::from_secs(15));
+    assert_eq!(run.code, Some(0), "{}", explain(&run));
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{}",
+        explain(&run)
+    );
+    let (report, _) = serve.stop(Duration::from_secs(3));
+    assert_eq!(report["requests"], 20);
+    assert_eq!(report["max_connections"], 32);
+}
