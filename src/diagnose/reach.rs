@@ -295,7 +295,7 @@ fn cluster_ip_check(addr: SocketAddr, http: bool, samples: &[Attempt]) -> (Check
         "samples": t.attempts,
         "outcomes": outcome_counts(samples),
         "backends": backends,
-        "status_codes": samples.iter().filter_map(|a| a.status).collect::<Vec<_>>(),
+        "status_codes": status_codes(samples),
         "rejected_by": t.rejected_by,
         "latency_ms": latency_stats(&mut latencies),
     });
@@ -310,6 +310,15 @@ fn cluster_ip_check(addr: SocketAddr, http: bool, samples: &[Attempt]) -> (Check
         },
         t,
     )
+}
+
+/// How often each HTTP status came back.
+fn status_codes(attempts: &[Attempt]) -> BTreeMap<u16, usize> {
+    let mut counts = BTreeMap::new();
+    for status in attempts.iter().filter_map(|a| a.status) {
+        *counts.entry(status).or_default() += 1;
+    }
+    counts
 }
 
 fn describe_failures(attempts: &[Attempt]) -> String {
