@@ -10,6 +10,7 @@ use hickory_proto::rr::RecordType;
 use crate::error::Error;
 use crate::report::Libc;
 
+pub mod hairpin;
 pub mod probes;
 use probes::{HttpArgs, ServeArgs, TcpArgs};
 
@@ -27,6 +28,8 @@ Commands:
   http URL [options]               GET a URL over new connections: status, timing,
                                    which backends answered
   serve [--listen ADDR]            serve the hostname over HTTP (like serve_hostname)
+  hairpin SERVICE|VIP:PORT         from a backend pod: can it reach itself through its
+                                   Service IP? (the guide's hairpin edge case)
   help [COMMAND]                   this text, or a command's options
 
 Global options:
@@ -87,6 +90,7 @@ pub enum Command {
     Tcp(TcpArgs),
     Http(HttpArgs),
     Serve(ServeArgs),
+    Hairpin(hairpin::HairpinArgs),
     /// Print this usage text and exit 0.
     Help(&'static str),
     Version,
@@ -154,6 +158,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Cli, Error> {
         Some("tcp") => Command::Tcp(probes::parse_tcp(&mut args)?),
         Some("http") => Command::Http(probes::parse_http(&mut args)?),
         Some("serve") => Command::Serve(probes::parse_serve(&mut args)?),
+        Some("hairpin") => Command::Hairpin(hairpin::parse_hairpin(&mut args)?),
         Some(other) => return Err(Error::Usage(format!("unknown command `{other}`"))),
     };
     let rest = args.finish();
@@ -175,6 +180,7 @@ fn usage_of(command: &str) -> Result<&'static str, Error> {
         "tcp" => Ok(probes::TCP_USAGE),
         "http" => Ok(probes::HTTP_USAGE),
         "serve" => Ok(probes::SERVE_USAGE),
+        "hairpin" => Ok(hairpin::HAIRPIN_USAGE),
         other => Err(Error::Usage(format!("unknown command `{other}`"))),
     }
 }

@@ -5,11 +5,13 @@ mod cli;
 mod cmd;
 mod dns;
 mod error;
+mod hairpin;
 mod http;
 mod net;
 mod output;
 mod report;
 mod resolvconf;
+mod sockdiag;
 
 use cli::{Command, Format};
 use error::{Error, ExitCode};
@@ -37,6 +39,7 @@ fn run(command: Command, format: Format) -> ExitCode {
         Command::Tcp(args) => finish("tcp", cmd::tcp::run(&args), format),
         Command::Http(args) => finish("http", cmd::http::run(&args), format),
         Command::Serve(args) => finish("serve", cmd::serve::run(&args), format),
+        Command::Hairpin(args) => finish("hairpin", cmd::hairpin::run(&args), format),
     };
     printed.unwrap_or_else(|e| {
         eprintln!("svcprobe: cannot write output: {e}");

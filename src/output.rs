@@ -1,6 +1,7 @@
 //! Printing reports: JSON (the default, for scripts) and a short text view for people.
 //! The text view fits an 80-column terminal and never carries more than the JSON does.
 
+mod hairpin;
 mod probes;
 
 use std::fmt::Write as _;

@@ -1,6 +1,7 @@
 //! One module per subcommand. Each `run` takes its parsed arguments and returns its
 //! report (or the error that kept it from running); printing is `output`'s job.
 
+pub mod hairpin;
 pub mod http;
 pub mod nslookup;
 pub mod resolvconf;
