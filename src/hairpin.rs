@@ -16,23 +16,26 @@
 //! addresses and ports (with `--random-fully`, the source port is random, so the accepted
 //! socket's peer says nothing about which connection it is) but never TCP options. The
 //! server side of a connection derives its send MSS from the SYN's MSS option (minus 12
-//! bytes when timestamps are on). So right after a connect succeeds, a socket in this
+//! bytes when timestamps are on). So while a connection is still open, a socket in this
 //! network namespace whose local port is one we listen on and whose `tcpi_snd_mss` falls in
 //! the attempt's tag window `[tag - 12, tag]` was created by this attempt's SYN: the
 //! connection landed on this pod. Nothing else matches by accident: other clients' SYNs
-//! carry their path MSS (1200 and more in practice), and tags of attempts in flight are 16
-//! apart. The sockets come from `sock_diag` (see [`crate::sockdiag`]), which, unlike
+//! carry their path MSS (1200 and more in practice), the tags of the attempts in play are
+//! distinct and 16 apart, and a matched connection is closed before its tag comes round
+//! again (our FIN takes its server side out of the states looked for). The sockets come from `sock_diag` (see [`crate::sockdiag`]), which, unlike
 //! `/proc/net/tcp`, has the MSS. Limits: a listener that sets its own smaller
 //! `TCP_MAXSEG`, or `net.ipv4.tcp_min_snd_mss` raised above 560, would hide self-landings,
 //! which can only turn a `pass` into `inconclusive`, never fake one.
 //!
-//! Attempts run one after another while they are fast (so a healthy run takes a few
-//! milliseconds); one that is still in flight after 25 ms lets the next start, up to 8 at
-//! once, so dropped SYNs cannot stretch the probe past its deadline.
+//! Attempts run one after another while they are fast (a healthy run of 20 takes a few
+//! milliseconds, and one socket listing matches them all); one that is still in flight after
+//! 25 ms lets the next start, up to 8 at once, so dropped SYNs cannot stretch the probe past
+//! its deadline.
 
-use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::sync::mpsc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -41,7 +44,7 @@ use crate::dns::millis;
 use crate::error::Error;
 use crate::net::{self, Outcome};
 use crate::report::{HairpinAttempt, HairpinReport, HairpinStatus, HairpinSummary, HairpinVerdict};
-use crate::sockdiag::{self, ESTABLISHED, LISTEN, NEW_SYN_RECV, SYN_RECV};
+use crate::sockdiag::{self, Families, ESTABLISHED, LISTEN, NEW_SYN_RECV, SYN_RECV};
 
 pub const DEFAULT_COUNT: u32 = 20;
 /// Longer than the kernel's first SYN retransmit (1 s), so a dropped-then-retransmitted SYN
@@ -91,7 +94,7 @@ pub fn probe(config: &Config) -> Result<HairpinReport, Error> {
             service.ip()
         )));
     }
-    let listeners = sockdiag::dump(1 << LISTEN).map_err(|source| Error::Io {
+    let listeners = sockdiag::dump(Families::BOTH, 1 << LISTEN).map_err(|source| Error::Io {
         what: "list this pod's TCP sockets (sock_diag netlink)".into(),
         source,
     })?;
@@ -102,13 +105,17 @@ pub fn probe(config: &Config) -> Result<HairpinReport, Error> {
         .collect();
     listening_ports.sort_unstable();
     listening_ports.dedup();
-    let watched: Vec<u16> = match config.target_port {
-        Some(port) => listening_ports
-            .iter()
-            .copied()
-            .filter(|p| *p == port)
-            .collect(),
-        None => listening_ports.clone(),
+    let watched: Vec<&sockdiag::TcpSocket> = listeners
+        .iter()
+        .filter(|s| s.state == LISTEN && !s.local.ip().is_loopback())
+        .filter(|s| config.target_port.is_none_or(|p| p == s.local.port()))
+        .collect();
+    let watch = Watch {
+        ports: watched.iter().map(|s| s.local.port()).collect(),
+        families: Families {
+            ipv4: watched.iter().any(|s| !s.ipv6),
+            ipv6: watched.iter().any(|s| s.ipv6),
+        },
     };
     let mut report = HairpinReport {
         target: service.to_string(),
@@ -128,8 +135,8 @@ pub fn probe(config: &Config) -> Result<HairpinReport, Error> {
         deadline_exceeded: false,
         duration_ms: 0.0,
     };
-    if !watched.is_empty() {
-        let run = run_attempts(config, &watched, start + config.deadline);
+    if !watch.ports.is_empty() {
+        let run = run_attempts(config, &watch, start + config.deadline);
         report.summary = summarize(&run.attempts);
         report.verdict = verdict(&report.summary, config.endpoints, &service.to_string());
         report.attempts = run.attempts;
@@ -188,6 +195,13 @@ pub fn tag_matches(tag: u32, snd_mss: u32) -> bool {
     snd_mss <= tag && tag - snd_mss <= MSS_OPTIONS
 }
 
+/// Where the server side of our connections can be: the listening sockets on the watched
+/// ports, and the families to list (a `[::]` listener's connections are IPv6 sockets).
+struct Watch {
+    ports: Vec<u16>,
+    families: Families,
+}
+
 struct Run {
     attempts: Vec<HairpinAttempt>,
     max_parallel: u32,
@@ -195,52 +209,105 @@ struct Run {
     unmade: u32,
 }
 
+/// A connected attempt whose landing is not known yet; its stream stays open until then,
+/// so the server side is still there to be found.
+struct Unresolved {
+    index: usize,
+    tag: u32,
+    /// Held open until resolved; dropping it closes the connection.
+    _stream: TcpStream,
+}
+
 /// Makes up to `config.count` attempts: one after another while each finishes within
 /// [`STAGGER`], more at once (up to [`MAX_PARALLEL`]) while some hang; none starts unless
 /// its whole timeout fits before `deadline` (except the first, which gets what is left).
-fn run_attempts(config: &Config, watched: &[u16], deadline: Instant) -> Run {
+///
+/// Connected attempts stay open and are matched against the socket table in batches (each
+/// listing walks the kernel's whole socket hash, so one listing for twenty attempts rather
+/// than twenty): when the run is over, while it waits for hanging attempts, and whenever the
+/// attempts not yet matched or in flight would otherwise span more than [`MSS_SLOTS`]
+/// sequence numbers, which keeps every tag in play distinct.
+fn run_attempts(config: &Config, watch: &Watch, deadline: Instant) -> Run {
     let (tx, rx) = mpsc::channel();
-    let mut attempts = Vec::new();
+    let (job_tx, job_rx) = mpsc::channel::<(u32, Duration)>();
+    let job_rx = Mutex::new(job_rx);
+    let mut workers = 0usize;
+    let mut attempts: Vec<HairpinAttempt> = Vec::new();
+    let mut unresolved: Vec<Unresolved> = Vec::new();
+    let mut in_flight: BTreeSet<u32> = BTreeSet::new();
     let mut next = 1u32;
-    let mut in_flight = 0usize;
     let mut max_parallel = 0usize;
     let mut last_start = Instant::now();
-    thread::scope(|scope| loop {
-        let now = Instant::now();
-        let left = deadline.saturating_duration_since(now);
-        let fits = left >= config.timeout || (next == 1 && !left.is_zero());
-        let may_start = next <= config.count && fits && in_flight < MAX_PARALLEL;
-        if may_start && (in_flight == 0 || now >= last_start + STAGGER) {
-            let (seq, timeout, tx) = (next, config.timeout.min(left), tx.clone());
-            let service = config.service;
-            let spawned = thread::Builder::new().spawn_scoped(scope, move || {
-                let _ = tx.send(attempt(seq, service, timeout, watched));
-            });
-            next += 1;
-            last_start = now;
-            match spawned {
-                Ok(_) => {
-                    in_flight += 1;
-                    max_parallel = max_parallel.max(in_flight);
+    thread::scope(|scope| {
+        loop {
+            let now = Instant::now();
+            let left = deadline.saturating_duration_since(now);
+            let fits = left >= config.timeout || (next == 1 && !left.is_zero());
+            let may_start = next <= config.count && fits && in_flight.len() < MAX_PARALLEL;
+            let oldest = in_flight
+                .iter()
+                .copied()
+                .chain(unresolved.iter().map(|u| attempts[u.index].seq))
+                .min()
+                .unwrap_or(next);
+            if may_start && next - oldest >= MSS_SLOTS {
+                if unresolved.is_empty() {
+                    // only hanging attempts hold the window: wait for one of them
+                    if let Ok((done, stream)) = rx.recv() {
+                        accept(&mut attempts, &mut unresolved, &mut in_flight, done, stream);
+                    }
+                } else {
+                    resolve(&mut attempts, &mut unresolved, watch);
                 }
-                Err(e) => attempts.push(not_started(seq, &e)),
+                continue;
             }
-            continue;
+            if may_start && (in_flight.is_empty() || now >= last_start + STAGGER) {
+                let (seq, timeout) = (next, config.timeout.min(left));
+                next += 1;
+                last_start = now;
+                // one worker per attempt in flight, started when every worker is busy
+                if workers <= in_flight.len() {
+                    let (tx, jobs, service) = (tx.clone(), &job_rx, config.service);
+                    let spawned = thread::Builder::new()
+                        .spawn_scoped(scope, move || worker(jobs, &tx, service));
+                    match spawned {
+                        Ok(_) => workers += 1,
+                        Err(e) => {
+                            attempts.push(not_started(seq, &e));
+                            continue;
+                        }
+                    }
+                }
+                if job_tx.send((seq, timeout)).is_ok() {
+                    in_flight.insert(seq);
+                    max_parallel = max_parallel.max(in_flight.len());
+                }
+                continue;
+            }
+            if in_flight.is_empty() {
+                break;
+            }
+            let received = if may_start {
+                match rx.recv_timeout((last_start + STAGGER).saturating_duration_since(now)) {
+                    Ok(done) => Some(done),
+                    Err(_) => {
+                        // some attempt hangs: a good moment to match the connected ones
+                        resolve(&mut attempts, &mut unresolved, watch);
+                        None
+                    }
+                }
+            } else {
+                resolve(&mut attempts, &mut unresolved, watch);
+                rx.recv().ok()
+            };
+            if let Some((done, stream)) = received {
+                accept(&mut attempts, &mut unresolved, &mut in_flight, done, stream);
+            }
         }
-        if in_flight == 0 {
-            break;
-        }
-        let received = if may_start {
-            rx.recv_timeout((last_start + STAGGER).saturating_duration_since(now))
-                .ok()
-        } else {
-            rx.recv().ok()
-        };
-        if let Some(done) = received {
-            attempts.push(done);
-            in_flight -= 1;
-        }
+        // no more jobs: the workers return, and the scope can end
+        drop(job_tx);
     });
+    resolve(&mut attempts, &mut unresolved, watch);
     attempts.sort_by_key(|a| a.seq);
     Run {
         attempts,
@@ -249,44 +316,127 @@ fn run_attempts(config: &Config, watched: &[u16], deadline: Instant) -> Run {
     }
 }
 
-/// One tagged connect, and where it landed.
-fn attempt(seq: u32, service: SocketAddr, timeout: Duration, watched: &[u16]) -> HairpinAttempt {
+type Done = (HairpinAttempt, Option<TcpStream>);
+
+/// Runs attempts from `jobs` until the job channel closes.
+fn worker(jobs: &Mutex<Receiver<(u32, Duration)>>, results: &Sender<Done>, service: SocketAddr) {
+    loop {
+        let job = match jobs.lock() {
+            Ok(jobs) => jobs.recv(),
+            Err(_) => return,
+        };
+        let Ok((seq, timeout)) = job else { return };
+        if results.send(attempt(seq, service, timeout)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Files a finished attempt; a connected one waits, open, for the next [`resolve`].
+fn accept(
+    attempts: &mut Vec<HairpinAttempt>,
+    unresolved: &mut Vec<Unresolved>,
+    in_flight: &mut BTreeSet<u32>,
+    done: HairpinAttempt,
+    stream: Option<TcpStream>,
+) {
+    in_flight.remove(&done.seq);
+    if let Some(stream) = stream {
+        unresolved.push(Unresolved {
+            index: attempts.len(),
+            tag: done.mss_tag,
+            _stream: stream,
+        });
+    }
+    attempts.push(done);
+}
+
+/// Finds the server side of every unresolved connection in this namespace's socket table,
+/// sets `landed` and `seen_as`, and closes the connections (our FIN moves each server side
+/// out of the states looked for, so a later attempt with the same tag cannot match it).
+/// connect() returns when the SYN-ACK arrives, so our last ACK may still be on its way and
+/// the server side only a request socket (no MSS yet): then it looks again, briefly.
+fn resolve(attempts: &mut [HairpinAttempt], unresolved: &mut Vec<Unresolved>, watch: &Watch) {
+    if unresolved.is_empty() {
+        return;
+    }
+    // ESTABLISHED, SYN_RECV (and request sockets), FIN_WAIT1/2 (the application closed first)
+    let states = 1 << ESTABLISHED | 1 << SYN_RECV | 1 << 4 | 1 << 5;
+    let ours = |port: u16| watch.ports.contains(&port);
+    for lookup in 1..=LOOKUPS {
+        let sockets = match sockdiag::dump(watch.families, states) {
+            Ok(sockets) => sockets,
+            Err(e) => {
+                for u in unresolved.drain(..) {
+                    if let Some(a) = attempts.get_mut(u.index) {
+                        a.detail = Some(format!("cannot list this pod's sockets: {e}"));
+                    }
+                }
+                return;
+            }
+        };
+        unresolved.retain(|u| {
+            let found = sockets
+                .iter()
+                .find(|s| ours(s.local.port()) && s.snd_mss.is_some_and(|m| tag_matches(u.tag, m)));
+            match (found, attempts.get_mut(u.index)) {
+                (Some(server), Some(a)) => {
+                    a.landed = Some("self");
+                    a.seen_as = Some(server.remote.to_string());
+                    false
+                }
+                _ => true,
+            }
+        });
+        let pending = sockets
+            .iter()
+            .any(|s| ours(s.local.port()) && matches!(s.state, SYN_RECV | NEW_SYN_RECV));
+        if unresolved.is_empty() || !pending || lookup == LOOKUPS {
+            break;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    for u in unresolved.drain(..) {
+        if let Some(a) = attempts.get_mut(u.index) {
+            a.landed = Some("other");
+        }
+    }
+}
+
+/// One tagged connect; a connected one comes back with its stream, `landed` not yet known.
+fn attempt(seq: u32, service: SocketAddr, timeout: Duration) -> Done {
     let tag = mss_tag(seq);
     match net::connect_with(service, None, timeout, |s| s.set_tcp_mss(tag)) {
-        Ok(connected) => {
-            let found = server_side(tag, watched);
-            // Closing sends our FIN; the server side leaves the states we look for.
-            drop(connected.stream);
-            let (landed, seen_as, detail) = match found {
-                Ok(Some(peer)) => (Some("self"), Some(peer.to_string()), None),
-                Ok(None) => (Some("other"), None, None),
-                Err(e) => (None, None, Some(format!("cannot list sockets: {e}"))),
-            };
+        Ok(connected) => (
             HairpinAttempt {
                 seq,
                 outcome: Outcome::Connected.as_str(),
-                landed,
+                landed: None,
                 duration_ms: millis(connected.elapsed),
                 slow: connected.elapsed >= SLOW,
                 local: connected.local.map(|l| l.to_string()),
-                seen_as,
+                seen_as: None,
                 mss_tag: tag,
                 icmp: None,
-                detail,
-            }
-        }
-        Err(failure) => HairpinAttempt {
-            seq,
-            outcome: failure.outcome.as_str(),
-            landed: None,
-            duration_ms: millis(failure.elapsed),
-            slow: false,
-            local: failure.local.map(|l| l.to_string()),
-            seen_as: None,
-            mss_tag: tag,
-            icmp: failure.icmp.as_ref().map(icmp_report),
-            detail: Some(failure.error.to_string()),
-        },
+                detail: None,
+            },
+            Some(connected.stream),
+        ),
+        Err(failure) => (
+            HairpinAttempt {
+                seq,
+                outcome: failure.outcome.as_str(),
+                landed: None,
+                duration_ms: millis(failure.elapsed),
+                slow: false,
+                local: failure.local.map(|l| l.to_string()),
+                seen_as: None,
+                mss_tag: tag,
+                icmp: failure.icmp.as_ref().map(icmp_report),
+                detail: Some(failure.error.to_string()),
+            },
+            None,
+        ),
     }
 }
 
@@ -303,31 +453,6 @@ fn not_started(seq: u32, error: &std::io::Error) -> HairpinAttempt {
         icmp: None,
         detail: Some(format!("cannot start a thread: {error}")),
     }
-}
-
-/// The peer address of the server-side socket our tagged SYN created, if it is in this
-/// namespace. connect() returns when the SYN-ACK arrives; our ACK may still be on its way
-/// to the server side (then only a request socket, without MSS, is there): look again.
-fn server_side(tag: u32, watched: &[u16]) -> std::io::Result<Option<SocketAddr>> {
-    let states = 1 << ESTABLISHED | 1 << SYN_RECV | 1 << 4 | 1 << 5; // and FIN_WAIT1/2
-    for _ in 0..LOOKUPS {
-        let sockets = sockdiag::dump(states)?;
-        let ours = |port: u16| watched.contains(&port);
-        if let Some(found) = sockets
-            .iter()
-            .find(|s| ours(s.local.port()) && s.snd_mss.is_some_and(|m| tag_matches(tag, m)))
-        {
-            return Ok(Some(found.remote));
-        }
-        let pending = sockets
-            .iter()
-            .any(|s| ours(s.local.port()) && matches!(s.state, SYN_RECV | NEW_SYN_RECV));
-        if !pending {
-            break;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-    Ok(None)
 }
 
 /// Counts and latencies (pure).

@@ -44,6 +44,9 @@ pub const NEW_SYN_RECV: u8 = 12;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TcpSocket {
     pub state: u8,
+    /// An `AF_INET6` socket (a `[::]` listener and the connections it accepts, IPv4 ones
+    /// included).
+    pub ipv6: bool,
     /// IPv4-mapped IPv6 addresses (a v4 peer of a `[::]` listener) are given as IPv4.
     pub local: SocketAddr,
     pub remote: SocketAddr,
@@ -52,15 +55,34 @@ pub struct TcpSocket {
     pub snd_mss: Option<u32>,
 }
 
-/// Lists this network namespace's TCP sockets (IPv4 and IPv6) in the states whose bits are
+/// Which socket families to list. Each one costs a walk of the kernel's socket hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Families {
+    pub ipv4: bool,
+    pub ipv6: bool,
+}
+
+impl Families {
+    pub const BOTH: Families = Families {
+        ipv4: true,
+        ipv6: true,
+    };
+}
+
+/// Lists this network namespace's TCP sockets of `families` in the states whose bits are
 /// set in `states` (`1 << LISTEN | 1 << ESTABLISHED`, ...).
-pub fn dump(states: u32) -> io::Result<Vec<TcpSocket>> {
-    let mut sockets = dump_family(libc::AF_INET as u8, states)?;
-    match dump_family(libc::AF_INET6 as u8, states) {
-        Ok(v6) => sockets.extend(v6),
-        // A kernel without IPv6 has no inet6 diag handler.
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EAFNOSUPPORT)) => {}
-        Err(e) => return Err(e),
+pub fn dump(families: Families, states: u32) -> io::Result<Vec<TcpSocket>> {
+    let mut sockets = Vec::new();
+    if families.ipv4 {
+        sockets = dump_family(libc::AF_INET as u8, states)?;
+    }
+    if families.ipv6 {
+        match dump_family(libc::AF_INET6 as u8, states) {
+            Ok(v6) => sockets.extend(v6),
+            // A kernel without IPv6 has no inet6 diag handler.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EAFNOSUPPORT)) => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(sockets)
 }
@@ -161,6 +183,7 @@ pub fn parse_socket(message: &[u8]) -> Option<TcpSocket> {
     }
     Some(TcpSocket {
         state,
+        ipv6: i32::from(family) == libc::AF_INET6,
         local,
         remote,
         snd_mss,
@@ -294,7 +317,7 @@ mod tests {
     fn dumps_a_loopback_listener() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let sockets = dump(1 << LISTEN).unwrap();
+        let sockets = dump(Families::BOTH, 1 << LISTEN).unwrap();
         assert!(
             sockets
                 .iter()

@@ -195,8 +195,9 @@ fn healthy_backend_reaches_itself() {
     {
         // masquerade: this pod's server saw the node's bridge address, not its own
         let seen = a.seen_as.as_deref().unwrap_or("");
+        // (no assertion on `slow`: busybox httpd's backlog of 9 can overflow when attempts
+        // land on it faster than it forks, and the kernel then retransmits the SYN)
         assert!(seen.starts_with(&format!("{NODE_BRIDGE_IP}:")), "{a:?}");
-        assert!(!a.slow);
     }
     let tags: std::collections::BTreeSet<u32> = doc.attempts.iter().map(|a| a.mss_tag).collect();
     assert!(
