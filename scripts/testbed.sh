@@ -57,6 +57,10 @@
 #                          uplink address; nothing listens, so a connection is refused: only its
 #                          DNS records matter here)
 #   kube-system/kube-dns   10.0.0.10   ports "dns" 53/UDP and "dns-tcp" 53/TCP -> 10.244.0.2:53
+#   default/self           10.0.1.200  port "http" 80/TCP -> 10.244.0.5:9376 only (hostnames-632524106-bbpiw):
+#                          a Service whose only endpoint is that pod, so that from it every connection
+#                          to the VIP is a hairpin (deterministic hairpin tests). Only hairpin-off,
+#                          masq-mark-missing, backend-down, bridge-nf-off and kube-proxy-down affect it.
 #   Chain names are kube-proxy's: KUBE-SVC-/KUBE-SEP- + base32(sha256(portName + proto [+ ip:port]))[:16]
 #   (e.g. default/kubernetes:https -> KUBE-SVC-NPX46M4PTMTKRN6Y, kube-dns:dns -> KUBE-SVC-TCOU7JCQXEZGVUNU).
 #
@@ -65,8 +69,10 @@
 #   TTL 30 as CoreDNS; SOA TTL and negative TTL 5.
 #   A    hostnames.default.svc.cluster.local 10.0.1.175, kubernetes.default.svc.cluster.local 10.0.0.1,
 #        kube-dns.kube-system.svc.cluster.local 10.0.0.10, ns.dns.cluster.local 10.0.0.10,
+#        self.default.svc.cluster.local 10.0.1.200,
 #        pods: 10-244-0-5.default.pod.cluster.local 10.244.0.5 (each pod in its namespace)
 #   SRV  _http._tcp.hostnames.default.svc.cluster.local 0 100 80 hostnames.default.svc.cluster.local.
+#        _http._tcp.self.default.svc.cluster.local 0 100 80 self.default.svc.cluster.local.
 #        _https._tcp.kubernetes.default.svc..., _dns._udp.kube-dns.kube-system.svc..., _dns-tcp._tcp...
 #   PTR  Service IPs -> Service names; endpoint pod IPs -> 10-244-0-5.hostnames.default.svc.cluster.local.
 #        and 10-244-0-2.kube-dns.kube-system.svc.cluster.local. (the client pod has no PTR, as in CoreDNS)
@@ -122,6 +128,7 @@ DOMAIN=cluster.local
 DNS_VIP=10.0.0.10
 HOSTNAMES_VIP=10.0.1.175
 KUBERNETES_VIP=10.0.0.1
+SELF_VIP=10.0.1.200
 BACKEND_PORT=9376
 WRONG_PORT=9377
 
@@ -137,6 +144,8 @@ DNS_POD=coredns-5d78c9869d-9x7kq
 DNS_IP=10.244.0.2
 BACKENDS=(hostnames-632524106-bbpiw hostnames-632524106-ly40y hostnames-632524106-tlaok)
 DOWN_BACKEND=hostnames-632524106-bbpiw
+# the only endpoint of default/self
+SELF_BACKEND=hostnames-632524106-bbpiw
 
 SWITCHES=(service-missing no-endpoints wrong-target-port backend-down dns-down dns-drop
 	resolv-no-search resolv-low-ndots netpol-drop hairpin-off masq-mark-missing bridge-nf-off
@@ -388,6 +397,8 @@ render_zones() {
 		echo "kube-dns.kube-system.svc IN A $DNS_VIP"
 		echo "_dns._udp.kube-dns.kube-system.svc IN SRV 0 100 53 kube-dns.kube-system.svc.$DOMAIN."
 		echo "_dns-tcp._tcp.kube-dns.kube-system.svc IN SRV 0 100 53 kube-dns.kube-system.svc.$DOMAIN."
+		echo "self.default.svc IN A $SELF_VIP"
+		echo "_http._tcp.self.default.svc IN SRV 0 100 80 self.default.svc.$DOMAIN."
 		if ! flag service-missing; then
 			echo "hostnames.default.svc IN A $HOSTNAMES_VIP"
 			echo "_http._tcp.hostnames.default.svc IN SRV 0 100 80 hostnames.default.svc.$DOMAIN."
@@ -404,6 +415,7 @@ render_zones() {
 		rev() { local IFS=.; set -- $1; echo "$4.$3.$2"; }
 		echo "$(rev $KUBERNETES_VIP) IN PTR kubernetes.default.svc.$DOMAIN."
 		echo "$(rev $DNS_VIP) IN PTR kube-dns.kube-system.svc.$DOMAIN."
+		echo "$(rev $SELF_VIP) IN PTR self.default.svc.$DOMAIN."
 		echo "$(rev $DNS_IP) IN PTR $(dashed $DNS_IP).kube-dns.kube-system.svc.$DOMAIN."
 		if ! flag service-missing; then
 			echo "$(rev $HOSTNAMES_VIP) IN PTR hostnames.default.svc.$DOMAIN."
@@ -503,15 +515,22 @@ start_named() {
 }
 
 # make named load changed zones, and wait until the answer shows it
+# (named serves the serial render_zones last wrote once it has loaded every change)
+zones_current() {
+	local soa
+	soa=$(dns_direct "$DOMAIN" SOA)
+	set -- $soa
+	[ "${3:-}" = "$(cat "$ST/named/serial" 2>/dev/null)" ]
+}
+
 reload_named() {
-	local want i pid
+	local i pid
 	pidfile_alive named "$(pod_ns "$DNS_POD")" || return 0
-	if flag service-missing; then want=""; else want=$HOSTNAMES_VIP; fi
-	[ "$(dns_direct "hostnames.default.svc.$DOMAIN" A)" = "$want" ] && return 0
+	zones_current && return 0
 	pid=$(cat "$ST/pids/named.pid")
 	kill -HUP "$pid"
 	for i in $(seq 1 150); do
-		[ "$(dns_direct "hostnames.default.svc.$DOMAIN" A)" = "$want" ] && return 0
+		zones_current && return 0
 		sleep 0.02
 	done
 	die "named did not pick up the zone change; see $ST/logs/named.log"
@@ -594,6 +613,7 @@ render_rules() {
 		svc_rules default/kubernetes:https tcp "$KUBERNETES_VIP" 443 "$NODE_IP:6443"
 		svc_rules kube-system/kube-dns:dns udp "$DNS_VIP" 53 "$DNS_IP:53"
 		svc_rules kube-system/kube-dns:dns-tcp tcp "$DNS_VIP" 53 "$DNS_IP:53"
+		svc_rules default/self:http tcp "$SELF_VIP" 80 "$(pod_ip "$SELF_BACKEND"):$BACKEND_PORT"
 		if ! flag service-missing; then
 			port=$BACKEND_PORT
 			flag wrong-target-port && port=$WRONG_PORT

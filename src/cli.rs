@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::report::Libc;
 
 pub mod diagnose;
+pub mod hairpin;
 pub mod probes;
 use probes::{HttpArgs, ServeArgs, TcpArgs};
 
@@ -29,6 +30,8 @@ Commands:
   http URL [options]               GET a URL over new connections: status, timing,
                                    which backends answered
   serve [--listen ADDR]            serve the hostname over HTTP (like serve_hostname)
+  hairpin SERVICE|VIP:PORT         from a backend pod: can it reach itself through its
+                                   Service IP? (the guide's hairpin edge case)
   help [COMMAND]                   this text, or a command's options
 
 Global options:
@@ -90,6 +93,7 @@ pub enum Command {
     Http(HttpArgs),
     Serve(ServeArgs),
     Diagnose(diagnose::DiagnoseArgs),
+    Hairpin(hairpin::HairpinArgs),
     /// Print this usage text and exit 0.
     Help(&'static str),
     Version,
@@ -158,6 +162,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Cli, Error> {
         Some("http") => Command::Http(probes::parse_http(&mut args)?),
         Some("serve") => Command::Serve(probes::parse_serve(&mut args)?),
         Some("diagnose") => Command::Diagnose(diagnose::parse_diagnose(&mut args)?),
+        Some("hairpin") => Command::Hairpin(hairpin::parse_hairpin(&mut args)?),
         Some(other) => return Err(Error::Usage(format!("unknown command `{other}`"))),
     };
     let rest = args.finish();
@@ -180,6 +185,7 @@ fn usage_of(command: &str) -> Result<&'static str, Error> {
         "http" => Ok(probes::HTTP_USAGE),
         "serve" => Ok(probes::SERVE_USAGE),
         "diagnose" => Ok(diagnose::DIAGNOSE_USAGE),
+        "hairpin" => Ok(hairpin::HAIRPIN_USAGE),
         other => Err(Error::Usage(format!("unknown command `{other}`"))),
     }
 }

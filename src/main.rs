@@ -6,12 +6,14 @@ mod cmd;
 mod diagnose;
 mod dns;
 mod error;
+mod hairpin;
 mod http;
 mod k8s;
 mod net;
 mod output;
 mod report;
 mod resolvconf;
+mod sockdiag;
 
 use cli::{Command, Format};
 use error::{Error, ExitCode};
@@ -40,6 +42,7 @@ fn run(command: Command, format: Format) -> ExitCode {
         Command::Http(args) => finish("http", cmd::http::run(&args), format),
         Command::Serve(args) => finish("serve", cmd::serve::run(&args), format),
         Command::Diagnose(args) => finish("diagnose", cmd::diagnose::run(&args), format),
+        Command::Hairpin(args) => finish("hairpin", cmd::hairpin::run(&args), format),
     };
     printed.unwrap_or_else(|e| {
         eprintln!("svcprobe: cannot write output: {e}");

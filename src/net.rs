@@ -111,6 +111,17 @@ pub fn connect(
     source: Option<IpAddr>,
     timeout: Duration,
 ) -> Result<Connected, Failure> {
+    connect_with(addr, source, timeout, |_| Ok(()))
+}
+
+/// [`connect`], with `configure` applied to the socket before the SYN is sent (socket
+/// options such as `hairpin`'s MSS tag).
+pub fn connect_with(
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+    timeout: Duration,
+    configure: impl FnOnce(&Socket) -> io::Result<()>,
+) -> Result<Connected, Failure> {
     let start = Instant::now();
     let fail = |outcome, local, error| Failure {
         outcome,
@@ -119,7 +130,7 @@ pub fn connect(
         icmp: None,
         error,
     };
-    let socket = match open(addr, source) {
+    let socket = match open(addr, source).and_then(|s| configure(&s).map(|()| s)) {
         Ok(s) => s,
         Err(e) => return Err(fail(Outcome::Error, None, e)),
     };

@@ -474,6 +474,120 @@ pub struct EchoBody {
 }
 
 // ---------------------------------------------------------------------------------------
+// hairpin
+// ---------------------------------------------------------------------------------------
+
+/// `svcprobe hairpin`: can this pod reach itself through its own Service's IP?
+#[derive(Debug, Serialize)]
+pub struct HairpinReport {
+    /// As given (`hostnames`, `10.0.1.175:80`).
+    pub target: String,
+    /// The Service `ip:port` connected to; absent when the name did not resolve.
+    pub service: Option<String>,
+    /// How the name resolved; absent when the target is an address.
+    pub resolution: Option<Resolution>,
+    /// This pod's address toward the Service (the source of every attempt).
+    pub pod_ip: Option<String>,
+    /// TCP ports this pod's network namespace listens on, loopback-only ones left out.
+    pub listening_ports: Vec<u16>,
+    /// `--target-port`: the Service's targetPort, when known.
+    pub target_port: Option<u16>,
+    /// `--endpoints`: how many endpoints the Service has, when known.
+    pub endpoints: Option<u32>,
+    /// Attempts asked for.
+    pub count: u32,
+    /// Deadline of each connect.
+    pub timeout_ms: u64,
+    /// Deadline of the whole probe.
+    pub deadline_ms: u64,
+    /// Most attempts in flight at once (attempts run one after another while they are fast).
+    pub max_parallel: u32,
+    pub attempts: Vec<HairpinAttempt>,
+    pub summary: HairpinSummary,
+    pub verdict: HairpinVerdict,
+    /// True when the deadline left attempts unmade.
+    pub deadline_exceeded: bool,
+    pub duration_ms: f64,
+}
+
+/// One connect to the Service IP.
+#[derive(Debug, Serialize)]
+pub struct HairpinAttempt {
+    /// 1-based attempt number.
+    pub seq: u32,
+    /// As for `tcp`: `connected`, `refused`, `rejected`, `timeout`, `no-route`, `error`.
+    pub outcome: &'static str,
+    /// For a connected attempt: `self` (this pod accepted it) or `other` (another endpoint
+    /// did); absent for a failed one (where a SYN went cannot be seen from here).
+    pub landed: Option<&'static str>,
+    /// From the SYN to the handshake, the RST, the ICMP or the deadline.
+    pub duration_ms: f64,
+    /// Connected after 900 ms or more: the first SYN was dropped and a retransmit, which
+    /// kube-proxy may send to another endpoint, got through.
+    pub slow: bool,
+    /// The local `ip:port` of the attempt.
+    pub local: Option<String>,
+    /// For `self`: the client `ip:port` this pod's server saw (after masquerade, the
+    /// node's address).
+    pub seen_as: Option<String>,
+    /// The MSS this attempt's SYN announced: the tag that identifies it on the server side.
+    pub mss_tag: u32,
+    /// The ICMP error behind `rejected`.
+    pub icmp: Option<IcmpReport>,
+    /// The OS error of a failed attempt.
+    pub detail: Option<String>,
+}
+
+/// What the attempts add up to.
+#[derive(Debug, PartialEq, Serialize)]
+pub struct HairpinSummary {
+    /// Attempts made (fewer than `count` when the deadline came first).
+    pub attempts: u32,
+    pub connected: u32,
+    /// Connected attempts this pod accepted itself.
+    pub reached_self: u32,
+    /// Connected attempts another endpoint accepted.
+    pub reached_other: u32,
+    pub failed: u32,
+    /// Connected attempts that took 900 ms or more (a dropped SYN, retransmitted).
+    pub slow: u32,
+    /// How many attempts ended with each outcome (only outcomes that occurred).
+    pub outcomes: std::collections::BTreeMap<&'static str, u32>,
+    /// Connect times of the attempts that reached this pod.
+    pub latency_self: Option<LatencyStats>,
+    /// Connect times of the attempts that reached another endpoint.
+    pub latency_other: Option<LatencyStats>,
+}
+
+/// `pass`: this pod reached itself; `fail`: connections that should reach it do not;
+/// `inconclusive`: no attempt landed on this pod (or it is not an endpoint).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HairpinStatus {
+    Pass,
+    Fail,
+    Inconclusive,
+}
+
+#[derive(Debug, PartialEq, Serialize)]
+pub struct HairpinVerdict {
+    pub status: HairpinStatus,
+    /// Stable code: `self-reached` (pass); `hairpin-dropped`, `no-connection` (fail);
+    /// `self-not-seen`, `not-an-endpoint`, `not-resolved`, `no-attempts` (inconclusive).
+    pub reason: &'static str,
+    /// One or two sentences for people.
+    pub summary: String,
+    /// What to check next, when something is wrong or unknown.
+    pub hint: Option<String>,
+    /// With k endpoints and n attempts made, 1 − (1 − 1/k)^n: how likely a working hairpin
+    /// would have shown itself at least once. Absent when k is unknown.
+    pub p_self_if_healthy: Option<f64>,
+    /// When k is unknown: the largest k for which n attempts land on this pod at least once
+    /// with 99% probability.
+    pub max_endpoints_99: Option<u32>,
+}
+
+// ---------------------------------------------------------------------------------------
 // diagnose
 // ---------------------------------------------------------------------------------------
 

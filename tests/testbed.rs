@@ -127,6 +127,23 @@ fn healthy_bed_answers_dns_glibc_and_http() {
         assert_eq!(stdout(&out).trim(), *pod, "{}", testbed::describe(&out));
     }
 
+    // default/self: one endpoint, hostnames-632524106-bbpiw, with its DNS records
+    assert_eq!(
+        dig_short(&bed, CLIENT, testbed::SELF_FQDN),
+        testbed::SELF_VIP
+    );
+    let ptr = dig(&bed, CLIENT, &["+short", "-x"], testbed::SELF_VIP);
+    assert_eq!(stdout(&ptr).trim(), "self.default.svc.cluster.local.");
+    for _ in 0..3 {
+        let out = wget(&bed, CLIENT, "http://10.0.1.200/", 3);
+        assert_eq!(
+            stdout(&out).trim(),
+            testbed::SELF_BACKEND,
+            "{}",
+            testbed::describe(&out)
+        );
+    }
+
     // exit status passes through
     let seven = bed.exec(CLIENT, &["sh", "-c", "exit 7"]);
     assert_eq!(seven.status.code(), Some(7));
@@ -306,6 +323,19 @@ fn hairpin_and_masquerade_switches_break_self_connections() {
         assert!(out.contains("timed out"), "{switch}: {out}");
         // other pods are not affected
         assert_eq!(dig_short(&bed, CLIENT, own), "10.0.0.10", "{switch}");
+        // nor is a backend reaching `self` from outside; the pod behind it cannot
+        let via_self = wget(&bed, BACKENDS[1], "http://10.0.1.200/", 3);
+        assert!(
+            via_self.status.success(),
+            "{switch}: {}",
+            testbed::describe(&via_self)
+        );
+        let own_self = wget(&bed, testbed::SELF_BACKEND, "http://10.0.1.200/", 2);
+        assert!(
+            !own_self.status.success(),
+            "{switch}: {}",
+            testbed::describe(&own_self)
+        );
         bed.fix(switch);
         assert_eq!(dig_short(&bed, DNS_POD, own), "10.0.0.10", "{switch}");
     }

@@ -2,6 +2,7 @@
 //! report (or the error that kept it from running); printing is `output`'s job.
 
 pub mod diagnose;
+pub mod hairpin;
 pub mod http;
 pub mod nslookup;
 pub mod resolvconf;

@@ -36,6 +36,12 @@ pub const DNS_POD_IP: &str = "10.244.0.2";
 pub const CLIENT_IP: &str = "10.244.0.3";
 pub const BACKEND_IPS: [&str; 3] = ["10.244.0.5", "10.244.0.6", "10.244.0.7"];
 pub const BACKEND_PORT: u16 = 9376;
+/// `default/self`: a Service whose only endpoint is `SELF_BACKEND` (for hairpin tests).
+pub const SELF_VIP: &str = "10.0.1.200";
+pub const SELF_FQDN: &str = "self.default.svc.cluster.local";
+pub const SELF_BACKEND: &str = BACKENDS[0];
+/// The node's address on the pod bridge: the source masquerade gives hairpin traffic.
+pub const NODE_BRIDGE_IP: &str = "10.244.0.1";
 
 /// Every failure switch `scripts/testbed.sh break` accepts.
 pub const SWITCHES: [&str; 13] = [
