@@ -228,3 +228,20 @@ fn network_failures() {
         bed.fix(switch);
     }
 }
+
+#[test]
+fn hairpin_from_a_backend() {
+    let bed = Testbed::up();
+    let objects = healthy_objects(&bed);
+    let report = diagnose(&bed, BACKENDS[2], Some(&objects));
+    assert_eq!(cause(&report), "healthy", "{report:#}");
+    assert_eq!(check(&report, "hairpin")["status"], "pass", "{report:#}");
+    for switch in ["hairpin-off", "masq-mark-missing"] {
+        bed.break_(switch);
+        let report = diagnose(&bed, BACKENDS[2], Some(&objects));
+        assert_eq!(cause(&report), "hairpin", "{switch}: {report:#}");
+        // The client is not an endpoint: for it, the Service is healthy.
+        assert_eq!(cause(&diagnose(&bed, CLIENT, Some(&objects))), "healthy", "{switch}");
+        bed.fix(switch);
+    }
+}

@@ -12,10 +12,11 @@ use serde_json::json;
 use super::verdict::{Direct, Tally};
 use crate::cmd::tcp::latency_stats;
 use crate::dns::millis;
+use crate::hairpin;
 use crate::http::{Prober, Settings, Trust};
 use crate::k8s::Backend;
 use crate::net;
-use crate::report::{Check, CheckStatus};
+use crate::report::{Check, CheckStatus, HairpinStatus};
 
 /// Threads used for the ClusterIP samples: enough to finish 20 samples in one round trip
 /// or two, few enough not to look like a flood.
@@ -70,7 +71,16 @@ pub fn run(plan: &Plan) -> ReachResult {
                 .map(|ip| (SocketAddr::new(ip, b.port), b.pod.clone()))
         })
         .collect();
-    let (samples, direct) = std::thread::scope(|scope| {
+    // This pod's own endpoint (its port is the targetPort), when it is one.
+    let own = plan
+        .pod_ip
+        .as_ref()
+        .and_then(|ip| plan.backends.iter().find(|b| &b.ip == ip));
+    let (samples, direct, hairpin) = std::thread::scope(|scope| {
+        let hairpin = match (vip, own) {
+            (Some(addr), Some(own)) => Some(scope.spawn(move || hairpin_check(addr, own, plan))),
+            _ => None,
+        };
         let samples = vip.map(|addr| scope.spawn(move || attempts(addr, plan.samples, plan)));
         let direct: Vec<_> = direct_targets
             .iter()
@@ -81,7 +91,8 @@ pub fn run(plan: &Plan) -> ReachResult {
             .into_iter()
             .map(|h| h.join().unwrap_or_default())
             .collect();
-        (samples, direct)
+        let hairpin = hairpin.and_then(|h| h.join().ok());
+        (samples, direct, hairpin)
     });
     let mut checks = Vec::new();
     let cluster_ip = match (vip, samples) {
@@ -105,28 +116,24 @@ pub fn run(plan: &Plan) -> ReachResult {
         })
         .collect();
     checks.push(direct_check(&direct, plan.http));
-    let is_endpoint = plan
-        .pod_ip
-        .as_ref()
-        .is_some_and(|ip| plan.backends.iter().any(|b| &b.ip == ip));
-    checks.push(if plan.backends.is_empty() {
-        skip("hairpin", "endpoint addresses unknown, so whether this pod is one is too: give --objects or --endpoints")
-    } else if is_endpoint {
-        skip(
-            "hairpin",
-            "this pod is an endpoint; run `svcprobe hairpin` for the hairpin test",
-        )
-    } else {
-        skip(
-            "hairpin",
-            "this pod is not an endpoint of the Service: hairpin only matters from a backend pod",
-        )
-    });
+    let (hairpin_check, hairpin_ok) = match hairpin {
+        Some((check, ok)) => (check, ok),
+        None if plan.backends.is_empty() => (
+            skip("hairpin", "endpoint addresses unknown, so whether this pod is one is too: give --objects or --endpoints"),
+            None,
+        ),
+        None if own.is_some() => (skip("hairpin", "no ClusterIP to reach this pod through"), None),
+        None => (
+            skip("hairpin", "this pod is not an endpoint of the Service: hairpin only matters from a backend pod"),
+            None,
+        ),
+    };
+    checks.push(hairpin_check);
     ReachResult {
         checks,
         cluster_ip,
         direct,
-        hairpin_ok: None,
+        hairpin_ok,
     }
 }
 
@@ -217,6 +224,44 @@ fn one(addr: SocketAddr, plan: &Plan) -> Attempt {
             ms: millis(failure.elapsed),
         },
     }
+}
+
+/// The `hairpin` probe from this pod, which backs the Service through `own`.
+fn hairpin_check(vip: SocketAddr, own: &Backend, plan: &Plan) -> (Check, Option<bool>) {
+    let left = plan.deadline.saturating_duration_since(Instant::now());
+    let config = hairpin::Config {
+        service: vip,
+        count: hairpin::DEFAULT_COUNT,
+        timeout: hairpin::DEFAULT_TIMEOUT.min(left),
+        deadline: left,
+        target_port: Some(own.port),
+        endpoints: u32::try_from(plan.backends.iter().filter(|b| b.ready).count())
+            .ok()
+            .filter(|n| *n > 0),
+    };
+    let report = match hairpin::probe(&config) {
+        Ok(report) => report,
+        Err(e) => {
+            return (
+                skip("hairpin", &format!("the hairpin probe could not run: {e}")),
+                None,
+            )
+        }
+    };
+    let (status, ok) = match report.verdict.status {
+        HairpinStatus::Pass => (CheckStatus::Pass, Some(true)),
+        HairpinStatus::Fail => (CheckStatus::Fail, Some(false)),
+        HairpinStatus::Inconclusive => (CheckStatus::Warn, None),
+    };
+    let check = Check {
+        id: "hairpin",
+        status,
+        summary: report.verdict.summary.clone(),
+        hint: report.verdict.hint.clone(),
+        duration_ms: report.duration_ms,
+        evidence: json!({ "summary": report.summary, "verdict": report.verdict }),
+    };
+    (check, ok)
 }
 
 fn tally(attempts: &[Attempt]) -> Tally {
