@@ -31,6 +31,12 @@
 //! milliseconds, and one socket listing matches them all); one that is still in flight after
 //! 25 ms lets the next start, up to 8 at once, so dropped SYNs cannot stretch the probe past
 //! its deadline.
+//!
+//! # Telling a hairpin from a slow endpoint
+//! Back-to-back connects can overflow the accept queue of an endpoint that accepts slowly
+//! (busybox httpd: backlog 9 and a fork per connection), and those SYNs are dropped too. So
+//! when a first round has drops but never reached this pod, a second round spaces its
+//! attempts 5 ms apart: a hairpin drops one in k of them again, a drained queue none.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
