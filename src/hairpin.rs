@@ -31,6 +31,12 @@
 //! milliseconds, and one socket listing matches them all); one that is still in flight after
 //! 25 ms lets the next start, up to 8 at once, so dropped SYNs cannot stretch the probe past
 //! its deadline.
+//!
+//! # Telling a hairpin from a slow endpoint
+//! Back-to-back connects can overflow the accept queue of an endpoint that accepts slowly
+//! (busybox httpd: backlog 9 and a fork per connection), and those SYNs are dropped too. So
+//! when a first round has drops but never reached this pod, a second round spaces its
+//! attempts 5 ms apart: a hairpin drops one in k of them again, a drained queue none.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
@@ -58,6 +64,10 @@ pub const MAX_PARALLEL: usize = 8;
 const STAGGER: Duration = Duration::from_millis(25);
 /// A connect this slow waited for a SYN retransmit (the first comes after 1 s).
 pub const SLOW: Duration = Duration::from_millis(900);
+/// Spacing of the second round, made when the first (back to back) saw drops but never
+/// this pod: an endpoint whose application accepts slowly (a small backlog, a fork per
+/// connection) drops SYNs of a burst too, and a spaced-out round lets its queue drain.
+const RECHECK_PACE: Duration = Duration::from_millis(5);
 
 const MSS_BASE: u32 = 560;
 const MSS_STEP: u32 = 16;
@@ -132,13 +142,48 @@ pub fn probe(config: &Config) -> Result<HairpinReport, Error> {
         attempts: Vec::new(),
         summary: summarize(&[]),
         verdict: not_an_endpoint(config.target_port),
+        recheck: None,
         deadline_exceeded: false,
         duration_ms: 0.0,
     };
     if !watch.ports.is_empty() {
-        let run = run_attempts(config, &watch, start + config.deadline);
+        let deadline = start + config.deadline;
+        let first = Plan {
+            first_seq: 1,
+            count: config.count,
+            pace: Duration::ZERO,
+        };
+        let mut run = run_attempts(config, &watch, first, deadline);
+        let fast = summarize(&run.attempts);
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ambiguous = fast.reached_self == 0
+            && fast.connected > 0
+            && dropped(&fast) > 0
+            && config.endpoints != Some(1);
+        let mut recheck = None;
+        if ambiguous && left >= config.timeout {
+            let paced = Plan {
+                first_seq: config.count + 1,
+                count: config.count,
+                pace: RECHECK_PACE,
+            };
+            let mut second = run_attempts(config, &watch, paced, deadline);
+            for a in &mut second.attempts {
+                a.recheck = true;
+            }
+            recheck = Some(summarize(&second.attempts));
+            run.attempts.append(&mut second.attempts);
+            run.max_parallel = run.max_parallel.max(second.max_parallel);
+            run.unmade += second.unmade;
+        }
         report.summary = summarize(&run.attempts);
-        report.verdict = verdict(&report.summary, config.endpoints, &service.to_string());
+        report.verdict = verdict(
+            &report.summary,
+            recheck.as_ref(),
+            config.endpoints,
+            &service.to_string(),
+        );
+        report.recheck = recheck;
         report.attempts = run.attempts;
         report.max_parallel = run.max_parallel;
         report.deadline_exceeded = run.unmade > 0;
@@ -202,6 +247,15 @@ struct Watch {
     families: Families,
 }
 
+/// Which attempts a run makes.
+#[derive(Clone, Copy)]
+struct Plan {
+    first_seq: u32,
+    count: u32,
+    /// Least time between two attempt starts.
+    pace: Duration,
+}
+
 struct Run {
     attempts: Vec<HairpinAttempt>,
     max_parallel: u32,
@@ -227,7 +281,7 @@ struct Unresolved {
 /// than twenty): when the run is over, while it waits for hanging attempts, and whenever the
 /// attempts not yet matched or in flight would otherwise span more than [`MSS_SLOTS`]
 /// sequence numbers, which keeps every tag in play distinct.
-fn run_attempts(config: &Config, watch: &Watch, deadline: Instant) -> Run {
+fn run_attempts(config: &Config, watch: &Watch, plan: Plan, deadline: Instant) -> Run {
     let (tx, rx) = mpsc::channel();
     let (job_tx, job_rx) = mpsc::channel::<(u32, Duration)>();
     let job_rx = Mutex::new(job_rx);
@@ -235,19 +289,30 @@ fn run_attempts(config: &Config, watch: &Watch, deadline: Instant) -> Run {
     let mut attempts: Vec<HairpinAttempt> = Vec::new();
     let mut unresolved: Vec<Unresolved> = Vec::new();
     let mut in_flight: BTreeSet<u32> = BTreeSet::new();
-    let mut next = 1u32;
+    let end = plan.first_seq.saturating_add(plan.count);
+    let mut next = plan.first_seq;
     let mut max_parallel = 0usize;
-    let mut last_start = Instant::now();
+    let mut last_start: Option<Instant> = None;
     thread::scope(|scope| {
         loop {
             let now = Instant::now();
             let left = deadline.saturating_duration_since(now);
             let fits = left >= config.timeout || (next == 1 && !left.is_zero());
-            let may_start = next <= config.count && fits && in_flight.len() < MAX_PARALLEL;
+            let may_start = next < end && fits && in_flight.len() < MAX_PARALLEL;
+            let gap = if in_flight.is_empty() {
+                plan.pace
+            } else {
+                STAGGER.max(plan.pace)
+            };
+            let start_at = last_start.map_or(now, |t| t + gap);
             let oldest = in_flight
                 .iter()
                 .copied()
-                .chain(unresolved.iter().map(|u| attempts[u.index].seq))
+                .chain(
+                    unresolved
+                        .iter()
+                        .filter_map(|u| attempts.get(u.index).map(|a| a.seq)),
+                )
                 .min()
                 .unwrap_or(next);
             if may_start && next - oldest >= MSS_SLOTS {
@@ -261,10 +326,10 @@ fn run_attempts(config: &Config, watch: &Watch, deadline: Instant) -> Run {
                 }
                 continue;
             }
-            if may_start && (in_flight.is_empty() || now >= last_start + STAGGER) {
+            if may_start && now >= start_at {
                 let (seq, timeout) = (next, config.timeout.min(left));
                 next += 1;
-                last_start = now;
+                last_start = Some(now);
                 // one worker per attempt in flight, started when every worker is busy
                 if workers <= in_flight.len() {
                     let (tx, jobs, service) = (tx.clone(), &job_rx, config.service);
@@ -285,10 +350,14 @@ fn run_attempts(config: &Config, watch: &Watch, deadline: Instant) -> Run {
                 continue;
             }
             if in_flight.is_empty() {
-                break;
+                if !may_start {
+                    break;
+                }
+                thread::sleep(start_at.saturating_duration_since(now));
+                continue;
             }
             let received = if may_start {
-                match rx.recv_timeout((last_start + STAGGER).saturating_duration_since(now)) {
+                match rx.recv_timeout(start_at.saturating_duration_since(now)) {
                     Ok(done) => Some(done),
                     Err(_) => {
                         // some attempt hangs: a good moment to match the connected ones
@@ -312,7 +381,7 @@ fn run_attempts(config: &Config, watch: &Watch, deadline: Instant) -> Run {
     Run {
         attempts,
         max_parallel: max_parallel as u32,
-        unmade: config.count.saturating_sub(next - 1),
+        unmade: end - next,
     }
 }
 
@@ -419,6 +488,7 @@ fn attempt(seq: u32, service: SocketAddr, timeout: Duration) -> Done {
                 mss_tag: tag,
                 icmp: None,
                 detail: None,
+                recheck: false,
             },
             Some(connected.stream),
         ),
@@ -434,6 +504,7 @@ fn attempt(seq: u32, service: SocketAddr, timeout: Duration) -> Done {
                 mss_tag: tag,
                 icmp: failure.icmp.as_ref().map(icmp_report),
                 detail: Some(failure.error.to_string()),
+                recheck: false,
             },
             None,
         ),
@@ -452,6 +523,7 @@ fn not_started(seq: u32, error: &std::io::Error) -> HairpinAttempt {
         mss_tag: mss_tag(seq),
         icmp: None,
         detail: Some(format!("cannot start a thread: {error}")),
+        recheck: false,
     }
 }
 
@@ -508,8 +580,19 @@ const HAIRPIN_HINT: &str = "a pod reaching itself through its Service needs the 
     /sys/class/net/<bridge>/brif/*/hairpin_mode should be 1) and kube-proxy's masquerade of \
     hairpin traffic (`-s <podIP> -j KUBE-MARK-MASQ` in each KUBE-SEP chain)";
 
-/// The verdict from the counts (pure). `service` is only for the wording.
-pub fn verdict(s: &HairpinSummary, endpoints: Option<u32>, service: &str) -> HairpinVerdict {
+/// Attempts whose SYN was dropped at least once: timeouts, and slow connects.
+pub fn dropped(s: &HairpinSummary) -> u32 {
+    s.outcomes.get("timeout").copied().unwrap_or(0) + s.slow
+}
+
+/// The verdict from the counts (pure): `s` covers every attempt, `recheck` the spaced-out
+/// second round when there was one. `service` is only for the wording.
+pub fn verdict(
+    s: &HairpinSummary,
+    recheck: Option<&HairpinSummary>,
+    endpoints: Option<u32>,
+    service: &str,
+) -> HairpinVerdict {
     let n = s.attempts;
     let p_self_if_healthy = endpoints.map(|k| p_self(k, n));
     let max_endpoints_99 = match endpoints {
@@ -590,33 +673,65 @@ pub fn verdict(s: &HairpinSummary, endpoints: Option<u32>, service: &str) -> Hai
             )),
         );
     }
-    if timeouts + s.slow > 0 {
-        return v(
-            HairpinStatus::Fail,
-            "hairpin-dropped",
-            format!(
-                "connections that land on this pod are dropped: none of {n} connections to \
-                 {service} reached this pod, {timeouts} timed out and {} were slow (a dropped \
-                 SYN retransmitted after about 1 s, then sent elsewhere), while {fast_other} \
-                 reached other endpoints at once",
-                s.slow
-            ),
-            Some(HAIRPIN_HINT.into()),
-        );
-    }
     if endpoints == Some(1) {
         return v(
             HairpinStatus::Inconclusive,
             "not-an-endpoint",
             format!(
-                "all {n} connections to {service} reached a server in another pod, and the \
-                 Service has one endpoint: it is not this pod"
+                "{} of {n} connections to {service} reached a server in another pod, and the \
+                 Service has one endpoint: it is not this pod",
+                s.connected
             ),
             Some(
                 "compare the Service's selector and targetPort with this pod's labels and \
                  ports"
                     .into(),
             ),
+        );
+    }
+    let burst_only = recheck.filter(|r| dropped(r) == 0 && r.attempts > 0);
+    if let (true, Some(r)) = (dropped(s) > 0, burst_only) {
+        return v(
+            HairpinStatus::Inconclusive,
+            "self-not-seen",
+            format!(
+                "none of {n} connections to {service} landed on this pod; {} SYNs dropped \
+                 while attempts came back to back did not recur in {} spaced-out attempts: an \
+                 endpoint that accepts slowly, not a hairpin",
+                dropped(s),
+                r.attempts
+            ),
+            Some(
+                "make more attempts (--attempts), or check that this pod is one of the \
+                 Service's endpoints (--target-port, --endpoints)"
+                    .into(),
+            ),
+        );
+    }
+    if dropped(s) > 0 {
+        let again = match recheck {
+            Some(r) => format!(
+                " (and again when spaced out: {} of {})",
+                dropped(r),
+                r.attempts
+            ),
+            None => String::new(),
+        };
+        return v(
+            HairpinStatus::Fail,
+            "hairpin-dropped",
+            format!(
+                "connections that land on this pod are dropped: none of {n} connections to \
+                 {service} reached this pod, {timeouts} timed out and {} were slow (a dropped \
+                 SYN retransmitted after about 1 s, then sent elsewhere){again}, while \
+                 {fast_other} reached other endpoints at once",
+                s.slow
+            ),
+            Some(format!(
+                "{HAIRPIN_HINT}; an endpoint that silently drops this pod's traffic looks \
+                 the same from here, so check each endpoint directly (`svcprobe tcp \
+                 POD_IP:PORT`)"
+            )),
         );
     }
     let odds = match (p_self_if_healthy, max_endpoints_99) {
@@ -667,6 +782,7 @@ mod tests {
             mss_tag: mss_tag(seq),
             icmp: None,
             detail: None,
+            recheck: false,
         }
     }
 
@@ -743,7 +859,7 @@ mod tests {
         list: &[(&'static str, Option<&'static str>, f64)],
         k: Option<u32>,
     ) -> HairpinVerdict {
-        verdict(&summary(list), k, "10.0.1.175:80")
+        verdict(&summary(list), None, k, "10.0.1.175:80")
     }
 
     #[test]
@@ -763,6 +879,12 @@ mod tests {
             (vec![TIMEOUT, TIMEOUT], None, Fail, "no-connection"),
             (vec![REFUSED, REFUSED], Some(3), Fail, "no-connection"),
             (vec![OTHER, OTHER], Some(1), Inconclusive, "not-an-endpoint"),
+            (
+                vec![OTHER, SLOW_OTHER],
+                Some(1),
+                Inconclusive,
+                "not-an-endpoint",
+            ),
             (
                 vec![OTHER, OTHER, REFUSED],
                 Some(3),
@@ -785,6 +907,25 @@ mod tests {
         assert!(v.summary.contains("0.9997"), "{}", v.summary);
         let v = decide(&[OTHER; 20], None);
         assert_eq!((v.p_self_if_healthy, v.max_endpoints_99), (None, Some(4)));
+    }
+
+    #[test]
+    fn drops_only_in_the_burst_are_not_a_hairpin() {
+        let all = summary(&[OTHER, SLOW_OTHER, OTHER, OTHER, OTHER]);
+        let calm = summary(&[OTHER, OTHER]);
+        let v = verdict(&all, Some(&calm), Some(3), "s");
+        assert_eq!(
+            (v.status, v.reason),
+            (HairpinStatus::Inconclusive, "self-not-seen")
+        );
+        assert!(v.summary.contains("accepts slowly"), "{}", v.summary);
+        let stormy = summary(&[OTHER, TIMEOUT]);
+        let v = verdict(&all, Some(&stormy), Some(3), "s");
+        assert_eq!(
+            (v.status, v.reason),
+            (HairpinStatus::Fail, "hairpin-dropped")
+        );
+        assert!(v.summary.contains("again when spaced out"), "{}", v.summary);
     }
 
     #[test]

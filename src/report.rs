@@ -505,6 +505,11 @@ pub struct HairpinReport {
     pub attempts: Vec<HairpinAttempt>,
     pub summary: HairpinSummary,
     pub verdict: HairpinVerdict,
+    /// The second round, 5 ms apart, made when the first (back to back) had drops but never
+    /// reached this pod: drops only in the burst are an endpoint that accepts slowly (its
+    /// accept queue overflowed), drops in both are the hairpin. Its attempts are in
+    /// `attempts` (with `recheck: true`) and in `summary` too.
+    pub recheck: Option<HairpinSummary>,
     /// True when the deadline left attempts unmade.
     pub deadline_exceeded: bool,
     pub duration_ms: f64,
@@ -536,6 +541,8 @@ pub struct HairpinAttempt {
     pub icmp: Option<IcmpReport>,
     /// The OS error of a failed attempt.
     pub detail: Option<String>,
+    /// Made in the spaced-out second round (see `HairpinReport::recheck`).
+    pub recheck: bool,
 }
 
 /// What the attempts add up to.

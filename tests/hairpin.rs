@@ -44,6 +44,7 @@ struct Envelope {
     attempts: Vec<Attempt>,
     summary: Summary,
     verdict: Verdict,
+    recheck: Option<Summary>,
     deadline_exceeded: bool,
     duration_ms: f64,
 }
@@ -74,6 +75,7 @@ struct Attempt {
     mss_tag: u32,
     icmp: Option<serde_json::Value>,
     detail: Option<String>,
+    recheck: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -292,6 +294,10 @@ fn broken_hairpin_fails(switch: &str) {
         "other endpoints still answer: {doc:#?}"
     );
     assert!(doc.verdict.p_self_if_healthy.is_some_and(|p| p > 0.999_999));
+    // the drops recur when attempts are spaced out: not an endpoint's full accept queue
+    let recheck = doc.recheck.as_ref().expect("a second round");
+    assert!(recheck.outcomes.get("timeout").copied().unwrap_or(0) + recheck.slow >= 1);
+    assert!(doc.attempts.iter().filter(|a| a.recheck).count() == recheck.attempts as usize);
     // the other backends are unaffected: from them the Service works (no hairpin involved)
     let (doc, _) = hairpin(&bed, BACKENDS[1], &[SELF_VIP, "--attempts", "3"]);
     assert_eq!(doc.summary.reached_other, 3, "{doc:#?}");
@@ -339,10 +345,13 @@ fn client_pod_is_not_an_endpoint() {
     let (doc, _) = hairpin(&bed, SELF_BACKEND, &[SELF_VIP, "--target-port", "9377"]);
     assert_eq!(doc.verdict.reason, "not-an-endpoint", "{doc:#?}");
     assert!(doc.verdict.summary.contains("9377"));
-    // unknown endpoint count: inconclusive, with the odds
+    // unknown endpoint count: inconclusive, with the odds. Twenty connections back to back to
+    // one busybox httpd (backlog 9, a fork per connection) may overflow its accept queue: the
+    // spaced-out second round then tells that from a hairpin.
     let (doc, _) = hairpin(&bed, BACKENDS[1], &[SELF_VIP, "--attempts", "20"]);
     assert_eq!(doc.verdict.reason, "self-not-seen", "{doc:#?}");
-    assert_eq!(doc.verdict.max_endpoints_99, Some(4));
+    let k = if doc.recheck.is_some() { 9 } else { 4 };
+    assert_eq!(doc.verdict.max_endpoints_99, Some(k), "{doc:#?}");
 }
 
 #[test]

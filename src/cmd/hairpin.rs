@@ -86,6 +86,7 @@ fn not_resolved(
             p_self_if_healthy: None,
             max_endpoints_99: None,
         },
+        recheck: None,
         deadline_exceeded: false,
         duration_ms: 0.0,
     }

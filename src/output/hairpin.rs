@@ -48,8 +48,12 @@ fn attempt_line(a: &HairpinAttempt) -> String {
         (None, None, None) => String::new(),
     };
     let line = format!(
-        "  #{:<4} {:<10} {:<11} {:>9.2} ms  {extra}",
-        a.seq, a.outcome, landed, a.duration_ms
+        "  #{:<4}{} {:<10} {:<11} {:>9.2} ms  {extra}",
+        a.seq,
+        if a.recheck { "r" } else { " " },
+        a.outcome,
+        landed,
+        a.duration_ms
     );
     if line.chars().count() <= WIDTH {
         return line;
@@ -119,6 +123,14 @@ impl Text for HairpinReport {
                     ""
                 }
             );
+            if let Some(r) = &self.recheck {
+                let timeouts = r.outcomes.get("timeout").copied().unwrap_or(0);
+                let _ = writeln!(
+                    out,
+                    "  of which {} spaced out 5 ms apart: {} timed out, {} slow",
+                    r.attempts, timeouts, r.slow
+                );
+            }
             let _ = writeln!(out, "  to this pod:  {}", latency(&s.latency_self));
             let _ = writeln!(out, "  to others:    {}", latency(&s.latency_other));
             let telling: Vec<&HairpinAttempt> = self
