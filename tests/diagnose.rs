@@ -128,6 +128,22 @@ fn healthy_every_time_from_the_client_and_from_a_backend() {
         check(&report, "context")["evidence"]["pod_ip"],
         "10.244.0.3"
     );
+    let text = bed.exec(
+        CLIENT,
+        &[
+            SVCPROBE,
+            "-o",
+            "text",
+            "diagnose",
+            "hostnames",
+            "--objects",
+            &objects.display().to_string(),
+        ],
+    );
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("[ ok ] cluster-ip"), "{text}");
+    assert!(text.contains("verdict: healthy"), "{text}");
+    assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
     // Without objects, what needs them says skip, with how to supply them.
     let bare = diagnose(&bed, CLIENT, None);
     assert_eq!(check(&bare, "endpoints")["status"], "skip");
@@ -241,7 +257,11 @@ fn hairpin_from_a_backend() {
         let report = diagnose(&bed, BACKENDS[2], Some(&objects));
         assert_eq!(cause(&report), "hairpin", "{switch}: {report:#}");
         // The client is not an endpoint: for it, the Service is healthy.
-        assert_eq!(cause(&diagnose(&bed, CLIENT, Some(&objects))), "healthy", "{switch}");
+        assert_eq!(
+            cause(&diagnose(&bed, CLIENT, Some(&objects))),
+            "healthy",
+            "{switch}"
+        );
         bed.fix(switch);
     }
 }

@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::dns::millis;
 use crate::k8s::Objects;
-use crate::report::{Check, CheckStatus, DiagnoseReport, Libc, ProbeContext};
+use crate::report::{Check, CheckStatus, DiagnoseReport, Libc, ProbeContext, Severity};
 use crate::resolvconf::{self, Effective, ResolvConf};
 use verdict::Facts;
 
@@ -251,36 +251,32 @@ fn resolv_conf_check(resolver: &Resolver, options: &Options) -> Check {
         };
     };
     let findings = conf.lint();
-    let worst = findings.iter().map(|f| f.severity).max();
+    // The most severe finding speaks for the file: its message is what to fix first.
+    let worst = findings.iter().max_by_key(|f| f.severity);
     let (status, summary) = match worst {
-        Some(crate::report::Severity::Error) => (
-            CheckStatus::Fail,
-            format!("{} problems in resolv.conf", findings.len()),
-        ),
-        Some(crate::report::Severity::Warning) => (
-            CheckStatus::Warn,
-            format!("{}: {}", findings[0].code, findings.len()),
-        ),
-        _ => (
-            CheckStatus::Pass,
-            format!(
-                "nameserver {}, search {}, ndots:{}",
-                resolver
-                    .glibc
-                    .nameservers
-                    .iter()
-                    .map(IpAddr::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                resolver.glibc.search.join(" "),
-                resolver.glibc.ndots
-            ),
-        ),
-    };
-    let summary = if let (CheckStatus::Warn, Some(first)) = (status, findings.first()) {
-        format!("{} finding(s), first: {}", findings.len(), first.code)
-    } else {
-        summary
+        Some(f) if f.severity == Severity::Error => {
+            (CheckStatus::Fail, format!("{}: {}", f.code, f.message))
+        }
+        Some(f) if f.severity == Severity::Warning => {
+            (CheckStatus::Warn, format!("{}: {}", f.code, f.message))
+        }
+        _ => {
+            let servers: Vec<String> = resolver
+                .glibc
+                .nameservers
+                .iter()
+                .map(IpAddr::to_string)
+                .collect();
+            let search = resolver.glibc.search.join(" ");
+            (
+                CheckStatus::Pass,
+                format!(
+                    "nameserver {}, search {search}, ndots:{}",
+                    servers.join(" "),
+                    resolver.glibc.ndots
+                ),
+            )
+        }
     };
     Check {
         id: "resolv-conf",

@@ -51,13 +51,16 @@ impl Text for DiagnoseReport {
 
 /// Writes `text` in lines of at most 80 columns, continuation lines indented by `indent`.
 fn wrap(out: &mut String, indent: &str, text: &str) {
-    let mut line = String::new();
-    for word in text.split(' ') {
+    let body = text.trim_start();
+    // Leading spaces are the first line's indentation, not words.
+    let mut line = text[..text.len() - body.len()].to_string();
+    let lead = line.len();
+    for word in body.split(' ') {
         let width = line.chars().count();
-        if width > 0 && width + 1 + word.chars().count() > WIDTH {
+        if width > lead && width + 1 + word.chars().count() > WIDTH {
             let _ = writeln!(out, "{}", line.trim_end());
             line = indent.to_string();
-        } else if width > 0 {
+        } else if width > lead {
             line.push(' ');
         }
         if word.chars().count() > WIDTH - indent.len() {
