@@ -10,86 +10,26 @@
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ureq::config::Config;
 use ureq::http::Uri;
-use ureq::tls::{parse_pem, Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::tls::{RootCerts, TlsConfig};
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, RustlsConnector, Transport,
 };
 use ureq::{Agent, Timeout};
 
-use crate::error::Error;
 use crate::net::{self, Icmp, Outcome};
+use crate::tls::{self, Trust};
 
-/// CA bundles of the common base images, in the order OpenSSL-based tools find them.
-const SYSTEM_CA_FILES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/ca-bundle.pem",
-    "/etc/ssl/cert.pem",
-];
 /// ureq's buffer sizes; a response header larger than the input buffer is an error.
 const INPUT_BUFFER: usize = 64 * 1024;
 const OUTPUT_BUFFER: usize = 16 * 1024;
 /// ureq keeps at most this many resolved addresses.
 const MAX_RESOLVED: usize = 16;
-
-/// How the server's certificate is checked.
-#[derive(Clone, Debug)]
-pub enum Trust {
-    /// `--insecure`: not at all.
-    Nothing,
-    /// These roots, read from `file`.
-    Roots {
-        file: String,
-        certificates: Arc<Vec<Certificate<'static>>>,
-    },
-}
-
-impl Trust {
-    /// `--cacert FILE`, or the first system bundle found (`SSL_CERT_FILE` first).
-    pub fn load(cacert: Option<&Path>) -> Result<Trust, Error> {
-        let from_env = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
-        let path = match (cacert, from_env) {
-            (Some(p), _) => p.to_path_buf(),
-            (None, Some(p)) => p,
-            (None, None) => SYSTEM_CA_FILES
-                .iter()
-                .map(Path::new)
-                .find(|p| p.is_file())
-                .ok_or_else(|| Error::Io {
-                    what: format!(
-                        "verify TLS: no CA bundle found ({}); use --cacert FILE or --insecure",
-                        SYSTEM_CA_FILES.join(", ")
-                    ),
-                    source: io::ErrorKind::NotFound.into(),
-                })?
-                .to_path_buf(),
-        };
-        let pem = crate::cmd::read_text(&path)?;
-        let certificates: Vec<Certificate<'static>> = parse_pem(pem.as_bytes())
-            .filter_map(|item| match item {
-                Ok(PemItem::Certificate(c)) => Some(c),
-                _ => None,
-            })
-            .collect();
-        if certificates.is_empty() {
-            return Err(Error::Read {
-                path,
-                source: io::Error::new(io::ErrorKind::InvalidData, "no PEM certificate in it"),
-            });
-        }
-        Ok(Trust::Roots {
-            file: path.display().to_string(),
-            certificates: Arc::new(certificates),
-        })
-    }
-}
 
 /// What the agent needs to know besides the URL.
 #[derive(Clone, Debug)]
@@ -140,9 +80,10 @@ pub struct Prober {
 impl Prober {
     pub fn new(settings: &Settings) -> Prober {
         let trace = SharedTrace::default();
+        let builder = TlsConfig::builder().unversioned_rustls_crypto_provider(tls::provider());
         let tls = match &settings.trust {
-            Trust::Nothing => TlsConfig::builder().disable_verification(true).build(),
-            Trust::Roots { certificates, .. } => TlsConfig::builder()
+            Trust::Nothing => builder.disable_verification(true).build(),
+            Trust::Roots { certificates, .. } => builder
                 .root_certs(RootCerts::Specific(certificates.clone()))
                 .build(),
         };

@@ -14,6 +14,7 @@ mod output;
 mod report;
 mod resolvconf;
 mod sockdiag;
+mod tls;
 
 use cli::{Command, Format};
 use error::{Error, ExitCode};

@@ -264,6 +264,86 @@ fn https_to_a_plain_http_server_is_a_tls_failure_and_insecure_is_reported() {
     assert!(codes.contains(&"tls-not-verified"), "{codes:?}");
 }
 
+/// An HTTPS server on loopback (rustls, the fixture certificate for 127.0.0.1 signed by
+/// tests/fixtures/tls/ca.pem) that answers every request with "secure".
+fn https_peer() -> SocketAddr {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
+    let chain = vec![CertificateDer::from_pem_file(format!("{dir}/leaf.pem")).expect("leaf")];
+    let key = PrivateKeyDer::from_pem_file(format!("{dir}/leaf.key")).expect("key");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .expect("server config");
+    let config = Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            let config = config.clone();
+            thread::spawn(move || {
+                let _ = tcp.set_read_timeout(Some(Duration::from_secs(2)));
+                let Ok(conn) = rustls::ServerConnection::new(config) else {
+                    return;
+                };
+                let mut tls = rustls::StreamOwned::new(conn, tcp);
+                let mut buf = [0u8; 4096];
+                if tls.read(&mut buf).is_ok() {
+                    let _ = tls.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nsecure\n",
+                    );
+                    tls.conn.send_close_notify();
+                    let _ = tls.flush();
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn https_is_verified_against_the_ca_file_and_timed() {
+    let addr = https_peer();
+    let url = format!("https://{addr}/");
+    let ca = fixture("ca.pem");
+    let run = svcprobe(&["http", &url, "--cacert", &ca], Duration::from_secs(10));
+    assert_eq!(run.code, Some(0), "{}", explain(&run));
+    let a = attempt(&run);
+    assert_eq!(a["status"], 200);
+    assert_eq!(a["body_excerpt"], "secure");
+    assert!(
+        a["timing"]["tls_ms"].as_f64().is_some(),
+        "{}",
+        explain(&run)
+    );
+    assert_eq!(run.json["tls"]["verify"], true);
+    assert_eq!(run.json["tls"]["ca_file"], ca.as_str());
+    assert_eq!(run.json["tls"]["ca_certificates"], 1);
+
+    // Trusting only the leaf (not its issuer) is not trusting the chain.
+    let leaf = fixture("leaf.pem");
+    let run = svcprobe(&["http", &url, "--cacert", &leaf], Duration::from_secs(10));
+    assert_eq!(run.code, Some(1), "{}", explain(&run));
+    assert_eq!(attempt(&run)["outcome"], "tls", "{}", explain(&run));
+    assert!(attempt(&run)["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("certificate")));
+
+    let run = svcprobe(&["http", &url, "--insecure"], Duration::from_secs(10));
+    assert_eq!(run.code, Some(0), "{}", explain(&run));
+    assert_eq!(run.json["tls"]["verify"], false);
+    assert_eq!(run.json["findings"][0]["code"], "tls-not-verified");
+}
+
 #[test]
 fn a_missing_cacert_cannot_run() {
     let run = svcprobe(

@@ -13,12 +13,13 @@ use crate::cmd::tcp::{icmp_report, summarize};
 use crate::dns::millis;
 use crate::dns::resolve;
 use crate::error::Error;
-use crate::http::{Prober, Settings, Trace, Trust};
+use crate::http::{Prober, Settings, Trace};
 use crate::net::Outcome;
 use crate::report::{
     DistinctResponse, Envelope, Finding, HttpAttempt, HttpReport, HttpTiming, Resolution, Severity,
     TlsSettings, SCHEMA_VERSION,
 };
+use crate::tls::Trust;
 
 /// Bytes of each body shown in the report.
 const EXCERPT_BYTES: usize = 200;

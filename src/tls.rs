@@ -1,0 +1,220 @@
+//! What `http` trusts for HTTPS, and the crypto it is allowed to use.
+//!
+//! Roots come from `--cacert` or the system's CA bundle (never a bundled copy: it would
+//! cost the binary about 250 KB and go stale). The crypto provider is rustls' *ring*
+//! provider cut down by hand: AES-GCM suites only and X25519/P-256/P-384 key exchange,
+//! so that ChaCha20-Poly1305 and the private-key signing code are never linked (about
+//! 100 KB of a binary that must stay under 2 MB). Every server a probe meets offers
+//! AES-GCM; a client certificate is not something `http` sends.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::crypto::ring::{cipher_suite as suite, kx_group};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::crypto::{CryptoProvider, GetRandomFailed, KeyProvider, SecureRandom};
+use rustls::pki_types::PrivateKeyDer;
+use rustls::sign::SigningKey;
+use rustls::SignatureScheme;
+use ureq::tls::{parse_pem, Certificate, PemItem};
+use webpki::ring as alg;
+
+use crate::error::Error;
+
+/// CA bundles of the common base images, in the order OpenSSL-based tools find them.
+const SYSTEM_CA_FILES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// How the server's certificate is checked.
+#[derive(Clone, Debug)]
+pub enum Trust {
+    /// `--insecure`: not at all.
+    Nothing,
+    /// These roots, read from `file`.
+    Roots {
+        file: String,
+        certificates: Arc<Vec<Certificate<'static>>>,
+    },
+}
+
+impl Trust {
+    /// `--cacert FILE`, or the system bundle (`SSL_CERT_FILE` first, as OpenSSL does).
+    pub fn load(cacert: Option<&Path>) -> Result<Trust, Error> {
+        let path = match cacert {
+            Some(p) => p.to_path_buf(),
+            None => system_bundle()?,
+        };
+        let pem = crate::cmd::read_text(&path)?;
+        let certificates: Vec<Certificate<'static>> = parse_pem(pem.as_bytes())
+            .filter_map(|item| match item {
+                Ok(PemItem::Certificate(c)) => Some(c),
+                _ => None,
+            })
+            .collect();
+        if certificates.is_empty() {
+            return Err(Error::Read {
+                path,
+                source: io::Error::new(io::ErrorKind::InvalidData, "no PEM certificate in it"),
+            });
+        }
+        Ok(Trust::Roots {
+            file: path.display().to_string(),
+            certificates: Arc::new(certificates),
+        })
+    }
+}
+
+fn system_bundle() -> Result<PathBuf, Error> {
+    if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
+        return Ok(PathBuf::from(file));
+    }
+    SYSTEM_CA_FILES
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or_else(|| Error::Io {
+            what: format!(
+                "verify TLS: no CA bundle found ({}); use --cacert FILE or --insecure",
+                SYSTEM_CA_FILES.join(", ")
+            ),
+            source: io::ErrorKind::NotFound.into(),
+        })
+}
+
+/// The provider `http`'s TLS runs on (see the module comment for what is left out).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(CryptoProvider {
+        cipher_suites: vec![
+            suite::TLS13_AES_128_GCM_SHA256,
+            suite::TLS13_AES_256_GCM_SHA384,
+            suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        ],
+        kx_groups: vec![kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1],
+        signature_verification_algorithms: SIGNATURE_ALGORITHMS,
+        secure_random: &KernelRandom,
+        key_provider: &NoPrivateKeys,
+    })
+}
+
+/// Certificate and handshake signatures we verify: the *ring* provider's own list.
+static SIGNATURE_ALGORITHMS: WebPkiSupportedAlgorithms = WebPkiSupportedAlgorithms {
+    all: &[
+        alg::ECDSA_P256_SHA256,
+        alg::ECDSA_P256_SHA384,
+        alg::ECDSA_P384_SHA256,
+        alg::ECDSA_P384_SHA384,
+        alg::ED25519,
+        alg::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+        alg::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+        alg::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+        alg::RSA_PKCS1_2048_8192_SHA256,
+        alg::RSA_PKCS1_2048_8192_SHA384,
+        alg::RSA_PKCS1_2048_8192_SHA512,
+        alg::RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS,
+        alg::RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS,
+        alg::RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS,
+    ],
+    mapping: &[
+        (
+            SignatureScheme::ECDSA_NISTP384_SHA384,
+            &[alg::ECDSA_P384_SHA384, alg::ECDSA_P256_SHA384],
+        ),
+        (
+            SignatureScheme::ECDSA_NISTP256_SHA256,
+            &[alg::ECDSA_P256_SHA256, alg::ECDSA_P384_SHA256],
+        ),
+        (SignatureScheme::ED25519, &[alg::ED25519]),
+        (
+            SignatureScheme::RSA_PSS_SHA512,
+            &[alg::RSA_PSS_2048_8192_SHA512_LEGACY_KEY],
+        ),
+        (
+            SignatureScheme::RSA_PSS_SHA384,
+            &[alg::RSA_PSS_2048_8192_SHA384_LEGACY_KEY],
+        ),
+        (
+            SignatureScheme::RSA_PSS_SHA256,
+            &[alg::RSA_PSS_2048_8192_SHA256_LEGACY_KEY],
+        ),
+        (
+            SignatureScheme::RSA_PKCS1_SHA512,
+            &[alg::RSA_PKCS1_2048_8192_SHA512],
+        ),
+        (
+            SignatureScheme::RSA_PKCS1_SHA384,
+            &[alg::RSA_PKCS1_2048_8192_SHA384],
+        ),
+        (
+            SignatureScheme::RSA_PKCS1_SHA256,
+            &[alg::RSA_PKCS1_2048_8192_SHA256],
+        ),
+    ],
+};
+
+/// Randomness for rustls (client random, session ids) straight from getrandom(2).
+#[derive(Debug)]
+struct KernelRandom;
+
+impl SecureRandom for KernelRandom {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), GetRandomFailed> {
+        let mut filled = 0;
+        while let Some(rest) = buf.get_mut(filled..).filter(|r| !r.is_empty()) {
+            // SAFETY: writes at most rest.len() bytes into rest.
+            let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+            if n < 0 {
+                if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(GetRandomFailed);
+            }
+            filled += n as usize;
+        }
+        Ok(())
+    }
+}
+
+/// `http` never presents a client certificate, so it never loads a private key.
+#[derive(Debug)]
+struct NoPrivateKeys;
+
+impl KeyProvider for NoPrivateKeys {
+    fn load_private_key(
+        &self,
+        _key_der: PrivateKeyDer<'static>,
+    ) -> Result<Arc<dyn SigningKey>, rustls::Error> {
+        Err(rustls::Error::General(
+            "client certificates are not supported".into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn randomness_fills_the_whole_buffer() {
+        let mut a = [0u8; 300];
+        let mut b = [0u8; 300];
+        KernelRandom.fill(&mut a).unwrap();
+        KernelRandom.fill(&mut b).unwrap();
+        assert_ne!(a, b);
+        assert!(a.iter().any(|x| *x != 0));
+    }
+
+    #[test]
+    fn the_provider_is_usable_by_rustls() {
+        let provider = provider();
+        assert!(rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .is_ok());
+    }
+}
