@@ -13,10 +13,11 @@ use super::verdict::{Direct, Tally};
 use crate::cmd::tcp::latency_stats;
 use crate::dns::millis;
 use crate::hairpin;
-use crate::http::{Prober, Settings, Trust};
+use crate::http::{Prober, Settings};
 use crate::k8s::Backend;
 use crate::net;
 use crate::report::{Check, CheckStatus, HairpinStatus};
+use crate::tls::Trust;
 
 /// Threads used for the ClusterIP samples: enough to finish 20 samples in one round trip
 /// or two, few enough not to look like a flood.
