@@ -481,3 +481,41 @@ fn serve_in_a_pod_echoes_the_client_address_and_stops_on_sigterm() {
         assert!(report["requests"].as_u64().unwrap_or(0) >= 1);
     });
 }
+
+/// The backends are `svcprobe serve` (the test bed runs the binary under test): its
+/// `/echo` shows the guide's hairpin mechanics. From the client, the backend sees the
+/// client's own address (no SNAT between pods); from a backend reaching itself through the
+/// Service IP, it sees the node's bridge address (kube-proxy's masquerade mark at work).
+#[test]
+fn echo_through_the_service_shows_masquerade_only_on_self_connections() {
+    let bed = Testbed::up();
+    let url = format!("http://{HOSTNAMES_VIP}/echo");
+    let (_, report) = http(&bed, CLIENT, &[&url, "--count", "6"]);
+    for attempt in &report.report.attempts {
+        let body = attempt.body_excerpt.as_deref().unwrap_or_default();
+        assert!(
+            body.contains(&format!("\"client\":\"{CLIENT_IP}:")),
+            "{body}"
+        );
+    }
+    let (_, report) = http(&bed, BACKENDS[1], &[&url, "--count", "30"]);
+    let own = format!("\"server\":\"{}:{BACKEND_PORT}\"", BACKEND_IPS[1]);
+    let selves: Vec<&str> = report
+        .report
+        .attempts
+        .iter()
+        .filter_map(|a| a.body_excerpt.as_deref())
+        .filter(|b| b.contains(&own))
+        .collect();
+    // 30 tries at 1 in 3: missing self every time has odds (2/3)^30, about 5e-6.
+    assert!(
+        !selves.is_empty(),
+        "no connection landed on the backend itself"
+    );
+    for body in selves {
+        assert!(
+            body.contains(&format!("\"client\":\"{NODE_BRIDGE_IP}:")),
+            "{body}"
+        );
+    }
+}

@@ -189,6 +189,8 @@ impl Testbed {
     pub fn script_cmd(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new("bash");
         cmd.arg(script()).arg("-p").arg(&self.prefix).args(args);
+        // The backends are `svcprobe serve`, the binary under test (busybox httpd otherwise).
+        cmd.env("SVCPROBE", env!("CARGO_BIN_EXE_svcprobe"));
         run_with_timeout(cmd, SCRIPT_TIMEOUT)
     }
 
