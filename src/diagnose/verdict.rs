@@ -81,10 +81,12 @@ pub fn decide(facts: &Facts) -> Verdict {
     let vip = facts.cluster_ip.clone().unwrap_or_default();
     let direct_ok = facts.direct.iter().filter(|d| d.tally.ok > 0).count();
     let every_endpoint_answers = !facts.direct.is_empty() && direct_ok == facts.direct.len();
-    if !facts.dns_answers && every_endpoint_answers && vip.none_ok() {
+    // Self-connections may still work through the VIP (they never leave the node's
+    // bridge port), so "not every sample answered" is the signal, not "none did".
+    if !facts.dns_answers && every_endpoint_answers && vip.attempts > 0 && !vip.all_ok() {
         return verdict(
             "proxy",
-            "no Service IP works, neither the DNS server's nor this Service's, yet every endpoint answers directly: kube-proxy or the node's bridge is at fault".into(),
+            "the Service IPs fail (the DNS server's, and this Service's for at least some connections), yet every endpoint answers directly: kube-proxy or the node's bridge is at fault".into(),
             &[
                 "on the node: is kube-proxy running? iptables-save | grep KUBE-SERVICES; check its logs",
                 "check net.bridge.bridge-nf-call-iptables=1 and that br_netfilter is loaded",
