@@ -212,14 +212,7 @@ fn findings(
     from_file: bool,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let mut push = |severity, code, message: String| {
-        findings.push(Finding {
-            severity,
-            code,
-            message,
-            line: None,
-        })
-    };
+    let mut push = |severity, code, message| findings.push(Finding::new(severity, code, message));
     if from_file && conf.nameservers.is_empty() {
         push(
             Severity::Error,
