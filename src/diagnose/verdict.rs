@@ -109,6 +109,21 @@ pub fn decide(facts: &Facts) -> Verdict {
             ],
         );
     }
+    // The guide's control: when not even kubernetes.default resolves, the DNS server knows
+    // no Service at all, and this one's NXDOMAIN says nothing about it.
+    if facts.fqdn == Name::NotFound
+        && facts.kubernetes_default != Name::Resolved
+        && facts.service_in_objects != Some(false)
+    {
+        return verdict(
+            "dns-unreachable",
+            "the DNS server answers, but not even kubernetes.default resolves: cluster DNS is broken, not this Service".into(),
+            &[
+                "check the DNS pods' logs (can they reach the API server?): kubectl logs -n kube-system -l k8s-app=kube-dns",
+                "check the DNS server's configuration (the kubernetes plugin and its cluster domain)",
+            ],
+        );
+    }
     if facts.fqdn == Name::NotFound || facts.service_in_objects == Some(false) {
         let evidence = match (facts.fqdn, facts.service_in_objects) {
             (Name::NotFound, Some(true)) => "the objects show the Service, but DNS has no record of it (is the DNS server watching the API?)",
@@ -334,6 +349,13 @@ mod tests {
             ("healthy", Box::new(|_| {})),
             ("dns-unreachable", Box::new(|f| f.dns_answers = false)),
             ("service-not-found", Box::new(|f| f.fqdn = Name::NotFound)),
+            (
+                "dns-unreachable",
+                Box::new(|f| {
+                    f.fqdn = Name::NotFound;
+                    f.kubernetes_default = Name::NotFound;
+                }),
+            ),
             (
                 "service-not-found",
                 Box::new(|f| f.service_in_objects = Some(false)),
