@@ -125,6 +125,21 @@ impl Prober {
         self.agent.get(url).call()
     }
 
+    /// GET `url` with `Authorization: Bearer TOKEN`, for the API server. The token goes
+    /// into that header only.
+    pub fn get_authorized(
+        &self,
+        url: &str,
+        token: &str,
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        *lock(&self.trace) = Trace::default();
+        self.agent
+            .get(url)
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Accept", "application/json")
+            .call()
+    }
+
     /// The trace of the latest request so far.
     pub fn trace(&self) -> Trace {
         lock(&self.trace).clone()

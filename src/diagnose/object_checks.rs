@@ -29,7 +29,13 @@ pub struct ObjectResult {
 const HOW_TO_SUPPLY: &str = "pipe cluster state in: kubectl get service,endpointslices,pods -n <ns> -o json | \
      kubectl exec -i <pod> -- svcprobe diagnose <service> --objects -   (or give --endpoints IP:PORT,...)";
 
-pub fn run(options: &Options, namespace: &str) -> ObjectResult {
+/// `objects` came from `source` (`--objects` or the API server).
+pub fn run(
+    options: &Options,
+    objects: Option<&Objects>,
+    source: &str,
+    namespace: &str,
+) -> ObjectResult {
     let given: Vec<Backend> = options
         .endpoints
         .iter()
@@ -38,9 +44,11 @@ pub fn run(options: &Options, namespace: &str) -> ObjectResult {
             port: a.port(),
             ready: true,
             pod: None,
+            node: None,
+            terminating: false,
         })
         .collect();
-    let Some(objects) = &options.objects else {
+    let Some(objects) = objects else {
         return without_objects(given);
     };
     let Some(service) = objects.service(namespace, &options.service) else {
@@ -50,7 +58,7 @@ pub fn run(options: &Options, namespace: &str) -> ObjectResult {
                     "service-definition",
                     CheckStatus::Fail,
                     format!(
-                        "no Service {}/{} in the objects given",
+                        "no Service {}/{} (objects from {source})",
                         namespace, options.service
                     ),
                     json!({ "services": objects.services.iter().map(|s| format!("{}/{}", s.metadata.namespace, s.metadata.name)).collect::<Vec<_>>() }),
@@ -190,7 +198,40 @@ fn definition_check(
                 .into(),
         );
     }
+    let spec = &service.spec;
+    let mut notes: Vec<String> = Vec::new();
+    if spec.internal_traffic_policy.as_deref() == Some("Local") {
+        warnings.push("internalTrafficPolicy: Local: pods reach only the endpoints on their own node; from a node without one, connections to the ClusterIP are dropped".into());
+    }
+    if spec.session_affinity.as_deref() == Some("ClientIP") {
+        notes
+            .push("sessionAffinity: ClientIP: this pod's connections all go to one backend".into());
+    }
+    if spec.ip_families.len() > 1 {
+        notes.push(format!(
+            "dual-stack ({}): ClusterIPs {}",
+            spec.ip_families.join(", "),
+            spec.cluster_ips.join(", ")
+        ));
+    }
+    if spec.publish_not_ready_addresses {
+        notes.push(
+            "publishNotReadyAddresses: not-ready pods are published too (DNS, headless)".into(),
+        );
+    }
+    if let Some(kind @ ("NodePort" | "LoadBalancer")) = spec.service_type.as_deref() {
+        notes.push(format!(
+            "type {kind}: also reachable from outside; this probe tests the ClusterIP"
+        ));
+    }
     let selected = match &service.spec.selector {
+        Some(_) if objects.pods_unavailable.is_some() => {
+            warnings.push(format!(
+                "the pods could not be read ({}): selector and targetPort not checked against them",
+                objects.pods_unavailable.as_deref().unwrap_or_default()
+            ));
+            Vec::new()
+        }
         None => {
             warnings
                 .push("no selector: the endpoints are managed by hand (or by a controller)".into());
@@ -262,23 +303,33 @@ fn definition_check(
     } else if !warnings.is_empty() {
         (CheckStatus::Warn, warnings.join("; "))
     } else {
-        (
-            CheckStatus::Pass,
-            format!(
-                "port {}, selector matches {} pod(s)",
-                port.describe(),
-                selected.len()
-            ),
-        )
+        let mut summary = format!(
+            "port {}, selector matches {} pod(s)",
+            port.describe(),
+            selected.len()
+        );
+        for note in &notes {
+            summary.push_str("; ");
+            summary.push_str(note);
+        }
+        (CheckStatus::Pass, summary)
     };
     let evidence = json!({
-        "type": service.spec.service_type,
-        "cluster_ip": service.spec.cluster_ip,
+        "type": spec.service_type,
+        "cluster_ip": spec.cluster_ip,
+        "cluster_ips": spec.cluster_ips,
+        "ip_families": spec.ip_families,
+        "ip_family_policy": spec.ip_family_policy,
+        "session_affinity": spec.session_affinity,
+        "internal_traffic_policy": spec.internal_traffic_policy,
+        "publish_not_ready_addresses": spec.publish_not_ready_addresses,
+        "external_name": spec.external_name,
         "ports": ports,
         "selector": service.spec.selector,
         "selected_pods": selected.iter().map(|p| &p.metadata.name).collect::<Vec<_>>(),
         "problems": problems,
         "warnings": warnings,
+        "notes": notes,
     });
     let hint = (status != CheckStatus::Pass).then(|| "compare `kubectl get service -o yaml` (spec.selector, spec.ports[].targetPort) with the pods' labels and containerPorts".to_string());
     (
@@ -317,20 +368,52 @@ fn endpoints_check(
             "phase": pod.and_then(|p| p.status.phase.clone()),
             "pod_ready": pod.map(|p| p.ready()),
             "restarts": pod.map(|p| p.restarts()),
+            "waiting": pod.and_then(|p| p.waiting_reason()),
+            "node": b.node,
         })
     };
+    // The guide's `kubectl get pods` columns for each not-ready endpoint: STATUS, READY, RESTARTS.
     let not_ready: Vec<String> = backends
         .iter()
         .filter(|b| !b.ready)
-        .map(|b| b.pod.clone().unwrap_or_else(|| b.ip.clone()))
+        .map(|b| {
+            let name = b.pod.clone().unwrap_or_else(|| b.ip.clone());
+            let pod = b.pod.as_deref().and_then(|n| objects.pod(ns, n));
+            match pod {
+                Some(p) => {
+                    let state = p
+                        .waiting_reason()
+                        .or(p.status.phase.as_deref())
+                        .unwrap_or("unknown");
+                    let ready = p
+                        .status
+                        .container_statuses
+                        .iter()
+                        .filter(|c| c.ready)
+                        .count();
+                    format!(
+                        "{name} ({state}, {ready}/{} ready, {} restarts)",
+                        p.status.container_statuses.len(),
+                        p.restarts()
+                    )
+                }
+                None if b.terminating => format!("{name} (terminating)"),
+                None => name,
+            }
+        })
         .collect();
     let (status, summary, hint) = if ready == 0 {
         (CheckStatus::Fail, format!("no ready endpoints ({} not ready)", not_ready.len()), Some("kubectl get pods -l <selector> -o wide: are they Running and Ready? Check readiness probes and RESTARTS".to_string()))
     } else if !not_ready.is_empty() {
+        let published = if service.spec.publish_not_ready_addresses {
+            " (publishNotReadyAddresses: DNS still returns them)"
+        } else {
+            ""
+        };
         (
             CheckStatus::Warn,
-            format!("{ready} ready, not ready: {}", not_ready.join(", ")),
-            Some("kubectl describe pod on the not-ready ones".to_string()),
+            format!("{ready} ready, not ready: {}{published}", not_ready.join(", ")),
+            Some("kubectl describe pod on the not-ready ones: readiness probe failures, restarts (kubectl logs --previous)".to_string()),
         )
     } else {
         (
