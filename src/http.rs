@@ -199,6 +199,9 @@ impl Connector for SocketConnector {
             }
             match net::connect(*addr, self.source, left) {
                 Ok(connected) => {
+                    // As curl and Go do: TLS's Finished and the request are two small writes,
+                    // and Nagle would hold the second for the server's delayed ACK (~40 ms).
+                    let _ = connected.stream.set_nodelay(true);
                     let mut trace = lock(&self.trace);
                     trace.peer = Some(*addr);
                     trace.local = connected.local;
