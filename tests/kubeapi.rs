@@ -133,6 +133,17 @@ fn reads_the_api_through_the_kubernetes_service_and_pages_lists() {
     assert!(seen
         .iter()
         .all(|s| s.authorization.as_deref() == Some(&format!("Bearer {TOKEN}"))));
+    // A host name is resolved with svcprobe's own resolver (the bed's DNS), then verified.
+    let by_name = [
+        "--api-server",
+        "https://kubernetes.default.svc.cluster.local:443",
+        "--token-file",
+        &token_arg,
+        "--cacert",
+        &ca,
+    ];
+    let report = diagnose(&bed, &by_name);
+    assert_eq!(status(&report, "api"), "pass", "{report:#}");
     // The text view says the same, without the token either.
     let mut text_args = args.to_vec();
     text_args.extend(["-o", "text"]);
@@ -208,6 +219,32 @@ fn rbac_tokens_missing_services_and_old_clusters() {
     assert_eq!(cause(&report), "service-not-found", "{report:#}");
     assert_eq!(status(&report, "service-definition"), "fail");
     server.set(|b| b.missing_service = false);
+
+    // A selector that matches no pod: the namespace's pods are listed for the near misses
+    // (and the bed's kube-proxy, like the cluster's, has no endpoints for it).
+    server.set(|b| b.wrong_selector = true);
+    bed.break_("no-endpoints");
+    server.take_seen();
+    let report = run(&token, &ca);
+    let definition = check(&report, "service-definition");
+    assert_eq!(definition["status"], "fail", "{definition:#}");
+    let summary = definition["summary"].as_str().unwrap();
+    assert!(summary.contains("near misses"), "{summary}");
+    assert!(
+        summary.contains("no label run (selector wants run=hostnames)"),
+        "{summary}"
+    );
+    assert_eq!(
+        check(&report, "api")["evidence"]["namespace_pods_listed"],
+        true
+    );
+    assert!(server
+        .take_seen()
+        .iter()
+        .any(|s| s.target == "/api/v1/namespaces/default/pods?limit=500"));
+    assert_eq!(cause(&report), "no-endpoints", "{report:#}");
+    bed.fix("no-endpoints");
+    server.set(|b| b.wrong_selector = false);
 
     // No discovery.k8s.io (an old cluster): the v1 Endpoints object instead.
     server.set(|b| b.no_discovery = true);

@@ -446,3 +446,96 @@ fn check(
         duration_ms: 0.0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const HEALTHY: &str = include_str!("../../tests/fixtures/objects/hostnames.json");
+
+    fn options() -> Options {
+        Options {
+            service: "hostnames".into(),
+            namespace: None,
+            port: None,
+            objects: None,
+            api: crate::kubeapi::Plan::Skip("test".into()),
+            endpoints: Vec::new(),
+            samples: 1,
+            timeout: Duration::from_secs(1),
+            deadline: Duration::from_secs(1),
+            resolv_conf: "/nonexistent".into(),
+        }
+    }
+
+    fn run_with(change: impl Fn(&mut Objects)) -> ObjectResult {
+        let mut objects = crate::k8s::parse(HEALTHY).unwrap();
+        change(&mut objects);
+        run(&options(), Some(&objects), "the API server", "default")
+    }
+
+    fn status(result: &ObjectResult, id: &str) -> (CheckStatus, String) {
+        let check = result.checks.iter().find(|c| c.id == id).unwrap();
+        (check.status, check.summary.clone())
+    }
+
+    #[test]
+    fn the_spec_fields_that_explain_symptoms() {
+        let (s, summary) = status(&run_with(|_| {}), "service-definition");
+        assert_eq!(
+            (s, summary.contains("matches 3 pod(s)")),
+            (CheckStatus::Pass, true)
+        );
+        let local = run_with(|o| o.services[0].spec.internal_traffic_policy = Some("Local".into()));
+        let (s, summary) = status(&local, "service-definition");
+        assert_eq!(s, CheckStatus::Warn);
+        assert!(
+            summary.contains("internalTrafficPolicy: Local"),
+            "{summary}"
+        );
+        let sticky = run_with(|o| {
+            let spec = &mut o.services[0].spec;
+            spec.session_affinity = Some("ClientIP".into());
+            spec.ip_families = vec!["IPv4".into(), "IPv6".into()];
+            spec.cluster_ips = vec!["10.0.1.175".into(), "fd00::175".into()];
+        });
+        let (s, summary) = status(&sticky, "service-definition");
+        assert_eq!(s, CheckStatus::Pass);
+        assert!(summary.contains("sessionAffinity: ClientIP"), "{summary}");
+        assert!(summary.contains("dual-stack (IPv4, IPv6)"), "{summary}");
+    }
+
+    #[test]
+    fn unreadable_pods_are_not_a_selector_that_matches_nothing() {
+        let result = run_with(|o| {
+            o.pods.clear();
+            o.pods_unavailable = Some("403 Forbidden".into());
+        });
+        let (s, summary) = status(&result, "service-definition");
+        assert_eq!(s, CheckStatus::Warn);
+        assert!(summary.contains("could not be read"), "{summary}");
+        assert_eq!(result.target_port_undeclared, None);
+        assert_eq!(status(&result, "endpoints").0, CheckStatus::Pass);
+    }
+
+    #[test]
+    fn not_ready_endpoints_show_the_pods_state() {
+        let result = run_with(|o| {
+            o.slices[0].endpoints[1].conditions.ready = Some(false);
+            let pod = &mut o.pods[1];
+            pod.status.container_statuses[0].ready = false;
+            pod.status.container_statuses[0].restart_count = 7;
+            pod.status.container_statuses[0].state.waiting = Some(crate::k8s::Waiting {
+                reason: Some("CrashLoopBackOff".into()),
+            });
+        });
+        let (s, summary) = status(&result, "endpoints");
+        assert_eq!(s, CheckStatus::Warn);
+        assert!(
+            summary.contains("hostnames-632524106-ly40y (CrashLoopBackOff, 0/1 ready, 7 restarts)"),
+            "{summary}"
+        );
+        assert_eq!(result.ready_endpoints, Some(2));
+    }
+}

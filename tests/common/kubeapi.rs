@@ -41,6 +41,9 @@ pub struct Behaviour {
     pub missing_service: bool,
     /// An old cluster: discovery.k8s.io is not served (404), only v1 Endpoints.
     pub no_discovery: bool,
+    /// The guide's mistake: the Service selects `run=hostnames` where the pods say
+    /// `app=hostnames`, so it has no endpoints.
+    pub wrong_selector: bool,
     /// At most this many items per page, whatever `limit` asks.
     pub page_size: usize,
     /// Wait this long before answering.
@@ -73,6 +76,7 @@ impl FakeApiServer {
             forbidden: Vec::new(),
             missing_service: false,
             no_discovery: false,
+            wrong_selector: false,
             page_size: 500,
             delay: Duration::ZERO,
             hang: false,
@@ -256,7 +260,12 @@ fn answer(b: &Behaviour, target: &str, authorization: Option<&str>) -> (u16, Val
                 .into_iter()
                 .find(|s| s["metadata"]["name"] == *name && s["metadata"]["namespace"] == *ns)
             {
-                Some(service) if !b.missing_service => (200, service),
+                Some(mut service) if !b.missing_service => {
+                    if b.wrong_selector {
+                        service["spec"]["selector"] = json!({ "run": "hostnames" });
+                    }
+                    (200, service)
+                }
                 _ => not_found(
                     &format!("services \"{name}\" not found"),
                     Some((name, "services")),
