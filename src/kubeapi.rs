@@ -826,6 +826,15 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_rbac_is_the_one_printed() {
+        let shipped = include_str!("../deploy/rbac.yaml");
+        assert!(
+            shipped.ends_with(&rbac_yaml("default", None)),
+            "deploy/rbac.yaml drifted"
+        );
+    }
+
+    #[test]
     fn encoding_and_kinds() {
         assert_eq!(
             encode("kubernetes.io/service-name=web"),

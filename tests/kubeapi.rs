@@ -187,6 +187,24 @@ fn rbac_tokens_missing_services_and_old_clusters() {
     );
     assert_eq!(cause(&report), "healthy", "{report:#}");
     assert_eq!(status(&report, "service-definition"), "skip");
+    let text = diagnose(
+        &bed,
+        &[
+            "--api-server",
+            &url,
+            "--token-file",
+            &token,
+            "--cacert",
+            &ca,
+            "-o",
+            "text",
+        ],
+    );
+    let text = text.as_str().unwrap();
+    assert!(
+        text.contains("[skip] api") && text.contains("kubectl create role"),
+        "{text}"
+    );
 
     // 403 on pods only: what was read is used, nothing is concluded from the missing pods.
     server.set(|b| b.forbidden = vec!["pods"]);

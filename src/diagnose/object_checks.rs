@@ -26,8 +26,9 @@ pub struct ObjectResult {
     pub backends: Vec<Backend>,
 }
 
-const HOW_TO_SUPPLY: &str = "pipe cluster state in: kubectl get service,endpointslices,pods -n <ns> -o json | \
-     kubectl exec -i <pod> -- svcprobe diagnose <service> --objects -   (or give --endpoints IP:PORT,...)";
+const HOW_TO_SUPPLY: &str = "let svcprobe read the API (see the api check; deploy/rbac.yaml), or pipe cluster state in: \
+     kubectl get service,endpointslices,pods -n <ns> -o json | kubectl exec -i <pod> -- svcprobe diagnose <service> --objects -   \
+     (or give --endpoints IP:PORT,...)";
 
 /// `objects` came from `source` (`--objects` or the API server).
 pub fn run(
