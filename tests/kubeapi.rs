@@ -152,6 +152,46 @@ fn reads_the_api_through_the_kubernetes_service_and_pages_lists() {
 }
 
 #[test]
+fn in_a_pod_the_service_account_is_used_by_default() {
+    let bed = Testbed::up();
+    let server = FakeApiServer::start("10.240.0.2:6443", Some(&bed.netns("node")), TOKEN);
+    // A pod's view: the service account mounted where kubelet mounts it (a tmpfs over /run
+    // in the exec's own mount namespace, so the host's /run is untouched) and the
+    // `kubernetes` Service's environment.
+    let dir = std::env::temp_dir().join(format!("svcprobe-test-sa-{}", bed.prefix()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("token"), TOKEN).expect("token");
+    std::fs::write(dir.join("namespace"), "default").expect("namespace");
+    std::fs::copy(format!("{FIXTURES}/ca.pem"), dir.join("ca.crt")).expect("ca");
+    let script = r#"set -e
+        cp /etc/resolv.conf "$0/resolv.conf"
+        mount -t tmpfs none /run
+        sa=/var/run/secrets/kubernetes.io/serviceaccount
+        mkdir -p $sa
+        cp "$0/token" "$0/ca.crt" "$0/namespace" $sa/
+        exec env KUBERNETES_SERVICE_HOST=10.0.0.1 KUBERNETES_SERVICE_PORT=443 \
+            "$1" diagnose hostnames --resolv-conf "$0/resolv.conf""#;
+    let dir_arg = dir.display().to_string();
+    let out = bed.exec_timeout(
+        CLIENT,
+        &["sh", "-c", script, &dir_arg, SVCPROBE],
+        Duration::from_secs(15),
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(TOKEN));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(TOKEN));
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", describe(&out)));
+    assert_eq!(cause(&report), "healthy", "{report:#}");
+    let api = check(&report, "api");
+    assert_eq!(api["status"], "pass", "{api:#}");
+    assert_eq!(api["evidence"]["source"], "in-cluster");
+    assert_eq!(api["evidence"]["server"], "https://10.0.0.1:443");
+    assert_eq!(report["context"]["namespace_source"], "serviceaccount");
+    assert_eq!(status(&report, "service-definition"), "pass");
+    assert_eq!(server.take_seen().len(), 3);
+}
+
+#[test]
 fn rbac_tokens_missing_services_and_old_clusters() {
     let bed = Testbed::up();
     let server = FakeApiServer::start("127.0.0.1:0", Some(&bed.netns(CLIENT)), TOKEN);
