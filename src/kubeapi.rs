@@ -331,10 +331,15 @@ pub fn read(
         }
     };
     result.service_found = Some(true);
-    let selector: Option<BTreeMap<String, String>> = service
+    let selector: BTreeMap<&str, &str> = service
         .pointer("/spec/selector")
-        .and_then(|s| serde_json::from_value(s.clone()).ok())
-        .filter(|s: &BTreeMap<String, String>| !s.is_empty());
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+        .collect();
+    let labels: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let selector = (!labels.is_empty()).then(|| labels.join(","));
     let mut items = vec![service];
 
     let slices = client.list(
@@ -379,9 +384,8 @@ pub fn read(
 
     let mut pods_error = None;
     if let Some(selector) = &selector {
-        let labels: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let path = format!("/api/v1/namespaces/{ns}/pods");
-        match client.list(&path, Some(&labels.join(",")), MAX_PAGES) {
+        match client.list(&path, Some(selector), MAX_PAGES) {
             Ok(list) if list.items.is_empty() => {
                 // None selected: the namespace's pods (one page) show the near misses.
                 match client.list(&path, None, 1) {
@@ -537,12 +541,15 @@ impl Client {
                 ureq::Error::BodyExceedsLimit(_) => ApiError::TooLarge,
                 other => classify(&other, &prober.trace(), timeout),
             })?;
+        // from_str, as everywhere else: one JSON reader linked, not two.
+        let text = String::from_utf8(bytes)
+            .map_err(|_| ApiError::BadResponse(format!("GET {path}: not UTF-8")))?;
         if code == 200 {
-            return serde_json::from_slice(&bytes)
+            return serde_json::from_str(&text)
                 .map_err(|e| ApiError::BadResponse(format!("GET {path}: not JSON: {e}")));
         }
         // The API server explains itself in a `Status` object.
-        let message = serde_json::from_slice::<Value>(&bytes)
+        let message = serde_json::from_str::<Value>(&text)
             .ok()
             .and_then(|v| v.get("message").and_then(Value::as_str).map(String::from))
             .unwrap_or_else(|| format!("GET {path}"));
@@ -661,12 +668,15 @@ fn classify(error: &ureq::Error, trace: &Trace, timeout: Duration) -> ApiError {
     match error {
         ureq::Error::Timeout(_) => ApiError::Timeout(format!(
             "no complete answer within {} ms{}",
-            timeout.as_millis(),
+            timeout.as_millis() as u64,
             if handshaking { " (TLS handshake)" } else { "" }
         )),
-        ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => ApiError::Timeout(
-            format!("no complete answer within {} ms", timeout.as_millis()),
-        ),
+        ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            ApiError::Timeout(format!(
+                "no complete answer within {} ms",
+                timeout.as_millis() as u64
+            ))
+        }
         ureq::Error::Tls(_) | ureq::Error::Rustls(_) => ApiError::Tls(error.to_string()),
         _ if handshaking => ApiError::Tls(error.to_string()),
         other => ApiError::BadResponse(other.to_string()),
