@@ -355,6 +355,21 @@ fn a_slow_or_hung_api_server_ends_by_the_deadline() {
     assert_eq!(status(&report, "api"), "pass", "{report:#}");
     assert_eq!(cause(&report), "healthy");
 
+    // A list over the 8 MiB cap is refused, not read into memory; the Service still counts.
+    server.set(|b| {
+        b.delay = Duration::ZERO;
+        b.huge_lists = true;
+    });
+    let report = diagnose(&bed, &args);
+    let api = check(&report, "api");
+    assert_eq!(api["status"], "warn", "{api:#}");
+    assert_eq!(
+        api["evidence"]["failures"][0]["kind"], "too-large",
+        "{api:#}"
+    );
+    assert_eq!(api["evidence"]["failures"][0]["resource"], "endpointslices");
+    server.set(|b| b.huge_lists = false);
+
     server.set(|b| b.hang = true);
     let report = diagnose(&bed, &args);
     let api = check(&report, "api");

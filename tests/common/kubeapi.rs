@@ -50,6 +50,8 @@ pub struct Behaviour {
     pub delay: Duration,
     /// Accept, read the request, never answer.
     pub hang: bool,
+    /// Answer lists with a body over svcprobe's 8 MiB cap.
+    pub huge_lists: bool,
 }
 
 /// One request as the server saw it.
@@ -80,6 +82,7 @@ impl FakeApiServer {
             page_size: 500,
             delay: Duration::ZERO,
             hang: false,
+            huge_lists: false,
         }));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -359,7 +362,12 @@ fn list(
         .unwrap_or(usize::MAX)
         .min(b.page_size)
         .max(1);
-    let page: Vec<Value> = matching.iter().skip(offset).take(limit).cloned().collect();
+    let mut page: Vec<Value> = matching.iter().skip(offset).take(limit).cloned().collect();
+    if b.huge_lists {
+        for item in &mut page {
+            item["metadata"]["annotations"] = json!({ "padding": "x".repeat(9 << 20) });
+        }
+    }
     let next = offset + page.len();
     let mut metadata = json!({ "resourceVersion": RESOURCE_VERSION });
     if next < matching.len() {
