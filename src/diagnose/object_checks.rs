@@ -404,7 +404,12 @@ fn endpoints_check(
         })
         .collect();
     let (status, summary, hint) = if ready == 0 {
-        (CheckStatus::Fail, format!("no ready endpoints ({} not ready)", not_ready.len()), Some("kubectl get pods -l <selector> -o wide: are they Running and Ready? Check readiness probes and RESTARTS".to_string()))
+        let summary = if not_ready.is_empty() {
+            "no ready endpoints (none at all)".to_string()
+        } else {
+            format!("no ready endpoints; not ready: {}", not_ready.join(", "))
+        };
+        (CheckStatus::Fail, summary, Some("kubectl get pods -l <selector> -o wide: are they Running and Ready? Check readiness probes and RESTARTS".to_string()))
     } else if !not_ready.is_empty() {
         let published = if service.spec.publish_not_ready_addresses {
             " (publishNotReadyAddresses: DNS still returns them)"
@@ -538,5 +543,17 @@ mod tests {
             "{summary}"
         );
         assert_eq!(result.ready_endpoints, Some(2));
+        let none_ready = run_with(|o| {
+            for e in &mut o.slices[0].endpoints {
+                e.conditions.ready = Some(false);
+            }
+        });
+        let (s, summary) = status(&none_ready, "endpoints");
+        assert_eq!(s, CheckStatus::Fail);
+        assert!(
+            summary
+                .contains("not ready: hostnames-632524106-bbpiw (Running, 1/1 ready, 0 restarts)"),
+            "{summary}"
+        );
     }
 }
