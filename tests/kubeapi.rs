@@ -144,6 +144,33 @@ fn reads_the_api_through_the_kubernetes_service_and_pages_lists() {
     ];
     let report = diagnose(&bed, &by_name);
     assert_eq!(status(&report, "api"), "pass", "{report:#}");
+    // The token is read for every request: kubelet rotating it mid-read changes nothing.
+    server.take_seen();
+    server.set(|b| b.rotate_to = Some((token.clone(), format!("{TOKEN}-rotated"))));
+    let report = diagnose(&bed, &args);
+    assert_eq!(status(&report, "api"), "pass", "{report:#}");
+    let seen = server.take_seen();
+    assert_eq!(
+        seen[0].authorization.as_deref(),
+        Some(&*format!("Bearer {TOKEN}"))
+    );
+    assert!(seen[1..]
+        .iter()
+        .all(|s| s.authorization.as_deref() == Some(&*format!("Bearer {TOKEN}-rotated"))));
+    // Lists longer than the page bound (4 pages) are read in part, and the check says so.
+    server.set(|b| b.extra_pods = 7);
+    let report = diagnose(&bed, &args);
+    let api = check(&report, "api");
+    assert_eq!(api["status"], "warn", "{api:#}");
+    assert!(
+        api["summary"]
+            .as_str()
+            .unwrap()
+            .contains("incomplete (page bound): pods"),
+        "{api:#}"
+    );
+    assert_eq!(api["evidence"]["read"]["pods"], 8, "{api:#}");
+    server.set(|b| b.extra_pods = 0);
     // The text view says the same, without the token either.
     let mut text_args = args.to_vec();
     text_args.extend(["-o", "text"]);

@@ -52,6 +52,11 @@ pub struct Behaviour {
     pub hang: bool,
     /// Answer lists with a body over svcprobe's 8 MiB cap.
     pub huge_lists: bool,
+    /// More `hostnames` pods (copies of the fixture's first), to make lists long.
+    pub extra_pods: usize,
+    /// After the first answer, kubelet's rotation: this token goes into this file and
+    /// only it is accepted from then on.
+    pub rotate_to: Option<(std::path::PathBuf, String)>,
 }
 
 /// One request as the server saw it.
@@ -83,6 +88,8 @@ impl FakeApiServer {
             delay: Duration::ZERO,
             hang: false,
             huge_lists: false,
+            extra_pods: 0,
+            rotate_to: None,
         }));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -224,6 +231,14 @@ fn serve(
         "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
+    // Rotated before the answer goes out, so the client's next request must use the new one.
+    {
+        let mut shared = behaviour.lock().unwrap();
+        if let Some((file, token)) = shared.rotate_to.take() {
+            std::fs::write(file, format!("{token}\n")).expect("rotate the token");
+            shared.token = token;
+        }
+    }
     let _ = tls.write_all(response.as_bytes());
     tls.conn.send_close_notify();
     let _ = tls.flush();
@@ -310,7 +325,14 @@ fn answer(b: &Behaviour, target: &str, authorization: Option<&str>) -> (u16, Val
             if b.forbidden.contains(&"pods") {
                 return forbidden("list", "pods", "", ns, None);
             }
-            list(b, "Pod", "v1", of_kind("Pod"), ns, &query)
+            let mut pods = of_kind("Pod");
+            let first = pods.first().cloned().unwrap_or_default();
+            for n in 0..b.extra_pods {
+                let mut extra = first.clone();
+                extra["metadata"]["name"] = json!(format!("hostnames-632524106-extra{n}"));
+                pods.push(extra);
+            }
+            list(b, "Pod", "v1", pods, ns, &query)
         }
         _ => not_found("the server could not find the requested resource", None),
     }
