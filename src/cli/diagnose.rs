@@ -15,9 +15,9 @@ Usage: svcprobe diagnose SERVICE [options]
 The whole Debug Services walk from this pod, in the guide's order: the probe's context,
 resolv.conf, the DNS server, kubernetes.default, the Service's short, namespaced and full
 names, the Service definition and its endpoints (read from the API server with the pod's
-service account, or from --objects), the ClusterIP sampled
-(which backends answer), each endpoint directly, hairpin; then a verdict naming the
-broken layer, the evidence and the next steps.
+service account, or from --objects), the ClusterIP sampled (which backends answer), each
+endpoint directly, hairpin; then a verdict naming the broken layer, the evidence and the
+next steps.
 
 Options:
   -n, --namespace NS        the Service's namespace (default: this pod's)
