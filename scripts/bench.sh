@@ -40,6 +40,9 @@ die() {
 if [[ -z ${SVCPROBE:-} ]]; then
     cargo build --quiet --locked --release --target "$target"
     SVCPROBE=$repo/target/$target/release/svcprobe
+    origin="commit $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?')"
+else
+    origin=$SVCPROBE
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/svcprobe-bench.XXXXXX")
@@ -194,7 +197,7 @@ size() { stat -c %s "$1"; }
 gz() { gzip -9 -c "$1" | wc -c; }
 echo "# svcprobe benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)"
-echo "versions: $("$svcprobe" --version) ($(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?')), $(rustc --version | cut -d' ' -f1-2)," \
+echo "versions: $("$svcprobe" --version) ($origin), $(rustc --version | cut -d' ' -f1-2)," \
     "$("$busybox" | head -1 | cut -d' ' -f1-2), $(dig -v 2>&1 | cut -d' ' -f1-2), $(/usr/sbin/named -v | cut -d' ' -f1-2)"
 echo
 echo "## Binary size (stripped)"

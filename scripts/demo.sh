@@ -38,15 +38,26 @@ broken() {
 }
 
 echo
-echo "==== healthy cluster"
+echo "==== healthy cluster: the guide's steps, one command each, then the whole walk"
 probe resolvconf
 probe nslookup hostnames
+probe http --count 12 http://hostnames/
+probe diagnose hostnames
 
-broken service-missing nslookup hostnames
-broken dns-down nslookup hostnames
-broken dns-drop nslookup --timeout 500ms hostnames.default
+broken service-missing diagnose hostnames
+broken no-endpoints tcp hostnames:80
+broken wrong-target-port diagnose hostnames
+broken backend-down diagnose hostnames
+broken dns-drop diagnose hostnames
 broken resolv-low-ndots nslookup hostnames.default
-broken resolv-no-search resolvconf
+broken netpol-drop diagnose hostnames
+
+echo
+echo "==== break: hairpin-off (from a backend pod, which reaches itself through its Service)"
+"${BED[@]}" break hairpin-off
+echo "\$ svcprobe hairpin hostnames   (in hostnames-632524106-ly40y)"
+"${BED[@]}" exec backend2 -- "$BIN" -o text hairpin hostnames || echo "(exit code $?)"
+"${BED[@]}" fix hairpin-off
 
 echo
 echo "== done; tearing the test bed down"

@@ -241,6 +241,22 @@ fn parse_type(text: &str) -> Result<RecordType, String> {
     }
 }
 
+/// A TCP or UDP port: 1 to 65535.
+pub fn parse_port(text: &str) -> Result<u16, String> {
+    match text.parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!("`{text}` is not a port (1-65535)")),
+        Ok(p) => Ok(p),
+    }
+}
+
+/// A count of attempts from 1 to `max`: every loop over it stays bounded.
+pub fn parse_count(text: &str, max: u32) -> Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("`{text}` is not a count from 1 to {max}")),
+    }
+}
+
 /// `500ms`, `1s`, `1.5s`, `2m`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit_ms) = if let Some(n) = text.strip_suffix("ms") {

@@ -56,6 +56,18 @@ pub struct Finding {
     pub line: Option<usize>,
 }
 
+impl Finding {
+    /// A finding about the whole input, not one line of it.
+    pub fn new(severity: Severity, code: &'static str, message: String) -> Finding {
+        Finding {
+            severity,
+            code,
+            message,
+            line: None,
+        }
+    }
+}
+
 /// The C library whose resolver behaviour is being modelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -5,7 +5,7 @@
 //! lines and most options; glibc before 2.26 truncated long search lists), so the parser
 //! keeps every directive with its line number and each library's view is derived from it.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::report::{
     EffectiveConfig, Finding, KubernetesContext, Libc, NameserverEntry, OptionEntry, Severity,
@@ -84,7 +84,21 @@ pub struct Effective {
     pub flags: Vec<String>,
 }
 
+/// Where both C libraries send queries when resolv.conf names no nameserver.
+pub const FALLBACK_NAMESERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 53);
+
 impl Effective {
+    /// The servers queries go to: the nameservers on port 53, or the libraries' fallback.
+    pub fn servers(&self) -> Vec<SocketAddr> {
+        if self.nameservers.is_empty() {
+            return vec![FALLBACK_NAMESERVER];
+        }
+        self.nameservers
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, 53))
+            .collect()
+    }
+
     pub fn has_flag(&self, flag: &str) -> bool {
         self.flags.iter().any(|f| f == flag)
     }

@@ -266,3 +266,44 @@ fn hairpin_from_a_backend() {
         bed.fix(switch);
     }
 }
+
+/// The same walk from a pod that is itself an endpoint: its own endpoint is reached only
+/// through the hairpin, so the verdicts must not blame it, nor miss what the client sees.
+#[test]
+fn each_failure_from_a_backend_pod() {
+    let bed = Testbed::up();
+    let healthy = healthy_objects(&bed);
+    let no_service = objects(&bed, "missing", |items| items.retain(|i| kind(i) == "Pod"));
+    let no_endpoints = objects(&bed, "no-endpoints", |items| {
+        for item in items.iter_mut().filter(|i| kind(i) == "EndpointSlice") {
+            item["endpoints"] = Value::Array(Vec::new());
+        }
+    });
+    let wrong_port = objects(&bed, "wrong-target-port", |items| {
+        for item in items.iter_mut() {
+            match kind(item) {
+                "Service" => item["spec"]["ports"][0]["targetPort"] = 9377.into(),
+                "EndpointSlice" => item["ports"][0]["port"] = 9377.into(),
+                _ => {}
+            }
+        }
+    });
+    let cases = [
+        ("service-missing", &no_service, "service-not-found"),
+        ("no-endpoints", &no_endpoints, "no-endpoints"),
+        ("wrong-target-port", &wrong_port, "target-port-mismatch"),
+        ("backend-down", &healthy, "backend-down"),
+        ("dns-drop", &healthy, "dns-unreachable"),
+        ("resolv-no-search", &healthy, "dns-config"),
+        ("netpol-drop", &healthy, "traffic-blocked"),
+        ("kube-proxy-down", &healthy, "proxy"),
+        ("bridge-nf-off", &healthy, "proxy"),
+    ];
+    // BACKENDS[1] is up in every case (backend-down stops DOWN_BACKEND, BACKENDS[0]).
+    for (switch, objects, expected) in cases {
+        bed.break_(switch);
+        let report = diagnose(&bed, BACKENDS[1], Some(objects));
+        assert_eq!(cause(&report), expected, "{switch}: {report:#}");
+        bed.fix(switch);
+    }
+}

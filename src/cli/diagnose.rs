@@ -33,8 +33,9 @@ Options:
   --cacert FILE             the API server's CA (default: the service account's ca.crt)
   --endpoints IP:PORT,...   endpoint addresses to probe directly, without objects
   --samples N               connections to the ClusterIP (default 20)
-  --timeout D               per connection attempt (default 2s: kube-proxy's REJECT
-                            shows only after the SYN's first retransmit, at 1s);
+  --timeout D               per connection attempt (default 2s: longer than the
+                            kernel's first SYN retransmit at 1s, and ICMP errors
+                            the kernel rate-limits may come only with it);
                             DNS queries get at most 1s each
   --deadline D              the whole command (default 5s)
   --resolv-conf PATH        read this file instead of /etc/resolv.conf

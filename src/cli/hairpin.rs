@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{parse_duration, DEFAULT_RESOLV_CONF};
+use super::{parse_count, parse_duration, parse_port, DEFAULT_RESOLV_CONF};
 use crate::error::Error;
 use crate::hairpin::{DEFAULT_COUNT, DEFAULT_DEADLINE, DEFAULT_TIMEOUT, MAX_COUNT};
 
@@ -58,7 +58,7 @@ pub struct HairpinArgs {
 }
 
 pub fn parse_hairpin(args: &mut pico_args::Arguments) -> Result<HairpinArgs, Error> {
-    let count = args.opt_value_from_fn("--attempts", parse_count)?;
+    let count = args.opt_value_from_fn("--attempts", |t| parse_count(t, MAX_COUNT))?;
     let timeout = args.opt_value_from_fn("--timeout", parse_duration)?;
     let deadline = args.opt_value_from_fn("--deadline", parse_duration)?;
     let port_flag = args.opt_value_from_fn("--port", parse_port)?;
@@ -135,20 +135,6 @@ pub fn parse_service(text: &str) -> Result<(ServiceHost, Option<u16>), String> {
         Ok((ServiceHost::Name(host.to_string()), port))
     } else {
         Err(format!("`{text}` is not a Service name or IP[:PORT]"))
-    }
-}
-
-fn parse_port(text: &str) -> Result<u16, String> {
-    match text.parse::<u16>() {
-        Ok(0) | Err(_) => Err(format!("`{text}` is not a port (1-65535)")),
-        Ok(p) => Ok(p),
-    }
-}
-
-fn parse_count(text: &str) -> Result<u32, String> {
-    match text.parse::<u32>() {
-        Ok(n) if (1..=MAX_COUNT).contains(&n) => Ok(n),
-        _ => Err(format!("`{text}` is not a count from 1 to {MAX_COUNT}")),
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ureq::http::Uri;
 
-use super::{parse_duration, DEFAULT_RESOLV_CONF};
+use super::{parse_count, parse_duration, parse_port, DEFAULT_RESOLV_CONF};
 use crate::error::Error;
 
 pub const TCP_USAGE: &str = "\
@@ -166,20 +166,6 @@ pub fn parse_target(text: &str) -> Result<Target, String> {
     })
 }
 
-fn parse_port(text: &str) -> Result<u16, String> {
-    match text.parse::<u16>() {
-        Ok(0) | Err(_) => Err(format!("`{text}` is not a port (1-65535)")),
-        Ok(p) => Ok(p),
-    }
-}
-
-fn parse_count(text: &str) -> Result<u32, String> {
-    match text.parse::<u32>() {
-        Ok(n) if (1..=MAX_COUNT).contains(&n) => Ok(n),
-        _ => Err(format!("`{text}` is not a count from 1 to {MAX_COUNT}")),
-    }
-}
-
 fn parse_ip(text: &str) -> Result<IpAddr, String> {
     text.parse()
         .map_err(|_| format!("`{text}` is not an IP address"))
@@ -221,7 +207,7 @@ fn free_args(args: &mut pico_args::Arguments) -> Result<Vec<String>, Error> {
 }
 
 pub fn parse_tcp(args: &mut pico_args::Arguments) -> Result<TcpArgs, Error> {
-    let count = args.opt_value_from_fn("--count", parse_count)?;
+    let count = args.opt_value_from_fn("--count", |t| parse_count(t, MAX_COUNT))?;
     let interval = args.opt_value_from_fn("--interval", parse_duration)?;
     let timeout = args.opt_value_from_fn("--timeout", parse_duration)?;
     let source = args.opt_value_from_fn("--source", parse_ip)?;
@@ -250,7 +236,7 @@ pub fn parse_tcp(args: &mut pico_args::Arguments) -> Result<TcpArgs, Error> {
 }
 
 pub fn parse_http(args: &mut pico_args::Arguments) -> Result<HttpArgs, Error> {
-    let count = args.opt_value_from_fn("--count", parse_count)?;
+    let count = args.opt_value_from_fn("--count", |t| parse_count(t, MAX_COUNT))?;
     let timeout = args
         .opt_value_from_fn("--timeout", parse_duration)?
         .unwrap_or(DEFAULT_HTTP_TIMEOUT);

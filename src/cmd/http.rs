@@ -305,14 +305,7 @@ fn findings(
     tls: Option<&TlsSettings>,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let mut push = |severity, code, message: String| {
-        findings.push(Finding {
-            severity,
-            code,
-            message,
-            line: None,
-        })
-    };
+    let mut push = |severity, code, message| findings.push(Finding::new(severity, code, message));
     if let Some(r) = resolution {
         if r.addresses.is_empty() {
             push(

@@ -14,10 +14,7 @@ use crate::error::Error;
 use crate::report::{
     Envelope, Finding, Libc, LibcAnswer, NslookupReport, QueryRecord, Severity, SCHEMA_VERSION,
 };
-use crate::resolvconf::{self, Effective};
-
-/// Where both C libraries send queries when resolv.conf names no server.
-const FALLBACK_NAMESERVER: &str = "127.0.0.1:53";
+use crate::resolvconf::{self, Effective, FALLBACK_NAMESERVER};
 
 pub fn run(args: &NslookupArgs) -> Result<Envelope<NslookupReport>, Error> {
     let start = Instant::now();
@@ -132,21 +129,10 @@ fn read_config(args: &NslookupArgs) -> Result<(resolvconf::ResolvConf, String), 
 }
 
 fn servers(args: &NslookupArgs, glibc: &Effective) -> Vec<SocketAddr> {
-    if !args.servers.is_empty() {
-        return args.servers.clone();
-    }
-    let from_file: Vec<SocketAddr> = glibc
-        .nameservers
-        .iter()
-        .map(|ip| SocketAddr::new(*ip, 53))
-        .collect();
-    if from_file.is_empty() {
-        FALLBACK_NAMESERVER
-            .parse()
-            .map(|s| vec![s])
-            .unwrap_or_default()
+    if args.servers.is_empty() {
+        glibc.servers()
     } else {
-        from_file
+        args.servers.clone()
     }
 }
 
@@ -212,14 +198,7 @@ fn findings(
     from_file: bool,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let mut push = |severity, code, message: String| {
-        findings.push(Finding {
-            severity,
-            code,
-            message,
-            line: None,
-        })
-    };
+    let mut push = |severity, code, message| findings.push(Finding::new(severity, code, message));
     if from_file && conf.nameservers.is_empty() {
         push(
             Severity::Error,

@@ -246,14 +246,7 @@ fn parallel<T: Sync, R: Send>(
 
 fn findings(targets: &[TcpTarget]) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let mut push = |severity, code, message: String| {
-        findings.push(Finding {
-            severity,
-            code,
-            message,
-            line: None,
-        })
-    };
+    let mut push = |severity, code, message| findings.push(Finding::new(severity, code, message));
     for target in targets {
         if let Some(r) = &target.resolution {
             if target.addresses.is_empty() {

@@ -174,14 +174,7 @@ fn read_resolver(options: &Options) -> Resolver {
     let source = conf.as_ref().unwrap_or(&empty);
     let glibc = source.effective(Libc::Glibc);
     let musl = source.effective(Libc::Musl);
-    let mut servers: Vec<SocketAddr> = glibc
-        .nameservers
-        .iter()
-        .map(|ip| SocketAddr::new(*ip, 53))
-        .collect();
-    if servers.is_empty() {
-        servers.push(SocketAddr::from(([127, 0, 0, 1], 53)));
-    }
+    let servers = glibc.servers();
     Resolver {
         conf,
         glibc,

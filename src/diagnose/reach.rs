@@ -63,9 +63,12 @@ pub fn run(plan: &Plan) -> ReachResult {
         .as_deref()
         .and_then(|ip| ip.parse::<IpAddr>().ok())
         .map(|ip| SocketAddr::new(ip, plan.port));
+    // This pod's own endpoint is not probed directly: from inside the pod that is a local
+    // connection, which says nothing about the network (the hairpin check covers it).
     let direct_targets: Vec<(SocketAddr, Option<String>)> = plan
         .backends
         .iter()
+        .filter(|b| plan.pod_ip.as_ref() != Some(&b.ip))
         .filter_map(|b| {
             b.ip.parse::<IpAddr>()
                 .ok()

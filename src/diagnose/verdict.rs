@@ -81,10 +81,12 @@ pub fn decide(facts: &Facts) -> Verdict {
     let vip = facts.cluster_ip.clone().unwrap_or_default();
     let direct_ok = facts.direct.iter().filter(|d| d.tally.ok > 0).count();
     let every_endpoint_answers = !facts.direct.is_empty() && direct_ok == facts.direct.len();
-    if !facts.dns_answers && every_endpoint_answers && vip.none_ok() {
+    // Self-connections may still work through the VIP (they never leave the node's
+    // bridge port), so "not every sample answered" is the signal, not "none did".
+    if !facts.dns_answers && every_endpoint_answers && vip.attempts > 0 && !vip.all_ok() {
         return verdict(
             "proxy",
-            "no Service IP works, neither the DNS server's nor this Service's, yet every endpoint answers directly: kube-proxy or the node's bridge is at fault".into(),
+            "the Service IPs fail (the DNS server's, and this Service's for at least some connections), yet every endpoint answers directly: kube-proxy or the node's bridge is at fault".into(),
             &[
                 "on the node: is kube-proxy running? iptables-save | grep KUBE-SERVICES; check its logs",
                 "check net.bridge.bridge-nf-call-iptables=1 and that br_netfilter is loaded",
@@ -104,6 +106,21 @@ pub fn decide(facts: &Facts) -> Verdict {
                 "check that the DNS pods run: kubectl get pods -n kube-system -l k8s-app=kube-dns",
                 "check that the kube-dns Service has endpoints: kubectl get endpointslices -n kube-system -l kubernetes.io/service-name=kube-dns",
                 "look for a NetworkPolicy or firewall dropping UDP/TCP 53 from this namespace",
+            ],
+        );
+    }
+    // The guide's control: when not even kubernetes.default resolves, the DNS server knows
+    // no Service at all, and this one's NXDOMAIN says nothing about it.
+    if facts.fqdn == Name::NotFound
+        && facts.kubernetes_default != Name::Resolved
+        && facts.service_in_objects != Some(false)
+    {
+        return verdict(
+            "dns-unreachable",
+            "the DNS server answers, but not even kubernetes.default resolves: cluster DNS is broken, not this Service".into(),
+            &[
+                "check the DNS pods' logs (can they reach the API server?): kubectl logs -n kube-system -l k8s-app=kube-dns",
+                "check the DNS server's configuration (the kubernetes plugin and its cluster domain)",
             ],
         );
     }
@@ -332,6 +349,13 @@ mod tests {
             ("healthy", Box::new(|_| {})),
             ("dns-unreachable", Box::new(|f| f.dns_answers = false)),
             ("service-not-found", Box::new(|f| f.fqdn = Name::NotFound)),
+            (
+                "dns-unreachable",
+                Box::new(|f| {
+                    f.fqdn = Name::NotFound;
+                    f.kubernetes_default = Name::NotFound;
+                }),
+            ),
             (
                 "service-not-found",
                 Box::new(|f| f.service_in_objects = Some(false)),

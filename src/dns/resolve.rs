@@ -5,7 +5,7 @@
 //! getaddrinfo: a probe must fail on the same name the pod's application fails on, and
 //! the report can then show the queries that led to the addresses it connected to.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -17,9 +17,6 @@ use crate::error::Error;
 use crate::report::{Libc, Resolution};
 use crate::resolvconf;
 
-/// Where glibc sends queries when resolv.conf names no server.
-const FALLBACK_NAMESERVER: SocketAddr =
-    SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 53);
 /// Per-query deadline: a probe should say "DNS timed out" long before glibc's 5 s × 2.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -38,14 +35,7 @@ pub fn resolve(name: &str, resolv_conf: &Path, deadline: Duration) -> Result<Res
     let start = Instant::now();
     let text = crate::cmd::read_text(resolv_conf)?;
     let glibc = resolvconf::parse(&text).effective(Libc::Glibc);
-    let mut servers: Vec<SocketAddr> = glibc
-        .nameservers
-        .iter()
-        .map(|ip| SocketAddr::new(*ip, 53))
-        .collect();
-    if servers.is_empty() {
-        servers.push(FALLBACK_NAMESERVER);
-    }
+    let servers = glibc.servers();
     let types = [RecordType::A, RecordType::AAAA];
     let lookup = Lookup {
         name,

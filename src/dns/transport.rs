@@ -80,10 +80,7 @@ pub fn udp(server: SocketAddr, questions: &[Question], edns: bool, timeout: Dura
     let deadline = start + timeout;
     let mut buf = vec![0u8; MAX_UDP];
     while !pending.is_empty() {
-        let Some(remaining) = deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-        else {
+        let Ok(remaining) = remaining(deadline) else {
             break;
         };
         if socket.set_read_timeout(Some(remaining)).is_err() {
@@ -167,10 +164,7 @@ pub fn udp_parallel(
             .all(|r| matches!(r, Some(s) if !is_servfail(&s.outcome)))
     };
     while !settled(&results) {
-        let Some(remaining) = deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-        else {
+        let Ok(remaining) = remaining(deadline) else {
             break;
         };
         if socket.set_read_timeout(Some(remaining)).is_err() {
