@@ -19,13 +19,28 @@ use serde_json::Value;
 const SVCPROBE: &str = env!("CARGO_BIN_EXE_svcprobe");
 const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.svcprobe-test-token-never-printed.c2ln";
 
-/// A token file only this test process uses.
-fn token_file(bed: &Testbed, token: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("svcprobe-test-kubeapi-{}", bed.prefix()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(format!("token-{}", token.len()));
-    std::fs::write(&path, format!("{token}\n")).expect("token file");
-    path
+/// A directory only this test uses (token files, a service account), removed at the end.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(bed: &Testbed) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("svcprobe-test-kubeapi-{}", bed.prefix()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Scratch(dir)
+    }
+
+    /// A file holding `token`, as kubelet writes it.
+    fn token_file(&self, token: &str) -> PathBuf {
+        let path = self.0.join(format!("token-{}", token.len()));
+        std::fs::write(&path, format!("{token}\n")).expect("token file");
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Runs diagnose in the client pod with `args`; checks exit code, deadline and that no token
@@ -85,7 +100,8 @@ fn reads_the_api_through_the_kubernetes_service_and_pages_lists() {
     // Where kube-proxy sends 10.0.0.1:443 in the bed: the node's 10.240.0.2:6443.
     let server = FakeApiServer::start("10.240.0.2:6443", Some(&bed.netns("node")), TOKEN);
     server.set(|b| b.page_size = 2);
-    let token = token_file(&bed, TOKEN);
+    let scratch = Scratch::new(&bed);
+    let token = scratch.token_file(TOKEN);
     let ca = format!("{FIXTURES}/ca.pem");
     let token_arg = token.display().to_string();
     let args = [
@@ -185,8 +201,8 @@ fn in_a_pod_the_service_account_is_used_by_default() {
     // A pod's view: the service account mounted where kubelet mounts it (a tmpfs over /run
     // in the exec's own mount namespace, so the host's /run is untouched) and the
     // `kubernetes` Service's environment.
-    let dir = std::env::temp_dir().join(format!("svcprobe-test-sa-{}", bed.prefix()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scratch = Scratch::new(&bed);
+    let dir = &scratch.0;
     std::fs::write(dir.join("token"), TOKEN).expect("token");
     std::fs::write(dir.join("namespace"), "default").expect("namespace");
     std::fs::copy(format!("{FIXTURES}/ca.pem"), dir.join("ca.crt")).expect("ca");
@@ -223,7 +239,8 @@ fn rbac_tokens_missing_services_and_old_clusters() {
     let bed = Testbed::up();
     let server = FakeApiServer::start("127.0.0.1:0", Some(&bed.netns(CLIENT)), TOKEN);
     let url = format!("https://127.0.0.1:{}", server.addr.port());
-    let token = token_file(&bed, TOKEN).display().to_string();
+    let scratch = Scratch::new(&bed);
+    let token = scratch.token_file(TOKEN).display().to_string();
     let ca = format!("{FIXTURES}/ca.pem");
     let run = |token: &str, ca: &str| {
         diagnose(
@@ -283,7 +300,8 @@ fn rbac_tokens_missing_services_and_old_clusters() {
     server.set(|b| b.forbidden.clear());
 
     // 401: the token is rejected.
-    let wrong = token_file(&bed, "wrong-token-also-secret")
+    let wrong = scratch
+        .token_file("wrong-token-also-secret")
         .display()
         .to_string();
     let report = run(&wrong, &ca);
@@ -304,32 +322,6 @@ fn rbac_tokens_missing_services_and_old_clusters() {
     assert_eq!(cause(&report), "service-not-found", "{report:#}");
     assert_eq!(status(&report, "service-definition"), "fail");
     server.set(|b| b.missing_service = false);
-
-    // A selector that matches no pod: the namespace's pods are listed for the near misses
-    // (and the bed's kube-proxy, like the cluster's, has no endpoints for it).
-    server.set(|b| b.wrong_selector = true);
-    bed.break_("no-endpoints");
-    server.take_seen();
-    let report = run(&token, &ca);
-    let definition = check(&report, "service-definition");
-    assert_eq!(definition["status"], "fail", "{definition:#}");
-    let summary = definition["summary"].as_str().unwrap();
-    assert!(summary.contains("near misses"), "{summary}");
-    assert!(
-        summary.contains("no label run (selector wants run=hostnames)"),
-        "{summary}"
-    );
-    assert_eq!(
-        check(&report, "api")["evidence"]["namespace_pods_listed"],
-        true
-    );
-    assert!(server
-        .take_seen()
-        .iter()
-        .any(|s| s.target == "/api/v1/namespaces/default/pods?limit=500"));
-    assert_eq!(cause(&report), "no-endpoints", "{report:#}");
-    bed.fix("no-endpoints");
-    server.set(|b| b.wrong_selector = false);
 
     // No discovery.k8s.io (an old cluster): the v1 Endpoints object instead.
     server.set(|b| b.no_discovery = true);
@@ -359,6 +351,30 @@ fn rbac_tokens_missing_services_and_old_clusters() {
         "a request went out over an unverified connection"
     );
     assert_eq!(cause(&report), "healthy");
+
+    // A selector that matches no pod: the namespace's pods are listed for the near misses
+    // (and the bed's kube-proxy, like the cluster's, has no endpoints for it).
+    server.set(|b| b.wrong_selector = true);
+    bed.break_("no-endpoints");
+    server.take_seen();
+    let report = run(&token, &ca);
+    let definition = check(&report, "service-definition");
+    assert_eq!(definition["status"], "fail", "{definition:#}");
+    let summary = definition["summary"].as_str().unwrap();
+    assert!(summary.contains("near misses"), "{summary}");
+    assert!(
+        summary.contains("no label run (selector wants run=hostnames)"),
+        "{summary}"
+    );
+    assert_eq!(
+        check(&report, "api")["evidence"]["namespace_pods_listed"],
+        true
+    );
+    assert!(server
+        .take_seen()
+        .iter()
+        .any(|s| s.target == "/api/v1/namespaces/default/pods?limit=500"));
+    assert_eq!(cause(&report), "no-endpoints", "{report:#}");
 }
 
 #[test]
@@ -366,7 +382,8 @@ fn a_slow_or_hung_api_server_ends_by_the_deadline() {
     let bed = Testbed::up();
     let server = FakeApiServer::start("127.0.0.1:0", Some(&bed.netns(CLIENT)), TOKEN);
     let url = format!("https://127.0.0.1:{}", server.addr.port());
-    let token = token_file(&bed, TOKEN).display().to_string();
+    let scratch = Scratch::new(&bed);
+    let token = scratch.token_file(TOKEN).display().to_string();
     let ca = format!("{FIXTURES}/ca.pem");
     let args = [
         "--api-server",
