@@ -72,9 +72,15 @@ fn diagnose(bed: &Testbed, args: &[&str]) -> Value {
     );
     let deadline = report["deadline_ms"].as_f64().unwrap_or_default();
     let took = report["duration_ms"].as_f64().unwrap_or(f64::MAX);
+    let durations: Vec<String> = report["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| format!("{}: {} ms", c["id"], c["duration_ms"]))
+        .collect();
     assert!(
         took < deadline + 500.0,
-        "took {took} ms, deadline {deadline} ms"
+        "took {took} ms, deadline {deadline} ms: {durations:?}"
     );
     report
 }

@@ -385,10 +385,8 @@ fn list(
         .min(b.page_size)
         .max(1);
     let mut page: Vec<Value> = matching.iter().skip(offset).take(limit).cloned().collect();
-    if b.huge_lists {
-        for item in &mut page {
-            item["metadata"]["annotations"] = json!({ "padding": "x".repeat(9 << 20) });
-        }
+    if let (true, Some(first)) = (b.huge_lists, page.first_mut()) {
+        first["metadata"]["annotations"] = json!({ "padding": "x".repeat(17 << 19) });
     }
     let next = offset + page.len();
     let mut metadata = json!({ "resourceVersion": RESOURCE_VERSION });
