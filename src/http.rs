@@ -125,6 +125,21 @@ impl Prober {
         self.agent.get(url).call()
     }
 
+    /// GET `url` with `Authorization: Bearer TOKEN`, for the API server. The token goes
+    /// into that header only.
+    pub fn get_authorized(
+        &self,
+        url: &str,
+        token: &str,
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        *lock(&self.trace) = Trace::default();
+        self.agent
+            .get(url)
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Accept", "application/json")
+            .call()
+    }
+
     /// The trace of the latest request so far.
     pub fn trace(&self) -> Trace {
         lock(&self.trace).clone()
@@ -184,6 +199,9 @@ impl Connector for SocketConnector {
             }
             match net::connect(*addr, self.source, left) {
                 Ok(connected) => {
+                    // As curl and Go do: TLS's Finished and the request are two small writes,
+                    // and Nagle would hold the second for the server's delayed ACK (~40 ms).
+                    let _ = connected.stream.set_nodelay(true);
                     let mut trace = lock(&self.trace);
                     trace.peer = Some(*addr);
                     trace.local = connected.local;

@@ -2,7 +2,8 @@
 //!
 //! Only the fields the guide's checks use are modelled, each with a default, so objects
 //! from any cluster version (and with any extra fields) parse. The same types serve
-//! `diagnose --objects` and, later, reads from the API server.
+//! `diagnose --objects` and reads from the API server (`kubeapi`), whose typed lists
+//! (`ServiceList`, `PodList`, ...) leave out each item's `kind`.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,9 @@ pub struct Objects {
     pub slices: Vec<EndpointSlice>,
     pub endpoints: Vec<Endpoints>,
     pub pods: Vec<Pod>,
+    /// Why the pods could not be read (an API read denied them): checks that compare the
+    /// Service with its pods must then not conclude anything from an empty `pods`.
+    pub pods_unavailable: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
@@ -43,6 +47,17 @@ pub struct ServiceSpec {
     /// `None` for a Service without selector (endpoints managed by hand).
     pub selector: Option<BTreeMap<String, String>>,
     pub external_name: Option<String>,
+    /// `None` or `ClientIP`: with `ClientIP`, one client always reaches the same backend.
+    pub session_affinity: Option<String>,
+    #[serde(rename = "clusterIPs")]
+    pub cluster_ips: Vec<String>,
+    /// `IPv4`, `IPv6`, or both (dual-stack), in the order the ClusterIPs are.
+    pub ip_families: Vec<String>,
+    pub ip_family_policy: Option<String>,
+    /// When true, not-ready endpoints are published (DNS and, for headless, addresses).
+    pub publish_not_ready_addresses: bool,
+    /// `Cluster` or `Local`: with `Local`, only endpoints on the client's node are used.
+    pub internal_traffic_policy: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
@@ -78,6 +93,7 @@ pub struct SliceEndpoint {
     pub addresses: Vec<String>,
     pub conditions: Conditions,
     pub target_ref: Option<ObjectRef>,
+    pub node_name: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
@@ -85,6 +101,7 @@ pub struct SliceEndpoint {
 pub struct Conditions {
     /// Absent means ready (EndpointSlice API: "nil should be interpreted as true").
     pub ready: Option<bool>,
+    pub terminating: Option<bool>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
@@ -134,9 +151,10 @@ pub struct Pod {
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "camelCase")]
 pub struct PodSpec {
     pub containers: Vec<Container>,
+    pub node_name: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
@@ -169,6 +187,20 @@ pub struct ContainerStatus {
     pub name: String,
     pub ready: bool,
     pub restart_count: u32,
+    pub state: ContainerState,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ContainerState {
+    pub waiting: Option<Waiting>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Waiting {
+    /// `CrashLoopBackOff`, `ImagePullBackOff`, `ContainerCreating`, ...
+    pub reason: Option<String>,
 }
 
 /// An endpoint address of one Service port, as kube-proxy would program it.
@@ -179,6 +211,9 @@ pub struct Backend {
     pub ready: bool,
     /// The pod behind it, when the object says.
     pub pod: Option<String>,
+    /// The node it runs on, when the EndpointSlice says.
+    pub node: Option<String>,
+    pub terminating: bool,
 }
 
 /// Parses `kubectl get ... -o json` output: a `List` (or any object with `items`), or a
@@ -187,16 +222,33 @@ pub struct Backend {
 pub fn parse(json: &str) -> Result<Objects, String> {
     let value: serde_json::Value =
         serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
-    let items = match value.get("items").and_then(|i| i.as_array()) {
-        Some(items) => items.clone(),
-        None => vec![value],
+    from_value(value)
+}
+
+/// Like [`parse`], from parsed JSON. The items of a typed list (`PodList`, as the API
+/// server returns) carry no `kind` of their own: they get the list's, without `List`.
+pub fn from_value(value: serde_json::Value) -> Result<Objects, String> {
+    let list_kind = value
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .and_then(|k| k.strip_suffix("List"))
+        .unwrap_or_default()
+        .to_string();
+    let items = match value {
+        serde_json::Value::Object(mut map) if map.get("items").is_some_and(|i| i.is_array()) => {
+            match map.remove("items") {
+                Some(serde_json::Value::Array(items)) => items,
+                _ => Vec::new(),
+            }
+        }
+        other => vec![other],
     };
     let mut objects = Objects::default();
     for item in items {
         let kind = item
             .get("kind")
             .and_then(|k| k.as_str())
-            .unwrap_or_default()
+            .unwrap_or(&list_kind)
             .to_string();
         let name = item
             .pointer("/metadata/name")
@@ -312,6 +364,14 @@ impl Pod {
             && self.status.container_statuses.iter().all(|c| c.ready)
     }
 
+    /// Why a container waits (`CrashLoopBackOff`, ...), the first one found.
+    pub fn waiting_reason(&self) -> Option<&str> {
+        self.status
+            .container_statuses
+            .iter()
+            .find_map(|c| c.state.waiting.as_ref()?.reason.as_deref())
+    }
+
     pub fn restarts(&self) -> u32 {
         self.status
             .container_statuses
@@ -390,6 +450,8 @@ fn slice_backends(slice: &EndpointSlice, port: &ServicePort) -> Vec<Backend> {
                 port: number,
                 ready: e.conditions.ready.unwrap_or(true),
                 pod: e.target_ref.as_ref().map(|r| r.name.clone()),
+                node: e.node_name.clone(),
+                terminating: e.conditions.terminating.unwrap_or(false),
             })
         })
         .collect()
@@ -410,6 +472,8 @@ fn subset_backends(subset: &Subset, port: &ServicePort) -> Vec<Backend> {
             port: number,
             ready,
             pod: a.target_ref.as_ref().map(|r| r.name.clone()),
+            node: None,
+            terminating: false,
         }
     };
     subset
@@ -475,6 +539,34 @@ mod tests {
             Objects::default()
         );
         assert_eq!(parse(r#"{"items":[]}"#).unwrap(), Objects::default());
+    }
+
+    #[test]
+    fn typed_list_items_take_the_list_kind() {
+        let json = r#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"7"},
+          "items":[{"metadata":{"name":"a","labels":{"app":"x"}},"spec":{"nodeName":"node-1"},
+                    "status":{"phase":"Running","containerStatuses":[{"name":"c","ready":false,
+                    "restartCount":4,"state":{"waiting":{"reason":"CrashLoopBackOff"}}}]}}]}"#;
+        let objects = parse(json).unwrap();
+        assert_eq!(objects.pods.len(), 1);
+        let pod = &objects.pods[0];
+        assert_eq!(pod.waiting_reason(), Some("CrashLoopBackOff"));
+        assert_eq!((pod.restarts(), pod.ready()), (4, false));
+        assert_eq!(pod.spec.node_name.as_deref(), Some("node-1"));
+        // A kind on the item wins; a plain `List` gives none.
+        let mixed = r#"{"kind":"List","items":[{"metadata":{"name":"b"}},{"kind":"Service","metadata":{"name":"s"}}]}"#;
+        let objects = parse(mixed).unwrap();
+        assert_eq!((objects.pods.len(), objects.services.len()), (0, 1));
+    }
+
+    #[test]
+    fn service_spec_fields_of_the_guide() {
+        let objects = parse(HEALTHY).unwrap();
+        let spec = &objects.services[0].spec;
+        assert_eq!(spec.session_affinity.as_deref(), Some("None"));
+        assert_eq!(spec.ip_families, ["IPv4"]);
+        assert_eq!(spec.internal_traffic_policy.as_deref(), Some("Cluster"));
+        assert!(!spec.publish_not_ready_addresses);
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod error;
 mod hairpin;
 mod http;
 mod k8s;
+mod kubeapi;
 mod net;
 mod output;
 mod report;

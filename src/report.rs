@@ -662,6 +662,23 @@ pub enum CheckStatus {
     Skip,
 }
 
+/// One request `diagnose` made to the API server (the `api` check's evidence). The token
+/// is never part of it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ApiRequest {
+    /// Path and query, e.g. `/api/v1/namespaces/default/pods?limit=500&labelSelector=app%3Dweb`.
+    pub path: String,
+    /// The HTTP status, absent when no response came.
+    pub status: Option<u16>,
+    /// Items in a list response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<usize>,
+    /// The error kind (`forbidden`, `timeout`, `tls`, ...), when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+    pub duration_ms: f64,
+}
+
 /// The contract scripts rely on: `cause` is one of a fixed list (README, "Verdict").
 #[derive(Debug, Serialize)]
 pub struct Verdict {

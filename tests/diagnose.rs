@@ -109,6 +109,7 @@ fn healthy_every_time_from_the_client_and_from_a_backend() {
             "dns-short",
             "dns-namespaced",
             "dns-fqdn",
+            "api",
             "service-definition",
             "endpoints",
             "cluster-ip",

@@ -15,7 +15,9 @@ use serde_json::Value;
 /// what could close the gap. Anything that grows the binary past this fails here.
 const MAX_BINARY_BYTES: u64 = 2_450_000;
 /// What a node pulls: the gzip layer, about half the binary (a ceiling like the one above).
-const MAX_LAYER_BYTES: u64 = 1_300_000;
+/// Raised from 1,300,000 for the API read of `diagnose` (src/kubeapi.rs and the object
+/// fields it brings: +68 KB binary, +30 KB layer).
+const MAX_LAYER_BYTES: u64 = 1_330_000;
 const MUSL_RELEASE: &str = "x86_64-unknown-linux-musl/release/svcprobe";
 
 /// The binary to package. Under `cargo test --release --target x86_64-unknown-linux-musl` (what

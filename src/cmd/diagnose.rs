@@ -6,6 +6,7 @@ use crate::cli::diagnose::DiagnoseArgs;
 use crate::diagnose::{self, Options};
 use crate::error::Error;
 use crate::k8s;
+use crate::kubeapi::Plan;
 use crate::report::{DiagnoseReport, Envelope, SCHEMA_VERSION};
 
 /// `kubectl get -o json` of a busy namespace can be large; this bounds memory all the same.
@@ -35,11 +36,13 @@ pub fn run(args: &DiagnoseArgs) -> Result<Envelope<DiagnoseReport>, Error> {
             Some(parsed)
         }
     };
+    let api = Plan::decide(&args.api, objects.is_some());
     let report = diagnose::run(&Options {
         service: args.service.clone(),
         namespace: args.namespace.clone(),
         port: args.port,
         objects,
+        api,
         endpoints: args.endpoints.clone(),
         samples: args.samples,
         timeout: args.timeout,

@@ -6,6 +6,7 @@
 //! concurrently; every network operation has a deadline cut from the command's deadline,
 //! so the walk ends on time with a verdict even when everything is black-holed.
 
+mod api_checks;
 mod dns_checks;
 mod object_checks;
 mod reach;
@@ -19,12 +20,16 @@ use serde_json::json;
 
 use crate::dns::millis;
 use crate::k8s::Objects;
+use crate::kubeapi;
 use crate::report::{Check, CheckStatus, DiagnoseReport, Libc, ProbeContext, Severity};
 use crate::resolvconf::{self, Effective, ResolvConf};
 use verdict::Facts;
 
 /// Where a pod's service account namespace is mounted.
 const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/// The part of the deadline the API read may use at most.
+const API_SHARE: f64 = 0.4;
 
 /// What the user asked for.
 #[derive(Debug)]
@@ -33,6 +38,8 @@ pub struct Options {
     pub namespace: Option<String>,
     pub port: Option<u16>,
     pub objects: Option<Objects>,
+    /// Whether and how to read the objects from the API server instead.
+    pub api: kubeapi::Plan,
     pub endpoints: Vec<SocketAddr>,
     pub samples: usize,
     pub timeout: Duration,
@@ -64,15 +71,46 @@ pub fn run(options: &Options) -> DiagnoseReport {
         resolv_conf_check(&resolver, options),
     ];
 
-    let dns = dns_checks::run(
-        options,
-        &resolver,
-        &namespace,
-        &context.namespace,
-        &cluster_domain,
-        deadline,
-    );
-    let objects = object_checks::run(options, &namespace);
+    // The API read runs while the DNS checks wait for answers; it gets a share of the
+    // deadline so that the connectivity checks keep theirs when the API server hangs.
+    let api_deadline = start + options.deadline.mul_f64(API_SHARE);
+    let (dns, api) = std::thread::scope(|scope| {
+        let api = scope.spawn(|| {
+            api_checks::run(
+                &options.api,
+                &namespace,
+                &options.service,
+                &options.resolv_conf,
+                api_deadline,
+            )
+        });
+        let dns = dns_checks::run(
+            options,
+            &resolver,
+            &namespace,
+            &context.namespace,
+            &cluster_domain,
+            deadline,
+        );
+        (dns, api.join())
+    });
+    let api = api.unwrap_or_else(|_| api_checks::ApiResult {
+        check: Check {
+            id: "api",
+            status: CheckStatus::Skip,
+            summary: "the API read failed unexpectedly".into(),
+            evidence: json!({}),
+            hint: None,
+            duration_ms: 0.0,
+        },
+        objects: None,
+    });
+    let (objects, source) = match (&options.objects, &api.objects) {
+        (Some(given), _) => (Some(given), "--objects"),
+        (None, Some(read)) => (Some(read), "the API server"),
+        (None, None) => (None, ""),
+    };
+    let objects = object_checks::run(options, objects, source, &namespace);
     let port = options.port.or(objects.port).unwrap_or(80);
     let port_source = match (options.port, objects.port) {
         (Some(_), _) => "flag",
@@ -110,6 +148,7 @@ pub fn run(options: &Options) -> DiagnoseReport {
         hairpin_ok: reach.hairpin_ok,
     };
     checks.extend(dns.checks);
+    checks.push(api.check);
     checks.extend(objects.checks);
     checks.extend(reach.checks);
     checks.push(kube_proxy_check(&options.service, &namespace));

@@ -26,10 +26,17 @@ pub struct ObjectResult {
     pub backends: Vec<Backend>,
 }
 
-const HOW_TO_SUPPLY: &str = "pipe cluster state in: kubectl get service,endpointslices,pods -n <ns> -o json | \
-     kubectl exec -i <pod> -- svcprobe diagnose <service> --objects -   (or give --endpoints IP:PORT,...)";
+const HOW_TO_SUPPLY: &str = "let svcprobe read the API (see the api check; deploy/rbac.yaml), or pipe cluster state in: \
+     kubectl get service,endpointslices,pods -n <ns> -o json | kubectl exec -i <pod> -- svcprobe diagnose <service> --objects -   \
+     (or give --endpoints IP:PORT,...)";
 
-pub fn run(options: &Options, namespace: &str) -> ObjectResult {
+/// `objects` came from `source` (`--objects` or the API server).
+pub fn run(
+    options: &Options,
+    objects: Option<&Objects>,
+    source: &str,
+    namespace: &str,
+) -> ObjectResult {
     let given: Vec<Backend> = options
         .endpoints
         .iter()
@@ -38,9 +45,11 @@ pub fn run(options: &Options, namespace: &str) -> ObjectResult {
             port: a.port(),
             ready: true,
             pod: None,
+            node: None,
+            terminating: false,
         })
         .collect();
-    let Some(objects) = &options.objects else {
+    let Some(objects) = objects else {
         return without_objects(given);
     };
     let Some(service) = objects.service(namespace, &options.service) else {
@@ -50,7 +59,7 @@ pub fn run(options: &Options, namespace: &str) -> ObjectResult {
                     "service-definition",
                     CheckStatus::Fail,
                     format!(
-                        "no Service {}/{} in the objects given",
+                        "no Service {}/{} (objects from {source})",
                         namespace, options.service
                     ),
                     json!({ "services": objects.services.iter().map(|s| format!("{}/{}", s.metadata.namespace, s.metadata.name)).collect::<Vec<_>>() }),
@@ -190,7 +199,40 @@ fn definition_check(
                 .into(),
         );
     }
+    let spec = &service.spec;
+    let mut notes: Vec<String> = Vec::new();
+    if spec.internal_traffic_policy.as_deref() == Some("Local") {
+        warnings.push("internalTrafficPolicy: Local: pods reach only the endpoints on their own node; from a node without one, connections to the ClusterIP are dropped".into());
+    }
+    if spec.session_affinity.as_deref() == Some("ClientIP") {
+        notes
+            .push("sessionAffinity: ClientIP: this pod's connections all go to one backend".into());
+    }
+    if spec.ip_families.len() > 1 {
+        notes.push(format!(
+            "dual-stack ({}): ClusterIPs {}",
+            spec.ip_families.join(", "),
+            spec.cluster_ips.join(", ")
+        ));
+    }
+    if spec.publish_not_ready_addresses {
+        notes.push(
+            "publishNotReadyAddresses: not-ready pods are published too (DNS, headless)".into(),
+        );
+    }
+    if let Some(kind @ ("NodePort" | "LoadBalancer")) = spec.service_type.as_deref() {
+        notes.push(format!(
+            "type {kind}: also reachable from outside; this probe tests the ClusterIP"
+        ));
+    }
     let selected = match &service.spec.selector {
+        Some(_) if objects.pods_unavailable.is_some() => {
+            warnings.push(format!(
+                "the pods could not be read ({}): selector and targetPort not checked against them",
+                objects.pods_unavailable.as_deref().unwrap_or_default()
+            ));
+            Vec::new()
+        }
         None => {
             warnings
                 .push("no selector: the endpoints are managed by hand (or by a controller)".into());
@@ -262,23 +304,33 @@ fn definition_check(
     } else if !warnings.is_empty() {
         (CheckStatus::Warn, warnings.join("; "))
     } else {
-        (
-            CheckStatus::Pass,
-            format!(
-                "port {}, selector matches {} pod(s)",
-                port.describe(),
-                selected.len()
-            ),
-        )
+        let mut summary = format!(
+            "port {}, selector matches {} pod(s)",
+            port.describe(),
+            selected.len()
+        );
+        for note in &notes {
+            summary.push_str("; ");
+            summary.push_str(note);
+        }
+        (CheckStatus::Pass, summary)
     };
     let evidence = json!({
-        "type": service.spec.service_type,
-        "cluster_ip": service.spec.cluster_ip,
+        "type": spec.service_type,
+        "cluster_ip": spec.cluster_ip,
+        "cluster_ips": spec.cluster_ips,
+        "ip_families": spec.ip_families,
+        "ip_family_policy": spec.ip_family_policy,
+        "session_affinity": spec.session_affinity,
+        "internal_traffic_policy": spec.internal_traffic_policy,
+        "publish_not_ready_addresses": spec.publish_not_ready_addresses,
+        "external_name": spec.external_name,
         "ports": ports,
         "selector": service.spec.selector,
         "selected_pods": selected.iter().map(|p| &p.metadata.name).collect::<Vec<_>>(),
         "problems": problems,
         "warnings": warnings,
+        "notes": notes,
     });
     let hint = (status != CheckStatus::Pass).then(|| "compare `kubectl get service -o yaml` (spec.selector, spec.ports[].targetPort) with the pods' labels and containerPorts".to_string());
     (
@@ -317,20 +369,57 @@ fn endpoints_check(
             "phase": pod.and_then(|p| p.status.phase.clone()),
             "pod_ready": pod.map(|p| p.ready()),
             "restarts": pod.map(|p| p.restarts()),
+            "waiting": pod.and_then(|p| p.waiting_reason()),
+            "node": b.node,
         })
     };
+    // The guide's `kubectl get pods` columns for each not-ready endpoint: STATUS, READY, RESTARTS.
     let not_ready: Vec<String> = backends
         .iter()
         .filter(|b| !b.ready)
-        .map(|b| b.pod.clone().unwrap_or_else(|| b.ip.clone()))
+        .map(|b| {
+            let name = b.pod.clone().unwrap_or_else(|| b.ip.clone());
+            let pod = b.pod.as_deref().and_then(|n| objects.pod(ns, n));
+            match pod {
+                Some(p) => {
+                    let state = p
+                        .waiting_reason()
+                        .or(p.status.phase.as_deref())
+                        .unwrap_or("unknown");
+                    let ready = p
+                        .status
+                        .container_statuses
+                        .iter()
+                        .filter(|c| c.ready)
+                        .count();
+                    format!(
+                        "{name} ({state}, {ready}/{} ready, {} restarts)",
+                        p.status.container_statuses.len(),
+                        p.restarts()
+                    )
+                }
+                None if b.terminating => format!("{name} (terminating)"),
+                None => name,
+            }
+        })
         .collect();
     let (status, summary, hint) = if ready == 0 {
-        (CheckStatus::Fail, format!("no ready endpoints ({} not ready)", not_ready.len()), Some("kubectl get pods -l <selector> -o wide: are they Running and Ready? Check readiness probes and RESTARTS".to_string()))
+        let summary = if not_ready.is_empty() {
+            "no ready endpoints (none at all)".to_string()
+        } else {
+            format!("no ready endpoints; not ready: {}", not_ready.join(", "))
+        };
+        (CheckStatus::Fail, summary, Some("kubectl get pods -l <selector> -o wide: are they Running and Ready? Check readiness probes and RESTARTS".to_string()))
     } else if !not_ready.is_empty() {
+        let published = if service.spec.publish_not_ready_addresses {
+            " (publishNotReadyAddresses: DNS still returns them)"
+        } else {
+            ""
+        };
         (
             CheckStatus::Warn,
-            format!("{ready} ready, not ready: {}", not_ready.join(", ")),
-            Some("kubectl describe pod on the not-ready ones".to_string()),
+            format!("{ready} ready, not ready: {}{published}", not_ready.join(", ")),
+            Some("kubectl describe pod on the not-ready ones: readiness probe failures, restarts (kubectl logs --previous)".to_string()),
         )
     } else {
         (
@@ -361,5 +450,110 @@ fn check(
         evidence,
         hint,
         duration_ms: 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const HEALTHY: &str = include_str!("../../tests/fixtures/objects/hostnames.json");
+
+    fn options() -> Options {
+        Options {
+            service: "hostnames".into(),
+            namespace: None,
+            port: None,
+            objects: None,
+            api: crate::kubeapi::Plan::Skip("test".into()),
+            endpoints: Vec::new(),
+            samples: 1,
+            timeout: Duration::from_secs(1),
+            deadline: Duration::from_secs(1),
+            resolv_conf: "/nonexistent".into(),
+        }
+    }
+
+    fn run_with(change: impl Fn(&mut Objects)) -> ObjectResult {
+        let mut objects = crate::k8s::parse(HEALTHY).unwrap();
+        change(&mut objects);
+        run(&options(), Some(&objects), "the API server", "default")
+    }
+
+    fn status(result: &ObjectResult, id: &str) -> (CheckStatus, String) {
+        let check = result.checks.iter().find(|c| c.id == id).unwrap();
+        (check.status, check.summary.clone())
+    }
+
+    #[test]
+    fn the_spec_fields_that_explain_symptoms() {
+        let (s, summary) = status(&run_with(|_| {}), "service-definition");
+        assert_eq!(
+            (s, summary.contains("matches 3 pod(s)")),
+            (CheckStatus::Pass, true)
+        );
+        let local = run_with(|o| o.services[0].spec.internal_traffic_policy = Some("Local".into()));
+        let (s, summary) = status(&local, "service-definition");
+        assert_eq!(s, CheckStatus::Warn);
+        assert!(
+            summary.contains("internalTrafficPolicy: Local"),
+            "{summary}"
+        );
+        let sticky = run_with(|o| {
+            let spec = &mut o.services[0].spec;
+            spec.session_affinity = Some("ClientIP".into());
+            spec.ip_families = vec!["IPv4".into(), "IPv6".into()];
+            spec.cluster_ips = vec!["10.0.1.175".into(), "fd00::175".into()];
+        });
+        let (s, summary) = status(&sticky, "service-definition");
+        assert_eq!(s, CheckStatus::Pass);
+        assert!(summary.contains("sessionAffinity: ClientIP"), "{summary}");
+        assert!(summary.contains("dual-stack (IPv4, IPv6)"), "{summary}");
+    }
+
+    #[test]
+    fn unreadable_pods_are_not_a_selector_that_matches_nothing() {
+        let result = run_with(|o| {
+            o.pods.clear();
+            o.pods_unavailable = Some("403 Forbidden".into());
+        });
+        let (s, summary) = status(&result, "service-definition");
+        assert_eq!(s, CheckStatus::Warn);
+        assert!(summary.contains("could not be read"), "{summary}");
+        assert_eq!(result.target_port_undeclared, None);
+        assert_eq!(status(&result, "endpoints").0, CheckStatus::Pass);
+    }
+
+    #[test]
+    fn not_ready_endpoints_show_the_pods_state() {
+        let result = run_with(|o| {
+            o.slices[0].endpoints[1].conditions.ready = Some(false);
+            let pod = &mut o.pods[1];
+            pod.status.container_statuses[0].ready = false;
+            pod.status.container_statuses[0].restart_count = 7;
+            pod.status.container_statuses[0].state.waiting = Some(crate::k8s::Waiting {
+                reason: Some("CrashLoopBackOff".into()),
+            });
+        });
+        let (s, summary) = status(&result, "endpoints");
+        assert_eq!(s, CheckStatus::Warn);
+        assert!(
+            summary.contains("hostnames-632524106-ly40y (CrashLoopBackOff, 0/1 ready, 7 restarts)"),
+            "{summary}"
+        );
+        assert_eq!(result.ready_endpoints, Some(2));
+        let none_ready = run_with(|o| {
+            for e in &mut o.slices[0].endpoints {
+                e.conditions.ready = Some(false);
+            }
+        });
+        let (s, summary) = status(&none_ready, "endpoints");
+        assert_eq!(s, CheckStatus::Fail);
+        assert!(
+            summary
+                .contains("not ready: hostnames-632524106-bbpiw (Running, 1/1 ready, 0 restarts)"),
+            "{summary}"
+        );
     }
 }

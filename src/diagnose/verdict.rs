@@ -127,7 +127,7 @@ pub fn decide(facts: &Facts) -> Verdict {
     if facts.fqdn == Name::NotFound || facts.service_in_objects == Some(false) {
         let evidence = match (facts.fqdn, facts.service_in_objects) {
             (Name::NotFound, Some(true)) => "the objects show the Service, but DNS has no record of it (is the DNS server watching the API?)",
-            (_, Some(false)) => "the objects given hold no such Service",
+            (_, Some(false)) => "the cluster objects (from the API server or --objects) hold no such Service",
             _ => "its fully qualified name is NXDOMAIN",
         };
         return verdict(

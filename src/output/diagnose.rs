@@ -31,8 +31,10 @@ impl Text for DiagnoseReport {
                 "       ",
                 &format!("{mark} {:<22} {}", check.id, check.summary),
             );
-            if let (Some(hint), CheckStatus::Warn | CheckStatus::Fail) = (&check.hint, check.status)
-            {
+            // A refused API read is a skip, but its hint (the RBAC to grant) is the way on.
+            let shown = matches!(check.status, CheckStatus::Warn | CheckStatus::Fail)
+                || (check.id == "api" && check.status == CheckStatus::Skip);
+            if let (Some(hint), true) = (&check.hint, shown) {
                 wrap(&mut out, "         ", &format!("       -> {hint}"));
             }
         }

@@ -3,4 +3,5 @@
 //! Each test crate that needs it declares `mod common;`; not every crate uses every helper.
 #![allow(dead_code)]
 
+pub mod kubeapi;
 pub mod testbed;

@@ -220,7 +220,11 @@ impl Testbed {
             .arg("-p")
             .arg(&self.prefix)
             .args(["exec", pod, "--"])
-            .args(args);
+            .args(args)
+            // A bed's pods are not in the cluster that may run these tests: without this,
+            // `diagnose` there would try that cluster's API server (the bed drops it, slowly).
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env_remove("KUBERNETES_SERVICE_PORT");
         run_with_timeout(cmd, timeout)
     }
 

@@ -1,0 +1,482 @@
+//! A stand-in for kube-apiserver, for the tests of `diagnose`'s API read.
+//!
+//! kube-apiserver (and the etcd behind it) cannot run on these machines, so the tests use this
+//! HTTPS server instead; it is the only stand-in we allow. It serves real API objects: the test
+//! bed's `hostnames` Service, EndpointSlice and Pods (tests/fixtures/objects/hostnames.json,
+//! written to the published Kubernetes API schema), returned the way the API server returns them
+//! (a single object for a GET, typed lists whose items carry no `kind` for a list). Like the real
+//! server it checks the bearer token (401 otherwise), answers 403 and 404 with `Status` objects,
+//! filters by `labelSelector`, pages lists (`limit`/`continue`, possibly fewer items than asked),
+//! and, for the deadline tests, can be slow or never answer.
+//!
+//! The certificate (tests/fixtures/kubeapi/server.pem, for 10.0.0.1, 10.240.0.2, 127.0.0.1 and
+//! the kubernetes.default names) is signed by tests/fixtures/kubeapi/ca.pem; other-ca.pem signed
+//! nothing here. The server can listen inside a test-bed namespace: its accepting thread enters
+//! that network namespace (setns is per thread), so the rest of the test process is unaffected.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const FIXTURE: &str = include_str!("../fixtures/objects/hostnames.json");
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kubeapi");
+/// The subject a pod's default service account authenticates as.
+const USER: &str = "system:serviceaccount:default:default";
+const RESOURCE_VERSION: &str = "1052";
+
+/// What the server does; change it between runs with [`FakeApiServer::set`].
+#[derive(Clone, Debug)]
+pub struct Behaviour {
+    /// The only bearer token accepted.
+    pub token: String,
+    /// Resources (`services`, `endpointslices`, `endpoints`, `pods`) answered with 403.
+    pub forbidden: Vec<&'static str>,
+    /// The Service does not exist (404).
+    pub missing_service: bool,
+    /// An old cluster: discovery.k8s.io is not served (404), only v1 Endpoints.
+    pub no_discovery: bool,
+    /// The guide's mistake: the Service selects `run=hostnames` where the pods say
+    /// `app=hostnames`, so it has no endpoints.
+    pub wrong_selector: bool,
+    /// At most this many items per page, whatever `limit` asks.
+    pub page_size: usize,
+    /// Wait this long before answering.
+    pub delay: Duration,
+    /// Accept, read the request, never answer.
+    pub hang: bool,
+    /// Answer lists with a body over svcprobe's 8 MiB cap.
+    pub huge_lists: bool,
+    /// More `hostnames` pods (copies of the fixture's first), to make lists long.
+    pub extra_pods: usize,
+    /// After the first answer, kubelet's rotation: this token goes into this file and
+    /// only it is accepted from then on.
+    pub rotate_to: Option<(std::path::PathBuf, String)>,
+}
+
+/// One request as the server saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    /// Path and query, as sent.
+    pub target: String,
+    pub authorization: Option<String>,
+}
+
+pub struct FakeApiServer {
+    pub addr: SocketAddr,
+    behaviour: Arc<Mutex<Behaviour>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl FakeApiServer {
+    /// Listens on `bind` (port 0 for any), inside network namespace `netns` when given
+    /// (a name under /run/netns, e.g. a test-bed pod's), accepting only `token`.
+    pub fn start(bind: &str, netns: Option<&str>, token: &str) -> FakeApiServer {
+        let behaviour = Arc::new(Mutex::new(Behaviour {
+            token: token.to_string(),
+            forbidden: Vec::new(),
+            missing_service: false,
+            no_discovery: false,
+            wrong_selector: false,
+            page_size: 500,
+            delay: Duration::ZERO,
+            hang: false,
+            huge_lists: false,
+            extra_pods: 0,
+            rotate_to: None,
+        }));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel();
+        let bind = bind.to_string();
+        let netns = netns.map(str::to_string);
+        let (b, s, st) = (behaviour.clone(), seen.clone(), stop.clone());
+        thread::spawn(move || {
+            if let Some(ns) = &netns {
+                enter_netns(ns);
+            }
+            let listener = TcpListener::bind(&bind).unwrap_or_else(|e| panic!("bind {bind}: {e}"));
+            listener.set_nonblocking(true).expect("nonblocking");
+            tx.send(listener.local_addr().expect("addr"))
+                .expect("send addr");
+            let config = server_config();
+            while !st.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((tcp, _)) => {
+                        let (config, b, s, st) = (config.clone(), b.clone(), s.clone(), st.clone());
+                        thread::spawn(move || serve(tcp, config, &b, &s, &st));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the fake API server did not start");
+        FakeApiServer {
+            addr,
+            behaviour,
+            seen,
+            stop,
+        }
+    }
+
+    pub fn set(&self, change: impl FnOnce(&mut Behaviour)) {
+        change(&mut self.behaviour.lock().unwrap());
+    }
+
+    /// Requests seen since the last call (and forgets them).
+    pub fn take_seen(&self) -> Vec<Seen> {
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+}
+
+impl Drop for FakeApiServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn enter_netns(name: &str) {
+    let path = format!("/run/netns/{name}");
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid namespace fd; affects only this thread.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+}
+
+fn server_config() -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain =
+        vec![CertificateDer::from_pem_file(format!("{FIXTURES}/server.pem")).expect("cert")];
+    let key = PrivateKeyDer::from_pem_file(format!("{FIXTURES}/server.key")).expect("key");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .expect("server config");
+    Arc::new(config)
+}
+
+fn serve(
+    tcp: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    behaviour: &Mutex<Behaviour>,
+    seen: &Mutex<Vec<Seen>>,
+    stop: &AtomicBool,
+) {
+    let _ = tcp.set_nonblocking(false);
+    let _ = tcp.set_nodelay(true);
+    let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
+    let Ok(conn) = rustls::ServerConnection::new(config) else {
+        return;
+    };
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tls.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+        if head.len() > 64 << 10 {
+            return;
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let target = head
+        .lines()
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .unwrap_or_default()
+        .to_string();
+    let authorization = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("authorization")
+            .then(|| value.trim().to_string())
+    });
+    seen.lock().unwrap().push(Seen {
+        target: target.clone(),
+        authorization: authorization.clone(),
+    });
+    let now = behaviour.lock().unwrap().clone();
+    if now.hang {
+        let until = Instant::now() + Duration::from_secs(30);
+        while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+            thread::sleep(Duration::from_millis(10));
+        }
+        return;
+    }
+    thread::sleep(now.delay);
+    let (code, body) = answer(&now, &target, authorization.as_deref());
+    let reason = match code {
+        200 => "OK",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        _ => "Not Found",
+    };
+    let body = body.to_string();
+    let response = format!(
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    // Rotated before the answer goes out, so the client's next request must use the new one.
+    {
+        let mut shared = behaviour.lock().unwrap();
+        if let Some((file, token)) = shared.rotate_to.take() {
+            std::fs::write(file, format!("{token}\n")).expect("rotate the token");
+            shared.token = token;
+        }
+    }
+    let _ = tls.write_all(response.as_bytes());
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+}
+
+/// The API server's answer to GET `target`: status code and JSON body.
+fn answer(b: &Behaviour, target: &str, authorization: Option<&str>) -> (u16, Value) {
+    if authorization != Some(&format!("Bearer {}", b.token)) {
+        return (
+            401,
+            json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+                   "message":"Unauthorized","reason":"Unauthorized","code":401}),
+        );
+    }
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let query: BTreeMap<String, String> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), decode(v)))
+        .collect();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let fixture: Value = serde_json::from_str(FIXTURE).expect("fixture");
+    let items = fixture["items"].as_array().cloned().unwrap_or_default();
+    let of_kind = |kind: &str| -> Vec<Value> {
+        items
+            .iter()
+            .filter(|i| i["kind"] == kind)
+            .cloned()
+            .collect()
+    };
+    match segments.as_slice() {
+        ["api", "v1", "namespaces", ns, "services", name] => {
+            if b.forbidden.contains(&"services") {
+                return forbidden("get", "services", "", ns, Some(name));
+            }
+            match of_kind("Service")
+                .into_iter()
+                .find(|s| s["metadata"]["name"] == *name && s["metadata"]["namespace"] == *ns)
+            {
+                Some(mut service) if !b.missing_service => {
+                    if b.wrong_selector {
+                        service["spec"]["selector"] = json!({ "run": "hostnames" });
+                    }
+                    (200, service)
+                }
+                _ => not_found(
+                    &format!("services \"{name}\" not found"),
+                    Some((name, "services")),
+                ),
+            }
+        }
+        ["apis", "discovery.k8s.io", "v1", "namespaces", ns, "endpointslices"] => {
+            if b.no_discovery {
+                return not_found("the server could not find the requested resource", None);
+            }
+            if b.forbidden.contains(&"endpointslices") {
+                return forbidden("list", "endpointslices", "discovery.k8s.io", ns, None);
+            }
+            list(
+                b,
+                "EndpointSlice",
+                "discovery.k8s.io/v1",
+                of_kind("EndpointSlice"),
+                ns,
+                &query,
+            )
+        }
+        ["api", "v1", "namespaces", ns, "endpoints", name] => {
+            if b.forbidden.contains(&"endpoints") {
+                return forbidden("get", "endpoints", "", ns, Some(name));
+            }
+            match of_kind("EndpointSlice")
+                .iter()
+                .find(|s| s["metadata"]["labels"]["kubernetes.io/service-name"] == *name)
+            {
+                Some(slice) if !b.missing_service => (200, endpoints_from(slice, name, ns)),
+                _ => not_found(
+                    &format!("endpoints \"{name}\" not found"),
+                    Some((name, "endpoints")),
+                ),
+            }
+        }
+        ["api", "v1", "namespaces", ns, "pods"] => {
+            if b.forbidden.contains(&"pods") {
+                return forbidden("list", "pods", "", ns, None);
+            }
+            let mut pods = of_kind("Pod");
+            let first = pods.first().cloned().unwrap_or_default();
+            for n in 0..b.extra_pods {
+                let mut extra = first.clone();
+                extra["metadata"]["name"] = json!(format!("hostnames-632524106-extra{n}"));
+                pods.push(extra);
+            }
+            list(b, "Pod", "v1", pods, ns, &query)
+        }
+        _ => not_found("the server could not find the requested resource", None),
+    }
+}
+
+/// A typed list page: items without `kind`/`apiVersion`, `metadata.continue` when more remain.
+fn list(
+    b: &Behaviour,
+    kind: &str,
+    api_version: &str,
+    items: Vec<Value>,
+    ns: &str,
+    query: &BTreeMap<String, String>,
+) -> (u16, Value) {
+    let selector: Vec<(String, String)> = query
+        .get("labelSelector")
+        .map(|s| {
+            s.split(',')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let matching: Vec<Value> = items
+        .into_iter()
+        .filter(|i| i["metadata"]["namespace"] == ns)
+        .filter(|i| {
+            selector
+                .iter()
+                .all(|(k, v)| i["metadata"]["labels"][k.as_str()] == v.as_str())
+        })
+        .map(|mut i| {
+            if let Value::Object(map) = &mut i {
+                map.remove("kind");
+                map.remove("apiVersion");
+            }
+            i
+        })
+        .collect();
+    // An opaque continue token, with characters that must be percent-encoded in a query.
+    let offset: usize = query
+        .get("continue")
+        .and_then(|c| c.strip_suffix(&format!("/rv={RESOURCE_VERSION}")))
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0);
+    let limit: usize = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(usize::MAX)
+        .min(b.page_size)
+        .max(1);
+    let mut page: Vec<Value> = matching.iter().skip(offset).take(limit).cloned().collect();
+    if let (true, Some(first)) = (b.huge_lists, page.first_mut()) {
+        first["metadata"]["annotations"] = json!({ "padding": "x".repeat(17 << 19) });
+    }
+    let next = offset + page.len();
+    let mut metadata = json!({ "resourceVersion": RESOURCE_VERSION });
+    if next < matching.len() {
+        metadata["continue"] = json!(format!("{next}/rv={RESOURCE_VERSION}"));
+        metadata["remainingItemCount"] = json!(matching.len() - next);
+    }
+    (
+        200,
+        json!({ "kind": format!("{kind}List"), "apiVersion": api_version, "metadata": metadata, "items": page }),
+    )
+}
+
+/// The v1 Endpoints object the endpoints controller would keep beside `slice`.
+fn endpoints_from(slice: &Value, name: &str, ns: &str) -> Value {
+    let mut ready = Vec::new();
+    let mut not_ready = Vec::new();
+    for e in slice["endpoints"].as_array().cloned().unwrap_or_default() {
+        for ip in e["addresses"].as_array().cloned().unwrap_or_default() {
+            let address =
+                json!({ "ip": ip, "nodeName": e["nodeName"], "targetRef": e["targetRef"] });
+            if e["conditions"]["ready"] == false {
+                not_ready.push(address);
+            } else {
+                ready.push(address);
+            }
+        }
+    }
+    json!({
+        "kind": "Endpoints", "apiVersion": "v1",
+        "metadata": { "name": name, "namespace": ns, "labels": { "app": "hostnames" } },
+        "subsets": [{ "addresses": ready, "notReadyAddresses": not_ready, "ports": slice["ports"] }]
+    })
+}
+
+fn forbidden(
+    verb: &str,
+    resource: &str,
+    group: &str,
+    ns: &str,
+    name: Option<&str>,
+) -> (u16, Value) {
+    let qualified = if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    };
+    let object = name
+        .map(|n| format!("{qualified} \"{n}\""))
+        .unwrap_or(qualified);
+    (
+        403,
+        json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+               "message": format!("{object} is forbidden: User \"{USER}\" cannot {verb} resource \"{resource}\" in API group \"{group}\" in the namespace \"{ns}\""),
+               "reason":"Forbidden","details":{"name": name.unwrap_or_default(),"kind":resource},"code":403}),
+    )
+}
+
+fn not_found(message: &str, details: Option<(&str, &str)>) -> (u16, Value) {
+    let details = details
+        .map(|(name, kind)| json!({ "name": name, "kind": kind }))
+        .unwrap_or_else(|| json!({}));
+    (
+        404,
+        json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+               "message": message,"reason":"NotFound","details": details,"code":404}),
+    )
+}
+
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1..i + 3)) {
+            (b'%', Some(hex)) => {
+                let hex = std::str::from_utf8(hex).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            (b'+', _) => out.push(b' '),
+            (b, _) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
