@@ -123,7 +123,7 @@ pub fn run(plan: &Plan) -> ReachResult {
     let (hairpin_check, hairpin_ok) = match hairpin {
         Some((check, ok)) => (check, ok),
         None if plan.backends.is_empty() => (
-            skip("hairpin", "endpoint addresses unknown, so whether this pod is one is too: give --objects or --endpoints"),
+            skip("hairpin", "endpoint addresses unknown, so whether this pod is one is too: read the API (RBAC), or give --objects or --endpoints"),
             None,
         ),
         None if own.is_some() => (skip("hairpin", "no ClusterIP to reach this pod through"), None),
@@ -383,7 +383,7 @@ fn direct_check(direct: &[Direct], http: bool) -> Check {
     if direct.is_empty() {
         return skip(
             "endpoints-direct",
-            "no endpoint addresses known: give --objects or --endpoints",
+            "no endpoint addresses known: read the API (RBAC), or give --objects or --endpoints",
         );
     }
     let answering = direct.iter().filter(|d| d.tally.ok > 0).count();
