@@ -10,7 +10,8 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::testbed::{describe, Testbed, BACKENDS, CLIENT, DOWN_BACKEND};
+use common::diagnose::{cause, check, report};
+use common::testbed::{Testbed, BACKENDS, CLIENT, DOWN_BACKEND};
 use serde_json::Value;
 
 const SVCPROBE: &str = env!("CARGO_BIN_EXE_svcprobe");
@@ -44,34 +45,7 @@ fn diagnose(bed: &Testbed, pod: &str, objects: Option<&PathBuf>) -> Value {
         path = p.display().to_string();
         args.extend(["--objects", &path]);
     }
-    let out = bed.exec(pod, &args);
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", describe(&out)));
-    let healthy = report["verdict"]["cause"] == "healthy";
-    assert_eq!(
-        out.status.code(),
-        Some(if healthy { 0 } else { 1 }),
-        "{}",
-        describe(&out)
-    );
-    let deadline = report["deadline_ms"].as_f64().unwrap_or_default();
-    let took = report["duration_ms"].as_f64().unwrap_or(f64::MAX);
-    assert!(
-        took < deadline + 500.0,
-        "took {took} ms, deadline {deadline} ms"
-    );
-    report
-}
-
-fn cause(report: &Value) -> &str {
-    report["verdict"]["cause"].as_str().unwrap_or_default()
-}
-
-fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["checks"]
-        .as_array()
-        .and_then(|checks| checks.iter().find(|c| c["id"] == id))
-        .unwrap_or_else(|| panic!("no check {id}"))
+    report(&bed.exec(pod, &args))
 }
 
 #[test]

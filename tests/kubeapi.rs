@@ -12,6 +12,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use common::diagnose::{cause, check, report};
 use common::kubeapi::{FakeApiServer, FIXTURES};
 use common::testbed::{describe, Testbed, CLIENT};
 use serde_json::Value;
@@ -61,39 +62,7 @@ fn diagnose(bed: &Testbed, args: &[&str]) -> Value {
     if args.contains(&"text") {
         return Value::String(String::from_utf8_lossy(&out.stdout).into_owned());
     }
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", describe(&out)));
-    let healthy = report["verdict"]["cause"] == "healthy";
-    assert_eq!(
-        out.status.code(),
-        Some(if healthy { 0 } else { 1 }),
-        "{}",
-        describe(&out)
-    );
-    let deadline = report["deadline_ms"].as_f64().unwrap_or_default();
-    let took = report["duration_ms"].as_f64().unwrap_or(f64::MAX);
-    let durations: Vec<String> = report["checks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| format!("{}: {} ms", c["id"], c["duration_ms"]))
-        .collect();
-    assert!(
-        took < deadline + 500.0,
-        "took {took} ms, deadline {deadline} ms: {durations:?}"
-    );
-    report
-}
-
-fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["checks"]
-        .as_array()
-        .and_then(|checks| checks.iter().find(|c| c["id"] == id))
-        .unwrap_or_else(|| panic!("no check {id}: {report:#}"))
-}
-
-fn cause(report: &Value) -> &str {
-    report["verdict"]["cause"].as_str().unwrap_or_default()
+    report(&out)
 }
 
 fn status<'a>(report: &'a Value, id: &str) -> &'a str {

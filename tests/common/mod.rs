@@ -3,5 +3,6 @@
 //! Each test crate that needs it declares `mod common;`; not every crate uses every helper.
 #![allow(dead_code)]
 
+pub mod diagnose;
 pub mod kubeapi;
 pub mod testbed;
