@@ -10,7 +10,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::diagnose::{cause, check, report};
+use common::diagnose::{cause, check, check_ids, report};
 use common::testbed::{Testbed, BACKENDS, CLIENT, DOWN_BACKEND};
 use serde_json::Value;
 
@@ -67,12 +67,7 @@ fn healthy_every_time_from_the_client_and_from_a_backend() {
         }
     }
     let report = diagnose(&bed, CLIENT, Some(&objects));
-    let ids: Vec<&str> = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|c| c["id"].as_str())
-        .collect();
+    let ids = check_ids(&report);
     assert_eq!(
         ids,
         [

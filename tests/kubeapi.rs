@@ -12,7 +12,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::diagnose::{cause, check, report};
+use common::diagnose::{cause, check, check_ids, report};
 use common::kubeapi::{FakeApiServer, FIXTURES};
 use common::testbed::{describe, Testbed, CLIENT};
 use serde_json::Value;
@@ -97,12 +97,7 @@ fn reads_the_api_through_the_kubernetes_service_and_pages_lists() {
     assert_eq!(status(&report, "endpoints"), "pass", "{report:#}");
     assert_eq!(report["port_source"], "objects");
     // The guide's order: the API read sits just before the checks that need its objects.
-    let ids: Vec<&str> = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|c| c["id"].as_str())
-        .collect();
+    let ids = check_ids(&report);
     let at = |id| ids.iter().position(|i| *i == id).unwrap();
     assert_eq!(at("api") + 1, at("service-definition"), "{ids:?}");
     assert!(at("dns-fqdn") < at("api"));

@@ -43,3 +43,13 @@ pub fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
         .and_then(|checks| checks.iter().find(|c| c["id"] == id))
         .unwrap_or_else(|| panic!("no check {id}: {report:#}"))
 }
+
+/// The ids of the report's checks, in order.
+pub fn check_ids(report: &Value) -> Vec<&str> {
+    report["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["id"].as_str())
+        .collect()
+}
