@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::schema::Resolution;
+
 use std::collections::BTreeMap;
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -46,19 +48,6 @@ struct Envelope {
     verdict: Verdict,
     recheck: Option<Summary>,
     deadline_exceeded: bool,
-    duration_ms: f64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Resolution {
-    name: String,
-    status: String,
-    final_name: Option<String>,
-    addresses: Vec<String>,
-    reason: String,
-    config_source: String,
-    queries: Vec<serde_json::Value>,
     duration_ms: f64,
 }
 

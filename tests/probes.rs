@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::schema::Resolution;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Output;
 use std::thread;
@@ -39,19 +41,6 @@ struct Finding {
     code: String,
     message: String,
     line: Option<usize>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Resolution {
-    name: String,
-    status: String,
-    final_name: Option<String>,
-    addresses: Vec<String>,
-    reason: String,
-    config_source: String,
-    queries: Vec<serde_json::Value>,
-    duration_ms: f64,
 }
 
 #[derive(Debug, Deserialize)]

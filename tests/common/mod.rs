@@ -5,4 +5,5 @@
 
 pub mod diagnose;
 pub mod kubeapi;
+pub mod schema;
 pub mod testbed;
