@@ -9,12 +9,11 @@
 
 mod common;
 
-use common::schema::Resolution;
-
 use std::collections::BTreeMap;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use common::schema::Resolution;
 use common::testbed::{
     self, Testbed, BACKENDS, BACKEND_IPS, BACKEND_PORT, CLIENT, HOSTNAMES_FQDN, HOSTNAMES_VIP,
     NODE_BRIDGE_IP, SELF_BACKEND, SELF_FQDN, SELF_VIP,

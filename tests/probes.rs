@@ -7,13 +7,12 @@
 
 mod common;
 
-use common::schema::Resolution;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Output;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::schema::Resolution;
 use common::testbed::{
     self, Testbed, BACKENDS, BACKEND_IPS, BACKEND_PORT, CLIENT, CLIENT_IP, DOWN_BACKEND,
     HOSTNAMES_FQDN, HOSTNAMES_VIP,
