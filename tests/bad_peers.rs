@@ -3,6 +3,8 @@
 //! clients against `svcprobe serve`. Each case must end within its deadline, with a clear
 //! classification and bounded memory. No root, no network namespace.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
@@ -267,20 +269,8 @@ fn https_to_a_plain_http_server_is_a_tls_failure_and_insecure_is_reported() {
 /// An HTTPS server on loopback (rustls, the fixture certificate for 127.0.0.1 signed by
 /// tests/fixtures/tls/ca.pem) that answers every request with "secure".
 fn https_peer() -> SocketAddr {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
-    let chain = vec![CertificateDer::from_pem_file(format!("{dir}/leaf.pem")).expect("leaf")];
-    let key = PrivateKeyDer::from_pem_file(format!("{dir}/leaf.key")).expect("key");
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .expect("server config");
-    let config = Arc::new(config);
+    let config = common::tls::server_config(&format!("{dir}/leaf.pem"), &format!("{dir}/leaf.key"));
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     thread::spawn(move || {

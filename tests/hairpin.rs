@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::schema::Resolution;
+use common::schema::{Latency, Resolution};
 use common::testbed::{
     self, Testbed, BACKENDS, BACKEND_IPS, BACKEND_PORT, CLIENT, HOSTNAMES_FQDN, HOSTNAMES_VIP,
     NODE_BRIDGE_IP, SELF_BACKEND, SELF_FQDN, SELF_VIP,
@@ -64,15 +64,6 @@ struct Attempt {
     icmp: Option<serde_json::Value>,
     detail: Option<String>,
     recheck: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Latency {
-    min_ms: f64,
-    median_ms: f64,
-    p90_ms: f64,
-    max_ms: f64,
 }
 
 #[derive(Debug, Deserialize)]

@@ -12,7 +12,7 @@ use std::process::Output;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::schema::Resolution;
+use common::schema::{Latency, Resolution};
 use common::testbed::{
     self, Testbed, BACKENDS, BACKEND_IPS, BACKEND_PORT, CLIENT, CLIENT_IP, DOWN_BACKEND,
     HOSTNAMES_FQDN, HOSTNAMES_VIP,
@@ -50,15 +50,6 @@ struct Icmp {
     icmp_type: u8,
     code: u8,
     description: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Latency {
-    min_ms: f64,
-    median_ms: f64,
-    p90_ms: f64,
-    max_ms: f64,
 }
 
 #[derive(Debug, Deserialize)]

@@ -153,20 +153,10 @@ fn enter_netns(name: &str) {
 }
 
 fn server_config() -> Arc<rustls::ServerConfig> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let chain =
-        vec![CertificateDer::from_pem_file(format!("{FIXTURES}/server.pem")).expect("cert")];
-    let key = PrivateKeyDer::from_pem_file(format!("{FIXTURES}/server.key")).expect("key");
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .expect("server config");
-    Arc::new(config)
+    super::tls::server_config(
+        &format!("{FIXTURES}/server.pem"),
+        &format!("{FIXTURES}/server.key"),
+    )
 }
 
 fn serve(

@@ -7,3 +7,4 @@ pub mod diagnose;
 pub mod kubeapi;
 pub mod schema;
 pub mod testbed;
+pub mod tls;

@@ -16,3 +16,13 @@ pub struct Resolution {
     pub queries: Vec<serde_json::Value>,
     pub duration_ms: f64,
 }
+
+/// `report::LatencyStats`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Latency {
+    pub min_ms: f64,
+    pub median_ms: f64,
+    pub p90_ms: f64,
+    pub max_ms: f64,
+}
