@@ -1,0 +1,68 @@
+//! svcprobe as a library: every parser, probe and command, so that the binary's `main` stays a
+//! thin shell and the parsers can be fuzzed and the commands tested in-process.
+//!
+//! `run` takes a parsed command line and does what `svcprobe` does: runs the command, prints
+//! its report (or error) in the asked format and returns the exit code.
+
+pub mod cli;
+pub mod cmd;
+pub mod diagnose;
+pub mod dns;
+pub mod error;
+pub mod hairpin;
+pub mod http;
+pub mod k8s;
+pub mod kubeapi;
+pub mod net;
+pub mod output;
+pub mod report;
+pub mod resolvconf;
+pub mod sockdiag;
+pub mod tls;
+
+use cli::{Command, Format};
+use error::{Error, ExitCode};
+
+/// Runs one parsed command, prints its report or error on stdout, and returns the exit code.
+pub fn run(command: Command, format: Format) -> ExitCode {
+    let printed = match command {
+        Command::Help(text) => output::write_stdout(text).map(|()| ExitCode::Ok),
+        Command::Version => {
+            output::write_stdout(concat!("svcprobe ", env!("CARGO_PKG_VERSION"), "\n"))
+                .map(|()| ExitCode::Ok)
+        }
+        Command::Resolvconf(args) => finish("resolvconf", cmd::resolvconf::run(&args), format),
+        Command::Nslookup(args) => finish("nslookup", cmd::nslookup::run(&args), format),
+        Command::Tcp(args) => finish("tcp", cmd::tcp::run(&args), format),
+        Command::Http(args) => finish("http", cmd::http::run(&args), format),
+        Command::Serve(args) => finish("serve", cmd::serve::run(&args), format),
+        Command::Diagnose(args) => finish("diagnose", cmd::diagnose::run(&args), format),
+        Command::Hairpin(args) => finish("hairpin", cmd::hairpin::run(&args), format),
+    };
+    printed.unwrap_or_else(|e| {
+        eprintln!("svcprobe: cannot write output: {e}");
+        ExitCode::CouldNotRun
+    })
+}
+
+/// Prints a command's report or error and picks the exit code from it.
+fn finish<T: serde::Serialize + output::Text>(
+    command: &'static str,
+    result: Result<report::Envelope<T>, Error>,
+    format: Format,
+) -> std::io::Result<ExitCode> {
+    match result {
+        Ok(envelope) => {
+            output::emit(&envelope, format)?;
+            Ok(if envelope.ok {
+                ExitCode::Ok
+            } else {
+                ExitCode::Problem
+            })
+        }
+        Err(error) => {
+            output::emit_error(command, &error, format)?;
+            Ok(error.exit_code())
+        }
+    }
+}
