@@ -9,6 +9,48 @@ use serde::Serialize;
 /// Bumped when a field is removed or changes meaning; adding fields keeps the version.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// Declares a closed vocabulary: an enum whose every variant is spelled once, here, with the
+/// string that the JSON (and the text views) use for it. It serializes as that string and
+/// lists its values in `ALL`, so tables and tests can cover every one.
+macro_rules! vocabulary {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $text:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The spelling the JSON and the text views use.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
 /// What every command prints: the envelope that scripts can check first.
 #[derive(Debug, Serialize)]
 pub struct Envelope<T: Serialize> {
@@ -637,10 +679,45 @@ pub struct ProbeContext {
     pub namespace_source: &'static str,
 }
 
+vocabulary! {
+    /// The checks of `diagnose`, in the guide's order (the order of `checks`). Each has one
+    /// function named after it in src/diagnose.
+    pub enum CheckId {
+        /// Where the probe runs: hostname, pod IP, namespace.
+        Context = "context",
+        /// The lint of the pod's resolv.conf.
+        ResolvConf = "resolv-conf",
+        /// Does a nameserver answer at all.
+        DnsServer = "dns-server",
+        /// Does any Service resolve (`kubernetes.default`, through the search list).
+        DnsKubernetesDefault = "dns-kubernetes-default",
+        /// The Service's short name, through the search list.
+        DnsShort = "dns-short",
+        /// `SERVICE.NS`, through the search list.
+        DnsNamespaced = "dns-namespaced",
+        /// `SERVICE.NS.svc.<domain>.`
+        DnsFqdn = "dns-fqdn",
+        /// The objects read from the API server.
+        Api = "api",
+        /// The Service's spec against its pods.
+        ServiceDefinition = "service-definition",
+        /// Ready and not-ready endpoints.
+        Endpoints = "endpoints",
+        /// Connections to the ClusterIP.
+        ClusterIp = "cluster-ip",
+        /// Each endpoint on its targetPort, directly.
+        EndpointsDirect = "endpoints-direct",
+        /// This pod through its own Service IP, when it is an endpoint.
+        Hairpin = "hairpin",
+        /// Node-side; always a skip from a pod.
+        KubeProxy = "kube-proxy",
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Check {
     /// Stable identifier, e.g. `dns-fqdn`, `cluster-ip`.
-    pub id: &'static str,
+    pub id: CheckId,
     pub status: CheckStatus,
     /// One line for the checklist.
     pub summary: String,
@@ -679,12 +756,59 @@ pub struct ApiRequest {
     pub duration_ms: f64,
 }
 
+vocabulary! {
+    /// The broken layer a `diagnose` verdict names: the contract scripts rely on (README,
+    /// "The verdict is a contract").
+    pub enum Cause {
+        /// The names resolve and every connection answered.
+        Healthy = "healthy",
+        /// The fully qualified name is NXDOMAIN, or the objects hold no such Service.
+        ServiceNotFound = "service-not-found",
+        /// No DNS server answers, it fails on this name, or it knows no Service at all.
+        DnsUnreachable = "dns-unreachable",
+        /// The fully qualified name resolves but the short or namespaced one does not.
+        DnsConfig = "dns-config",
+        /// No ready endpoints, or the node rejects the ClusterIP with ICMP.
+        NoEndpoints = "no-endpoints",
+        /// Every backend refuses the target port.
+        TargetPortMismatch = "target-port-mismatch",
+        /// Some endpoints do not answer.
+        BackendDown = "backend-down",
+        /// Connections time out: a NetworkPolicy or firewall drops them.
+        TrafficBlocked = "traffic-blocked",
+        /// This pod is an endpoint and cannot reach itself through the Service IP.
+        Hairpin = "hairpin",
+        /// The endpoints answer directly but the ClusterIP does not.
+        Proxy = "proxy",
+        /// The checks do not add up to a known cause.
+        Unknown = "unknown",
+    }
+}
+
 /// The contract scripts rely on: `cause` is one of a fixed list (README, "Verdict").
 #[derive(Debug, Serialize)]
 pub struct Verdict {
-    /// `healthy`, `service-not-found`, `dns-unreachable`, `dns-config`, `no-endpoints`,
-    /// `target-port-mismatch`, `backend-down`, `traffic-blocked`, `hairpin`, `proxy`, `unknown`.
-    pub cause: &'static str,
+    pub cause: Cause,
     pub summary: String,
     pub next_steps: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cause, CheckId};
+
+    #[test]
+    fn vocabularies_serialize_as_their_spelling_and_spell_each_value_once() {
+        fn check<T: serde::Serialize + std::fmt::Display>(all: &[T]) {
+            let mut seen = std::collections::BTreeSet::new();
+            for value in all {
+                let json = serde_json::to_value(value).unwrap();
+                assert_eq!(json, value.to_string());
+                assert!(seen.insert(value.to_string()), "{value} twice");
+            }
+        }
+        check(CheckId::ALL);
+        check(Cause::ALL);
+        assert_eq!(format!("{:<12}|", CheckId::ClusterIp), "cluster-ip  |");
+    }
 }

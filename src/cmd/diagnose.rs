@@ -7,7 +7,7 @@ use crate::diagnose::{self, Options};
 use crate::error::Error;
 use crate::k8s;
 use crate::kubeapi::Plan;
-use crate::report::{DiagnoseReport, Envelope, SCHEMA_VERSION};
+use crate::report::{Cause, DiagnoseReport, Envelope, SCHEMA_VERSION};
 
 /// `kubectl get -o json` of a busy namespace can be large; this bounds memory all the same.
 const MAX_OBJECTS_BYTES: u64 = 32 << 20;
@@ -52,7 +52,7 @@ pub fn run(args: &DiagnoseArgs) -> Result<Envelope<DiagnoseReport>, Error> {
     Ok(Envelope {
         schema_version: SCHEMA_VERSION,
         command: "diagnose",
-        ok: report.verdict.cause == "healthy",
+        ok: report.verdict.cause == Cause::Healthy,
         report,
     })
 }

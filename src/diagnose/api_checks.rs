@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::dns::millis;
 use crate::k8s::Objects;
 use crate::kubeapi::{self, ApiConfig, ApiError, Failure, Plan, ReadResult};
-use crate::report::{Check, CheckStatus};
+use crate::report::{Check, CheckId, CheckStatus};
 
 pub struct ApiResult {
     pub check: Check,
@@ -55,7 +55,7 @@ fn plan_hint(why: &str) -> Option<String> {
 fn not_read(status: CheckStatus, why: &str, hint: Option<String>) -> ApiResult {
     ApiResult {
         check: Check {
-            id: "api",
+            id: CheckId::Api,
             status,
             summary: format!("not reading the API server: {why}"),
             evidence: json!({}),
@@ -148,7 +148,7 @@ fn describe(config: &ApiConfig, namespace: &str, service: &str, read: &ReadResul
         }
     };
     Check {
-        id: "api",
+        id: CheckId::Api,
         status,
         summary,
         evidence,

@@ -12,7 +12,7 @@ use super::verdict::Name;
 use super::{Options, Resolver};
 use crate::dns::search::{self, Lookup, SearchConfig};
 use crate::dns::{millis, Querier, QuerySettings, ServerStrategy};
-use crate::report::{Check, CheckStatus, LibcAnswer, QueryRecord};
+use crate::report::{Check, CheckId, CheckStatus, LibcAnswer, QueryRecord};
 
 /// Per-query deadline: a healthy cluster DNS answers in milliseconds, and each check may
 /// send two exchanges in a row (glibc tries the bare name after a timeout).
@@ -94,17 +94,17 @@ pub fn run(
         fqdn_address: None,
     };
     let ids = [
-        "dns-kubernetes-default",
-        "dns-short",
-        "dns-namespaced",
-        "dns-fqdn",
+        CheckId::DnsKubernetesDefault,
+        CheckId::DnsShort,
+        CheckId::DnsNamespaced,
+        CheckId::DnsFqdn,
     ];
     for (index, (id, walk)) in ids.iter().zip(walks).enumerate() {
         let name = &names[index + 1];
         let Some(walk) = walk else { continue };
-        if *id == "dns-short" && !same_namespace {
+        if *id == CheckId::DnsShort && !same_namespace {
             checks.push(Check {
-                id,
+                id: *id,
                 status: CheckStatus::Skip,
                 summary: format!("`{name}` alone resolves only from namespace {ns}; this pod is in {pod_namespace}"),
                 evidence: json!({}),
@@ -115,9 +115,9 @@ pub fn run(
         }
         let outcome = name_outcome(&walk.glibc);
         match *id {
-            "dns-kubernetes-default" => result.kubernetes_default = outcome,
-            "dns-short" => result.short = outcome,
-            "dns-namespaced" => result.namespaced = outcome,
+            CheckId::DnsKubernetesDefault => result.kubernetes_default = outcome,
+            CheckId::DnsShort => result.short = outcome,
+            CheckId::DnsNamespaced => result.namespaced = outcome,
             _ => {
                 result.fqdn = outcome;
                 result.fqdn_address = walk
@@ -128,7 +128,7 @@ pub fn run(
                     .map(|r| r.data.clone());
             }
         }
-        checks.push(walk_check(id, name, &walk));
+        checks.push(walk_check(*id, name, &walk));
     }
     result.checks = checks;
     result
@@ -215,7 +215,7 @@ fn server_check_report(queries: &[QueryRecord]) -> Check {
         )
     };
     Check {
-        id: "dns-server",
+        id: CheckId::DnsServer,
         status,
         summary,
         evidence: json!({ "queries": queries }),
@@ -232,7 +232,7 @@ fn name_outcome(answer: &LibcAnswer) -> Name {
     }
 }
 
-fn walk_check(id: &'static str, name: &str, walk: &Walk) -> Check {
+fn walk_check(id: CheckId, name: &str, walk: &Walk) -> Check {
     let addresses: Vec<&str> = walk.glibc.records.iter().map(|r| r.data.as_str()).collect();
     let race = conntrack_race(&walk.queries);
     let (mut status, mut summary) = match walk.glibc.status {
@@ -247,8 +247,8 @@ fn walk_check(id: &'static str, name: &str, walk: &Walk) -> Check {
     };
     let mut hint = match (id, status) {
         (_, CheckStatus::Pass) => None,
-        ("dns-kubernetes-default", _) => Some("if kubernetes.default does not resolve either, DNS itself is broken, not this Service".to_string()),
-        ("dns-fqdn", _) => Some("does the Service exist in this namespace? kubectl get service -n <namespace>".to_string()),
+        (CheckId::DnsKubernetesDefault, _) => Some("if kubernetes.default does not resolve either, DNS itself is broken, not this Service".to_string()),
+        (CheckId::DnsFqdn, _) => Some("does the Service exist in this namespace? kubectl get service -n <namespace>".to_string()),
         _ => Some("the fully qualified name is the test: if it resolves, fix the pod's search list or ndots (svcprobe resolvconf)".to_string()),
     };
     if status == CheckStatus::Pass && walk.musl.status != "resolved" {

@@ -21,7 +21,7 @@ use serde_json::json;
 use crate::dns::millis;
 use crate::k8s::Objects;
 use crate::kubeapi;
-use crate::report::{Check, CheckStatus, DiagnoseReport, Libc, ProbeContext, Severity};
+use crate::report::{Check, CheckId, CheckStatus, DiagnoseReport, Libc, ProbeContext, Severity};
 use crate::resolvconf::{self, Effective, ResolvConf};
 use verdict::Facts;
 
@@ -96,7 +96,7 @@ pub fn run(options: &Options) -> DiagnoseReport {
     });
     let api = api.unwrap_or_else(|_| api_checks::ApiResult {
         check: Check {
-            id: "api",
+            id: CheckId::Api,
             status: CheckStatus::Skip,
             summary: "the API read failed unexpectedly".into(),
             evidence: json!({}),
@@ -259,7 +259,7 @@ fn context_check(context: &ProbeContext) -> Check {
         context.namespace_source
     );
     Check {
-        id: "context",
+        id: CheckId::Context,
         status: CheckStatus::Pass,
         summary,
         evidence: json!({ "hostname": context.hostname, "pod_ip": context.pod_ip, "namespace": context.namespace, "namespace_source": context.namespace_source }),
@@ -271,7 +271,7 @@ fn context_check(context: &ProbeContext) -> Check {
 fn resolv_conf_check(resolver: &Resolver, options: &Options) -> Check {
     let Some(conf) = &resolver.conf else {
         return Check {
-            id: "resolv-conf",
+            id: CheckId::ResolvConf,
             status: CheckStatus::Skip,
             summary: resolver.read_error.clone().unwrap_or_default(),
             evidence: json!({ "file": options.resolv_conf }),
@@ -311,7 +311,7 @@ fn resolv_conf_check(resolver: &Resolver, options: &Options) -> Check {
         }
     };
     Check {
-        id: "resolv-conf",
+        id: CheckId::ResolvConf,
         status,
         summary,
         evidence: json!({ "file": options.resolv_conf, "glibc": resolver.glibc.to_report(), "findings": findings }),
@@ -322,7 +322,7 @@ fn resolv_conf_check(resolver: &Resolver, options: &Options) -> Check {
 
 fn kube_proxy_check(service: &str, namespace: &str) -> Check {
     Check {
-        id: "kube-proxy",
+        id: CheckId::KubeProxy,
         status: CheckStatus::Skip,
         summary: "kube-proxy's rules live on the node; this check runs from a node debug pod".into(),
         evidence: json!({}),

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::Options;
 use crate::k8s::{Backend, IntOrString, Objects, Service, ServicePort};
-use crate::report::{Check, CheckStatus};
+use crate::report::{Check, CheckId, CheckStatus};
 
 /// What the object checks contribute to the verdict and to the connectivity checks.
 pub struct ObjectResult {
@@ -56,7 +56,7 @@ pub fn run(
         return ObjectResult {
             checks: vec![
                 check(
-                    "service-definition",
+                    CheckId::ServiceDefinition,
                     CheckStatus::Fail,
                     format!(
                         "no Service {}/{} (objects from {source})",
@@ -113,7 +113,7 @@ pub fn run(
 
 fn without_objects(given: Vec<Backend>) -> ObjectResult {
     let definition = check(
-        "service-definition",
+        CheckId::ServiceDefinition,
         CheckStatus::Skip,
         "no cluster objects to check the Service definition against".into(),
         json!({}),
@@ -123,7 +123,7 @@ fn without_objects(given: Vec<Backend>) -> ObjectResult {
         skipped_endpoints("no cluster objects and no --endpoints")
     } else {
         check(
-            "endpoints",
+            CheckId::Endpoints,
             CheckStatus::Pass,
             format!("{} endpoints given with --endpoints", given.len()),
             json!({ "endpoints": given.iter().map(|b| format!("{}:{}", b.ip, b.port)).collect::<Vec<_>>() }),
@@ -145,7 +145,7 @@ fn without_objects(given: Vec<Backend>) -> ObjectResult {
 
 fn skipped_endpoints(why: &str) -> Check {
     check(
-        "endpoints",
+        CheckId::Endpoints,
         CheckStatus::Skip,
         why.to_string(),
         json!({}),
@@ -178,7 +178,7 @@ fn definition_check(
         };
         return (
             check(
-                "service-definition",
+                CheckId::ServiceDefinition,
                 CheckStatus::Fail,
                 summary,
                 json!({ "ports": ports }),
@@ -334,7 +334,7 @@ fn definition_check(
     });
     let hint = (status != CheckStatus::Pass).then(|| "compare `kubectl get service -o yaml` (spec.selector, spec.ports[].targetPort) with the pods' labels and containerPorts".to_string());
     (
-        check("service-definition", status, summary, evidence, hint),
+        check(CheckId::ServiceDefinition, status, summary, evidence, hint),
         undeclared,
     )
 }
@@ -430,14 +430,14 @@ fn endpoints_check(
     };
     let evidence = json!({ "endpoints": backends.iter().map(describe).collect::<Vec<_>>() });
     (
-        check("endpoints", status, summary, evidence, hint),
+        check(CheckId::Endpoints, status, summary, evidence, hint),
         Some(ready),
         backends,
     )
 }
 
 fn check(
-    id: &'static str,
+    id: CheckId,
     status: CheckStatus,
     summary: String,
     evidence: serde_json::Value,
@@ -481,20 +481,20 @@ mod tests {
         run(&options(), Some(&objects), "the API server", "default")
     }
 
-    fn status(result: &ObjectResult, id: &str) -> (CheckStatus, String) {
+    fn status(result: &ObjectResult, id: CheckId) -> (CheckStatus, String) {
         let check = result.checks.iter().find(|c| c.id == id).unwrap();
         (check.status, check.summary.clone())
     }
 
     #[test]
     fn the_spec_fields_that_explain_symptoms() {
-        let (s, summary) = status(&run_with(|_| {}), "service-definition");
+        let (s, summary) = status(&run_with(|_| {}), CheckId::ServiceDefinition);
         assert_eq!(
             (s, summary.contains("matches 3 pod(s)")),
             (CheckStatus::Pass, true)
         );
         let local = run_with(|o| o.services[0].spec.internal_traffic_policy = Some("Local".into()));
-        let (s, summary) = status(&local, "service-definition");
+        let (s, summary) = status(&local, CheckId::ServiceDefinition);
         assert_eq!(s, CheckStatus::Warn);
         assert!(
             summary.contains("internalTrafficPolicy: Local"),
@@ -506,7 +506,7 @@ mod tests {
             spec.ip_families = vec!["IPv4".into(), "IPv6".into()];
             spec.cluster_ips = vec!["10.0.1.175".into(), "fd00::175".into()];
         });
-        let (s, summary) = status(&sticky, "service-definition");
+        let (s, summary) = status(&sticky, CheckId::ServiceDefinition);
         assert_eq!(s, CheckStatus::Pass);
         assert!(summary.contains("sessionAffinity: ClientIP"), "{summary}");
         assert!(summary.contains("dual-stack (IPv4, IPv6)"), "{summary}");
@@ -518,11 +518,11 @@ mod tests {
             o.pods.clear();
             o.pods_unavailable = Some("403 Forbidden".into());
         });
-        let (s, summary) = status(&result, "service-definition");
+        let (s, summary) = status(&result, CheckId::ServiceDefinition);
         assert_eq!(s, CheckStatus::Warn);
         assert!(summary.contains("could not be read"), "{summary}");
         assert_eq!(result.target_port_undeclared, None);
-        assert_eq!(status(&result, "endpoints").0, CheckStatus::Pass);
+        assert_eq!(status(&result, CheckId::Endpoints).0, CheckStatus::Pass);
     }
 
     #[test]
@@ -536,7 +536,7 @@ mod tests {
                 reason: Some("CrashLoopBackOff".into()),
             });
         });
-        let (s, summary) = status(&result, "endpoints");
+        let (s, summary) = status(&result, CheckId::Endpoints);
         assert_eq!(s, CheckStatus::Warn);
         assert!(
             summary.contains("hostnames-632524106-ly40y (CrashLoopBackOff, 0/1 ready, 7 restarts)"),
@@ -548,7 +548,7 @@ mod tests {
                 e.conditions.ready = Some(false);
             }
         });
-        let (s, summary) = status(&none_ready, "endpoints");
+        let (s, summary) = status(&none_ready, CheckId::Endpoints);
         assert_eq!(s, CheckStatus::Fail);
         assert!(
             summary

@@ -16,7 +16,7 @@ use crate::hairpin;
 use crate::http::{Prober, Settings};
 use crate::k8s::Backend;
 use crate::net;
-use crate::report::{Check, CheckStatus, HairpinStatus};
+use crate::report::{Check, CheckId, CheckStatus, HairpinStatus};
 use crate::tls::Trust;
 
 /// Threads used for the ClusterIP samples: enough to finish 20 samples in one round trip
@@ -106,7 +106,7 @@ pub fn run(plan: &Plan) -> ReachResult {
             Some(tally)
         }
         _ => {
-            checks.push(skip("cluster-ip", "no ClusterIP to probe: the name did not resolve and no objects give it (or the Service is headless)"));
+            checks.push(skip(CheckId::ClusterIp, "no ClusterIP to probe: the name did not resolve and no objects give it (or the Service is headless)"));
             None
         }
     };
@@ -123,12 +123,12 @@ pub fn run(plan: &Plan) -> ReachResult {
     let (hairpin_check, hairpin_ok) = match hairpin {
         Some((check, ok)) => (check, ok),
         None if plan.backends.is_empty() => (
-            skip("hairpin", "endpoint addresses unknown, so whether this pod is one is too: read the API (RBAC), or give --objects or --endpoints"),
+            skip(CheckId::Hairpin, "endpoint addresses unknown, so whether this pod is one is too: read the API (RBAC), or give --objects or --endpoints"),
             None,
         ),
-        None if own.is_some() => (skip("hairpin", "no ClusterIP to reach this pod through"), None),
+        None if own.is_some() => (skip(CheckId::Hairpin, "no ClusterIP to reach this pod through"), None),
         None => (
-            skip("hairpin", "this pod is not an endpoint of the Service: hairpin only matters from a backend pod"),
+            skip(CheckId::Hairpin, "this pod is not an endpoint of the Service: hairpin only matters from a backend pod"),
             None,
         ),
     };
@@ -247,7 +247,10 @@ fn hairpin_check(vip: SocketAddr, own: &Backend, plan: &Plan) -> (Check, Option<
         Ok(report) => report,
         Err(e) => {
             return (
-                skip("hairpin", &format!("the hairpin probe could not run: {e}")),
+                skip(
+                    CheckId::Hairpin,
+                    &format!("the hairpin probe could not run: {e}"),
+                ),
                 None,
             )
         }
@@ -258,7 +261,7 @@ fn hairpin_check(vip: SocketAddr, own: &Backend, plan: &Plan) -> (Check, Option<
         HairpinStatus::Inconclusive => (CheckStatus::Warn, None),
     };
     let check = Check {
-        id: "hairpin",
+        id: CheckId::Hairpin,
         status,
         summary: report.verdict.summary.clone(),
         hint: report.verdict.hint.clone(),
@@ -350,7 +353,7 @@ fn cluster_ip_check(addr: SocketAddr, http: bool, samples: &[Attempt]) -> (Check
     });
     (
         Check {
-            id: "cluster-ip",
+            id: CheckId::ClusterIp,
             status,
             summary,
             evidence,
@@ -382,7 +385,7 @@ fn describe_failures(attempts: &[Attempt]) -> String {
 fn direct_check(direct: &[Direct], http: bool) -> Check {
     if direct.is_empty() {
         return skip(
-            "endpoints-direct",
+            CheckId::EndpointsDirect,
             "no endpoint addresses known: read the API (RBAC), or give --objects or --endpoints",
         );
     }
@@ -430,7 +433,7 @@ fn direct_check(direct: &[Direct], http: bool) -> Check {
         "endpoints": direct.iter().map(|d| json!({ "address": d.address, "pod": d.pod, "ok": d.tally.ok > 0, "refused": d.tally.refused, "timeout": d.tally.timeout, "rejected": d.tally.rejected })).collect::<Vec<_>>(),
     });
     Check {
-        id: "endpoints-direct",
+        id: CheckId::EndpointsDirect,
         status,
         summary,
         evidence,
@@ -439,7 +442,7 @@ fn direct_check(direct: &[Direct], http: bool) -> Check {
     }
 }
 
-fn skip(id: &'static str, why: &str) -> Check {
+fn skip(id: CheckId, why: &str) -> Check {
     Check {
         id,
         status: CheckStatus::Skip,

@@ -5,7 +5,7 @@
 //! (DNS before Service definition before endpoints before kube-proxy) look sound, so that
 //! the verdict names the first thing to fix, not a symptom of it.
 
-use crate::report::Verdict;
+use crate::report::{Cause, Verdict};
 
 /// How a set of connection attempts to one destination went.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -85,7 +85,7 @@ pub fn decide(facts: &Facts) -> Verdict {
     // bridge port), so "not every sample answered" is the signal, not "none did".
     if !facts.dns_answers && every_endpoint_answers && vip.attempts > 0 && !vip.all_ok() {
         return verdict(
-            "proxy",
+            Cause::Proxy,
             "the Service IPs fail (the DNS server's, and this Service's for at least some connections), yet every endpoint answers directly: kube-proxy or the node's bridge is at fault".into(),
             &[
                 "on the node: is kube-proxy running? iptables-save | grep KUBE-SERVICES; check its logs",
@@ -100,7 +100,7 @@ pub fn decide(facts: &Facts) -> Verdict {
             "silently dropped"
         };
         return verdict(
-            "dns-unreachable",
+            Cause::DnsUnreachable,
             format!("no DNS server answered: queries were {how}"),
             &[
                 "check that the DNS pods run: kubectl get pods -n kube-system -l k8s-app=kube-dns",
@@ -116,7 +116,7 @@ pub fn decide(facts: &Facts) -> Verdict {
         && facts.service_in_objects != Some(false)
     {
         return verdict(
-            "dns-unreachable",
+            Cause::DnsUnreachable,
             "the DNS server answers, but not even kubernetes.default resolves: cluster DNS is broken, not this Service".into(),
             &[
                 "check the DNS pods' logs (can they reach the API server?): kubectl logs -n kube-system -l k8s-app=kube-dns",
@@ -131,7 +131,7 @@ pub fn decide(facts: &Facts) -> Verdict {
             _ => "its fully qualified name is NXDOMAIN",
         };
         return verdict(
-            "service-not-found",
+            Cause::ServiceNotFound,
             format!("Service {svc} does not exist: {evidence}"),
             &[
                 &format!("kubectl get service {} -n {}", facts.service, facts.namespace),
@@ -150,7 +150,7 @@ pub fn decide(facts: &Facts) -> Verdict {
             "the short name"
         };
         return verdict(
-            "dns-config",
+            Cause::DnsConfig,
             format!("the fully qualified name resolves but {which} does not: the pod's search list or ndots is wrong"),
             &[
                 "run svcprobe resolvconf and fix what it reports (search <ns>.svc.<domain> svc.<domain> <domain>, ndots:5)",
@@ -160,14 +160,14 @@ pub fn decide(facts: &Facts) -> Verdict {
     }
     if facts.fqdn == Name::Failed {
         return verdict(
-            "dns-unreachable",
+            Cause::DnsUnreachable,
             "the DNS server answers some queries but failed on this Service's name (timeout or SERVFAIL)".into(),
             &["check the DNS pods' logs: kubectl logs -n kube-system -l k8s-app=kube-dns"],
         );
     }
     if facts.ready_endpoints == Some(0) {
         return verdict(
-            "no-endpoints",
+            Cause::NoEndpoints,
             format!("Service {svc} has no ready endpoints"),
             &[
                 "check that the Service's selector matches the pods' labels: kubectl get pods --show-labels",
@@ -179,7 +179,7 @@ pub fn decide(facts: &Facts) -> Verdict {
     // so the other attempts of a burst often just time out.
     if vip.rejected > 0 && vip.ok == 0 {
         return verdict(
-            "no-endpoints",
+            Cause::NoEndpoints,
             format!(
                 "connections to the ClusterIP are rejected by {} (ICMP unreachable) and none succeeds: kube-proxy's REJECT for a Service without endpoints",
                 vip.rejected_by.join(", ")
@@ -201,7 +201,7 @@ pub fn decide(facts: &Facts) -> Verdict {
     if let Some(port) = &facts.target_port_undeclared {
         if all_direct_refused || (vip.none_ok() && vip.refused > 0) {
             return verdict(
-                "target-port-mismatch",
+                Cause::TargetPortMismatch,
                 format!("the Service's targetPort {port} is not a port the pods declare, and connections to it are refused"),
                 &["compare the Service's targetPort with the pods' containerPort: kubectl get service,pods -o yaml", "check the port the application actually listens on"],
             );
@@ -211,7 +211,7 @@ pub fn decide(facts: &Facts) -> Verdict {
         || (facts.direct.is_empty() && vip.none_ok() && vip.refused == vip.attempts)
     {
         return verdict(
-            "target-port-mismatch",
+            Cause::TargetPortMismatch,
             "every backend refuses connections on the target port: the Service's targetPort does not match the port the application listens on (or the application listens on localhost only)".into(),
             &["compare the Service's targetPort with the container's port and the port the process listens on"],
         );
@@ -229,7 +229,7 @@ pub fn decide(facts: &Facts) -> Verdict {
             })
             .collect();
         return verdict(
-            "backend-down",
+            Cause::BackendDown,
             format!(
                 "{} of {} endpoints do not answer: {}",
                 down.len(),
@@ -244,7 +244,7 @@ pub fn decide(facts: &Facts) -> Verdict {
     }
     if facts.direct.is_empty() && vip.ok > 0 && vip.refused > 0 {
         return verdict(
-            "backend-down",
+            Cause::BackendDown,
             format!(
                 "{} of {} connections to the ClusterIP were refused: some backends are down",
                 vip.refused, vip.attempts
@@ -258,21 +258,21 @@ pub fn decide(facts: &Facts) -> Verdict {
     let everything_silent = vip.attempts > 0 && vip.timeout == vip.attempts;
     if everything_silent && (facts.direct.is_empty() || direct_timeout == facts.direct.len()) {
         return verdict(
-            "traffic-blocked",
+            Cause::TrafficBlocked,
             "connections time out both to the ClusterIP and to the endpoints directly: packets are silently dropped (a NetworkPolicy or a firewall)".into(),
             &["kubectl get networkpolicy -n <backend namespace>: does one select the backends without allowing this pod?", "check node firewalls and security groups between nodes"],
         );
     }
     if facts.hairpin_ok == Some(false) {
         return verdict(
-            "hairpin",
+            Cause::Hairpin,
             "this pod is an endpoint of the Service and cannot reach itself through the Service IP".into(),
             &["on the node: check the bridge port's hairpin_mode (kubelet --hairpin-mode) and the KUBE-MARK-MASQ rules for the pod's KUBE-SEP chain", "kube-proxy --masquerade-all also works around it"],
         );
     }
     if every_endpoint_answers && vip.attempts > 0 && !vip.all_ok() {
         return verdict(
-            "proxy",
+            Cause::Proxy,
             format!("every endpoint answers directly but only {} of {} connections to the ClusterIP succeed: kube-proxy or the node's bridge is at fault", vip.ok, vip.attempts),
             &[
                 "on the node: iptables-save | grep KUBE-SVC / KUBE-SEP for this Service; check kube-proxy's logs",
@@ -285,19 +285,19 @@ pub fn decide(facts: &Facts) -> Verdict {
         && facts.hairpin_ok != Some(false)
     {
         return verdict(
-            "healthy",
+            Cause::Healthy,
             format!("Service {svc} resolves and every connection answered"),
             &[],
         );
     }
     verdict(
-        "unknown",
+        Cause::Unknown,
         "the checks do not add up to a known cause; read the checklist".into(),
         &["supply --objects (kubectl get service,endpointslices,pods -o json) so more checks can run"],
     )
 }
 
-fn verdict(cause: &'static str, summary: String, next_steps: &[&str]) -> Verdict {
+fn verdict(cause: Cause, summary: String, next_steps: &[&str]) -> Verdict {
     Verdict {
         cause,
         summary,
@@ -345,26 +345,35 @@ mod tests {
     #[test]
     fn each_broken_layer_gets_its_cause() {
         type Change = Box<dyn Fn(&mut Facts)>;
-        let cases: Vec<(&str, Change)> = vec![
-            ("healthy", Box::new(|_| {})),
-            ("dns-unreachable", Box::new(|f| f.dns_answers = false)),
-            ("service-not-found", Box::new(|f| f.fqdn = Name::NotFound)),
+        let cases: Vec<(Cause, Change)> = vec![
+            (Cause::Healthy, Box::new(|_| {})),
+            (Cause::DnsUnreachable, Box::new(|f| f.dns_answers = false)),
             (
-                "dns-unreachable",
+                Cause::ServiceNotFound,
+                Box::new(|f| f.fqdn = Name::NotFound),
+            ),
+            (
+                Cause::DnsUnreachable,
                 Box::new(|f| {
                     f.fqdn = Name::NotFound;
                     f.kubernetes_default = Name::NotFound;
                 }),
             ),
             (
-                "service-not-found",
+                Cause::ServiceNotFound,
                 Box::new(|f| f.service_in_objects = Some(false)),
             ),
-            ("dns-config", Box::new(|f| f.short = Name::NotFound)),
-            ("dns-config", Box::new(|f| f.namespaced = Name::NotFound)),
-            ("no-endpoints", Box::new(|f| f.ready_endpoints = Some(0))),
+            (Cause::DnsConfig, Box::new(|f| f.short = Name::NotFound)),
             (
-                "no-endpoints",
+                Cause::DnsConfig,
+                Box::new(|f| f.namespaced = Name::NotFound),
+            ),
+            (
+                Cause::NoEndpoints,
+                Box::new(|f| f.ready_endpoints = Some(0)),
+            ),
+            (
+                Cause::NoEndpoints,
                 Box::new(|f| {
                     f.ready_endpoints = None;
                     f.direct.clear();
@@ -377,7 +386,7 @@ mod tests {
                 }),
             ),
             (
-                "target-port-mismatch",
+                Cause::TargetPortMismatch,
                 Box::new(|f| {
                     f.target_port_undeclared = Some("9377".into());
                     f.cluster_ip = Some(Tally {
@@ -395,7 +404,7 @@ mod tests {
                 }),
             ),
             (
-                "backend-down",
+                Cause::BackendDown,
                 Box::new(|f| {
                     f.direct[0].tally = Tally {
                         attempts: 1,
@@ -411,7 +420,7 @@ mod tests {
                 }),
             ),
             (
-                "backend-down",
+                Cause::BackendDown,
                 Box::new(|f| {
                     f.direct.clear();
                     f.cluster_ip = Some(Tally {
@@ -423,7 +432,7 @@ mod tests {
                 }),
             ),
             (
-                "traffic-blocked",
+                Cause::TrafficBlocked,
                 Box::new(|f| {
                     f.cluster_ip = Some(Tally {
                         attempts: 20,
@@ -440,7 +449,7 @@ mod tests {
                 }),
             ),
             (
-                "proxy",
+                Cause::Proxy,
                 Box::new(|f| {
                     f.dns_answers = false;
                     f.cluster_ip = Some(Tally {
@@ -451,7 +460,7 @@ mod tests {
                 }),
             ),
             (
-                "dns-unreachable",
+                Cause::DnsUnreachable,
                 Box::new(|f| {
                     f.dns_answers = false;
                     f.cluster_ip = None;
@@ -459,7 +468,7 @@ mod tests {
                 }),
             ),
             (
-                "proxy",
+                Cause::Proxy,
                 Box::new(|f| {
                     f.cluster_ip = Some(Tally {
                         attempts: 20,
@@ -468,14 +477,14 @@ mod tests {
                     })
                 }),
             ),
-            ("hairpin", Box::new(|f| f.hairpin_ok = Some(false))),
+            (Cause::Hairpin, Box::new(|f| f.hairpin_ok = Some(false))),
         ];
         for (cause, change) in cases {
             let mut facts = healthy();
             change(&mut facts);
             let v = decide(&facts);
             assert_eq!(v.cause, cause, "{}", v.summary);
-            assert_eq!(v.next_steps.is_empty(), cause == "healthy");
+            assert_eq!(v.next_steps.is_empty(), cause == Cause::Healthy);
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::Text;
-use crate::report::{CheckStatus, DiagnoseReport};
+use crate::report::{CheckId, CheckStatus, DiagnoseReport};
 
 const WIDTH: usize = 80;
 
@@ -33,7 +33,7 @@ impl Text for DiagnoseReport {
             );
             // A refused API read is a skip, but its hint (the RBAC to grant) is the way on.
             let shown = matches!(check.status, CheckStatus::Warn | CheckStatus::Fail)
-                || (check.id == "api" && check.status == CheckStatus::Skip);
+                || (check.id == CheckId::Api && check.status == CheckStatus::Skip);
             if let (Some(hint), true) = (&check.hint, shown) {
                 wrap(&mut out, "         ", &format!("       -> {hint}"));
             }
