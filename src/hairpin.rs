@@ -45,10 +45,11 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::cmd::tcp::{icmp_report, latency_stats};
 use crate::dns::millis;
 use crate::error::Error;
-use crate::net::{self, Outcome};
+use crate::probe::connect::{self, Outcome};
+use crate::probe::stats::latency_stats;
+use crate::probe::tcp::icmp_report;
 use crate::report::{HairpinAttempt, HairpinReport, HairpinStatus, HairpinSummary, HairpinVerdict};
 use crate::sockdiag::{self, Families, ESTABLISHED, LISTEN, NEW_SYN_RECV, SYN_RECV};
 
@@ -475,7 +476,7 @@ fn resolve(attempts: &mut [HairpinAttempt], unresolved: &mut Vec<Unresolved>, wa
 /// One tagged connect; a connected one comes back with its stream, `landed` not yet known.
 fn attempt(seq: u32, service: SocketAddr, timeout: Duration) -> Done {
     let tag = mss_tag(seq);
-    match net::connect_with(service, None, timeout, |s| s.set_tcp_mss(tag)) {
+    match connect::connect_with(service, None, timeout, |s| s.set_tcp_mss(tag)) {
         Ok(connected) => (
             HairpinAttempt {
                 seq,

@@ -22,11 +22,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::dns::millis;
-use crate::http::{Prober, Settings, Trace};
 use crate::k8s::{self, Objects};
-use crate::net::Outcome;
+use crate::probe::agent::{Prober, Settings, Trace};
+use crate::probe::connect::Outcome;
+use crate::probe::tls::Trust;
 use crate::report::ApiRequest;
-use crate::tls::Trust;
 
 /// Where kubelet mounts the service account of a pod.
 pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";

@@ -10,15 +10,14 @@ pub mod diagnose;
 pub mod dns;
 pub mod error;
 pub mod hairpin;
-pub mod http;
+pub mod input;
 pub mod k8s;
 pub mod kubeapi;
-pub mod net;
 pub mod output;
+pub mod probe;
 pub mod report;
 pub mod resolvconf;
 pub mod sockdiag;
-pub mod tls;
 
 use cli::{Command, Format};
 use error::{Error, ExitCode};

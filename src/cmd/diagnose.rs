@@ -27,7 +27,7 @@ pub fn run(args: &DiagnoseArgs) -> Result<Envelope<DiagnoseReport>, Error> {
                     })?;
                 String::from_utf8_lossy(&bytes).into_owned()
             } else {
-                super::read_text_up_to(path, MAX_OBJECTS_BYTES)?
+                crate::input::read_text_up_to(path, MAX_OBJECTS_BYTES)?
             };
             let parsed = k8s::parse(&text).map_err(|e| Error::Read {
                 path: path.clone(),

@@ -1,5 +1,6 @@
 //! One module per subcommand. Each `run` takes its parsed arguments and returns its
-//! report (or the error that kept it from running); printing is `output`'s job.
+//! report (or the error that kept it from running); printing is `output`'s job. Each is a
+//! leaf: what commands share lives in `probe`, `input`, `dns` and the other library modules.
 
 pub mod diagnose;
 pub mod hairpin;
@@ -8,30 +9,3 @@ pub mod nslookup;
 pub mod resolvconf;
 pub mod serve;
 pub mod tcp;
-
-use std::io::Read;
-use std::path::Path;
-
-use crate::error::Error;
-
-/// resolv.conf is a few hundred bytes; a cap keeps a wrong `--file /dev/zero` harmless.
-const MAX_CONFIG_BYTES: u64 = 1 << 20;
-
-/// Reads a small text file; invalid UTF-8 is replaced, not fatal (findings will show it).
-pub fn read_text(path: &Path) -> Result<String, Error> {
-    read_text_up_to(path, MAX_CONFIG_BYTES)
-}
-
-/// Reads at most `limit` bytes of a text file.
-pub fn read_text_up_to(path: &Path, limit: u64) -> Result<String, Error> {
-    let read_error = |source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(read_error)?;
-    let mut bytes = Vec::new();
-    file.take(limit)
-        .read_to_end(&mut bytes)
-        .map_err(read_error)?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
-}

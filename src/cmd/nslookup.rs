@@ -119,7 +119,7 @@ pub fn run(args: &NslookupArgs) -> Result<Envelope<NslookupReport>, Error> {
 /// resolv.conf, or an empty configuration when `--server` makes the file optional.
 fn read_config(args: &NslookupArgs) -> Result<(resolvconf::ResolvConf, String), Error> {
     let path = args.resolv_conf.display().to_string();
-    match super::read_text(&args.resolv_conf) {
+    match crate::input::read_text(&args.resolv_conf) {
         Ok(text) => Ok((resolvconf::parse(&text), path)),
         Err(e) if !args.servers.is_empty() => {
             Ok((resolvconf::parse(""), format!("--server ({e})")))

@@ -6,7 +6,7 @@ use crate::report::{Envelope, Libc, ResolvConfReport, Severity, SCHEMA_VERSION};
 use crate::resolvconf;
 
 pub fn run(args: &ResolvconfArgs) -> Result<Envelope<ResolvConfReport>, Error> {
-    let text = super::read_text(&args.file)?;
+    let text = crate::input::read_text(&args.file)?;
     Ok(report(&args.file.display().to_string(), &text))
 }
 

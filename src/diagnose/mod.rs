@@ -166,7 +166,7 @@ pub fn run(options: &Options) -> DiagnoseReport {
 }
 
 fn read_resolver(options: &Options) -> Resolver {
-    let (conf, read_error) = match crate::cmd::read_text(&options.resolv_conf) {
+    let (conf, read_error) = match crate::input::read_text(&options.resolv_conf) {
         Ok(text) => (Some(resolvconf::parse(&text)), None),
         Err(e) => (None, Some(e.to_string())),
     };

@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::verdict::{Direct, Tally};
-use crate::cmd::tcp::latency_stats;
 use crate::dns::millis;
 use crate::hairpin;
-use crate::http::{Prober, Settings};
 use crate::k8s::Backend;
-use crate::net;
+use crate::probe::agent::{Prober, Settings};
+use crate::probe::connect;
+use crate::probe::stats::latency_stats;
+use crate::probe::tls::Trust;
 use crate::report::{Check, CheckId, CheckStatus, HairpinStatus};
-use crate::tls::Trust;
 
 /// Threads used for the ClusterIP samples: enough to finish 20 samples in one round trip
 /// or two, few enough not to look like a flood.
@@ -197,7 +197,7 @@ fn one(addr: SocketAddr, plan: &Plan) -> Attempt {
             trust: Trust::Nothing,
         });
         let url = format!("http://{addr}/");
-        let (attempt, _) = crate::cmd::http::attempt(0, &prober, &url, IDENTITY_BYTES, false);
+        let (attempt, _) = crate::probe::http::attempt(0, &prober, &url, IDENTITY_BYTES, false);
         return Attempt {
             outcome: if attempt.outcome == "response" {
                 "ok"
@@ -212,7 +212,7 @@ fn one(addr: SocketAddr, plan: &Plan) -> Attempt {
             ms: attempt.timing.total_ms,
         };
     }
-    match net::connect(addr, None, timeout) {
+    match connect::connect(addr, None, timeout) {
         Ok(connected) => Attempt {
             outcome: "ok",
             icmp_from: None,

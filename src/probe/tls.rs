@@ -49,7 +49,7 @@ impl Trust {
             Some(p) => p.to_path_buf(),
             None => system_bundle()?,
         };
-        let pem = crate::cmd::read_text(&path)?;
+        let pem = crate::input::read_text(&path)?;
         let certificates: Vec<Certificate<'static>> = parse_pem(pem.as_bytes())
             .filter_map(|item| match item {
                 Ok(PemItem::Certificate(c)) => Some(c),

@@ -3,9 +3,9 @@
 //!
 //! ureq does HTTP/1.1 and TLS; everything below it is ours: the addresses come from our
 //! resolver (resolved once by the caller, so the DNS phase is measured apart), connects go
-//! through [`crate::net::connect`] (so a failed connect is classified exactly as `tcp`
-//! classifies it, ICMP sender included), and a last link in the connector chain notes when
-//! TLS finished and when the first response byte arrived. These traits live in
+//! through [`connect::connect`] (so a failed connect is classified exactly as `tcp` classifies
+//! it, ICMP sender included), and a last link in the connector chain notes when TLS finished
+//! and when the first response byte arrived. These traits live in
 //! `ureq::unversioned`, outside ureq's semver: Cargo.toml pins ureq's minor version.
 
 use std::io::{self, Read, Write};
@@ -22,8 +22,8 @@ use ureq::unversioned::transport::{
 };
 use ureq::{Agent, Timeout};
 
-use crate::net::{self, Icmp, Outcome};
-use crate::tls::{self, Trust};
+use crate::probe::connect::{self, Icmp, Outcome};
+use crate::probe::tls::{self, Trust};
 
 /// ureq's buffer sizes; a response header larger than the input buffer is an error.
 const INPUT_BUFFER: usize = 64 * 1024;
@@ -170,7 +170,7 @@ impl Resolver for FixedResolver {
     }
 }
 
-/// The first link: a TCP connection made by [`net::connect`].
+/// The first link: a TCP connection made by [`connect::connect`].
 #[derive(Debug)]
 struct SocketConnector {
     source: Option<IpAddr>,
@@ -197,7 +197,7 @@ impl Connector for SocketConnector {
             if left.is_zero() {
                 break;
             }
-            match net::connect(*addr, self.source, left) {
+            match connect::connect(*addr, self.source, left) {
                 Ok(connected) => {
                     // As curl and Go do: TLS's Finished and the request are two small writes,
                     // and Nagle would hold the second for the server's delayed ACK (~40 ms).
