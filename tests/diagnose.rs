@@ -33,6 +33,10 @@ fn healthy_objects(bed: &Testbed) -> PathBuf {
     objects(bed, "healthy", |_| {})
 }
 
+fn summary(report: &Value) -> &str {
+    report["verdict"]["summary"].as_str().unwrap_or_default()
+}
+
 fn kind(item: &Value) -> &str {
     item["kind"].as_str().unwrap_or_default()
 }
@@ -202,9 +206,19 @@ fn network_failures() {
     let bed = Testbed::up();
     let objects = healthy_objects(&bed);
     bed.break_("netpol-drop");
-    for objects in [None, Some(&objects)] {
-        assert_eq!(cause(&diagnose(&bed, CLIENT, objects)), "traffic-blocked");
-    }
+    let blocked = diagnose(&bed, CLIENT, Some(&objects));
+    assert_eq!(cause(&blocked), "traffic-blocked", "{blocked:#}");
+    assert!(summary(&blocked).contains("to the endpoints directly"));
+    // Issue 9: without objects the endpoints are not probed, and the verdict must not
+    // claim they time out too; it says what was not checked and how to check it.
+    let bare = report(&bed.exec(CLIENT, &[SVCPROBE, "diagnose", "hostnames", "--no-api"]));
+    assert_eq!(cause(&bare), "traffic-blocked", "{bare:#}");
+    assert_eq!(check(&bare, "endpoints-direct")["status"], "skip");
+    let said = summary(&bare);
+    assert!(!said.contains("directly"), "{said}");
+    assert!(said.contains("not checked: endpoints-direct"), "{said}");
+    let steps = bare["verdict"]["next_steps"].to_string();
+    assert!(steps.contains("--objects"), "{steps}");
     bed.fix("netpol-drop");
     for switch in ["kube-proxy-down", "bridge-nf-off"] {
         bed.break_(switch);

@@ -12,6 +12,7 @@ mod object_checks;
 mod reach;
 pub mod verdict;
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -131,7 +132,7 @@ pub fn run(options: &Options) -> DiagnoseReport {
         timeout: options.timeout,
         deadline,
     });
-    let facts = Facts {
+    let mut facts = Facts {
         service: options.service.clone(),
         namespace: namespace.clone(),
         dns_answers: dns.server_answers,
@@ -144,14 +145,20 @@ pub fn run(options: &Options) -> DiagnoseReport {
         target_port_undeclared: objects.target_port_undeclared.clone(),
         ready_endpoints: objects.ready_endpoints,
         cluster_ip: reach.cluster_ip.clone(),
-        direct: reach.direct.clone(),
+        direct: (!reach.direct.is_empty()).then(|| reach.direct.clone()),
         hairpin_ok: reach.hairpin_ok,
+        skipped: BTreeMap::new(),
     };
     checks.extend(dns.checks);
     checks.push(api.check);
     checks.extend(objects.checks);
     checks.extend(reach.checks);
     checks.push(kube_proxy_check(&options.service, &namespace));
+    facts.skipped = checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Skip)
+        .map(|c| (c.id, first_clause(&c.summary)))
+        .collect();
     DiagnoseReport {
         service: options.service.clone(),
         namespace,
@@ -163,6 +170,16 @@ pub fn run(options: &Options) -> DiagnoseReport {
         duration_ms: millis(start.elapsed()),
         deadline_ms: options.deadline.as_millis() as u64,
     }
+}
+
+/// A skip summary's reason without its remedy: the part before the first `: ` or `; `.
+fn first_clause(summary: &str) -> String {
+    let end = [": ", "; "]
+        .iter()
+        .filter_map(|sep| summary.find(sep))
+        .min()
+        .unwrap_or(summary.len());
+    summary[..end].to_string()
 }
 
 fn read_resolver(options: &Options) -> Resolver {
