@@ -47,9 +47,10 @@ use std::time::{Duration, Instant};
 
 use crate::dns::millis;
 use crate::error::Error;
-use crate::probe::connect::{self, Outcome};
+use crate::probe::connect;
 use crate::probe::stats::latency_stats;
 use crate::probe::tcp::icmp_report;
+use crate::report::TcpOutcome;
 use crate::report::{HairpinAttempt, HairpinReport, HairpinStatus, HairpinSummary, HairpinVerdict};
 use crate::sockdiag::{self, Families, ESTABLISHED, LISTEN, NEW_SYN_RECV, SYN_RECV};
 
@@ -480,7 +481,7 @@ fn attempt(seq: u32, service: SocketAddr, timeout: Duration) -> Done {
         Ok(connected) => (
             HairpinAttempt {
                 seq,
-                outcome: Outcome::Connected.as_str(),
+                outcome: TcpOutcome::Connected,
                 landed: None,
                 duration_ms: millis(connected.elapsed),
                 slow: connected.elapsed >= SLOW,
@@ -496,7 +497,7 @@ fn attempt(seq: u32, service: SocketAddr, timeout: Duration) -> Done {
         Err(failure) => (
             HairpinAttempt {
                 seq,
-                outcome: failure.outcome.as_str(),
+                outcome: failure.outcome,
                 landed: None,
                 duration_ms: millis(failure.elapsed),
                 slow: false,
@@ -515,7 +516,7 @@ fn attempt(seq: u32, service: SocketAddr, timeout: Duration) -> Done {
 fn not_started(seq: u32, error: &std::io::Error) -> HairpinAttempt {
     HairpinAttempt {
         seq,
-        outcome: Outcome::Error.as_str(),
+        outcome: TcpOutcome::Error,
         landed: None,
         duration_ms: 0.0,
         slow: false,
@@ -530,7 +531,7 @@ fn not_started(seq: u32, error: &std::io::Error) -> HairpinAttempt {
 
 /// Counts and latencies (pure).
 pub fn summarize(attempts: &[HairpinAttempt]) -> HairpinSummary {
-    let mut outcomes: BTreeMap<&'static str, u32> = BTreeMap::new();
+    let mut outcomes: BTreeMap<TcpOutcome, u32> = BTreeMap::new();
     let (mut self_ms, mut other_ms) = (Vec::new(), Vec::new());
     let mut slow = 0;
     for a in attempts {
@@ -542,10 +543,7 @@ pub fn summarize(attempts: &[HairpinAttempt]) -> HairpinSummary {
         }
         slow += u32::from(a.slow);
     }
-    let connected = outcomes
-        .get(Outcome::Connected.as_str())
-        .copied()
-        .unwrap_or(0);
+    let connected = outcomes.get(&TcpOutcome::Connected).copied().unwrap_or(0);
     HairpinSummary {
         attempts: attempts.len() as u32,
         connected,
@@ -583,7 +581,7 @@ const HAIRPIN_HINT: &str = "a pod reaching itself through its Service needs the 
 
 /// Attempts whose SYN was dropped at least once: timeouts, and slow connects.
 pub fn dropped(s: &HairpinSummary) -> u32 {
-    s.outcomes.get("timeout").copied().unwrap_or(0) + s.slow
+    s.outcomes.get(&TcpOutcome::Timeout).copied().unwrap_or(0) + s.slow
 }
 
 /// The verdict from the counts (pure): `s` covers every attempt, `recheck` the spaced-out
@@ -600,13 +598,13 @@ pub fn verdict(
         None if n > 0 => Some(max_endpoints_99(n)),
         _ => None,
     };
-    let timeouts = s.outcomes.get("timeout").copied().unwrap_or(0);
+    let timeouts = s.outcomes.get(&TcpOutcome::Timeout).copied().unwrap_or(0);
     let fast_other = s.reached_other.saturating_sub(s.slow);
     let outcome_words = || {
         let words: Vec<String> = s
             .outcomes
             .iter()
-            .filter(|(k, _)| **k != "connected")
+            .filter(|(k, _)| **k != TcpOutcome::Connected)
             .map(|(k, v)| format!("{v} {k}"))
             .collect();
         words.join(", ")
@@ -772,9 +770,10 @@ mod tests {
         landed: Option<&'static str>,
         ms: f64,
     ) -> HairpinAttempt {
+        let spelled = |o: &TcpOutcome| o.as_str() == outcome;
         HairpinAttempt {
             seq,
-            outcome,
+            outcome: TcpOutcome::ALL.iter().copied().find(spelled).unwrap(),
             landed,
             duration_ms: ms,
             slow: ms >= 900.0 && outcome == "connected",
@@ -841,7 +840,7 @@ mod tests {
             ),
             (5, 3, 1, 2, 2, 1)
         );
-        assert_eq!(s.outcomes.get("timeout"), Some(&1));
+        assert_eq!(s.outcomes.get(&TcpOutcome::Timeout), Some(&1));
         assert_eq!(s.latency_self.as_ref().map(|l| l.max_ms), Some(0.2));
         assert_eq!(s.latency_other.as_ref().map(|l| l.max_ms), Some(1010.0));
     }

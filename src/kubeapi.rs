@@ -24,9 +24,9 @@ use serde_json::Value;
 use crate::dns::millis;
 use crate::k8s::{self, Objects};
 use crate::probe::agent::{Prober, Settings, Trace};
-use crate::probe::connect::Outcome;
 use crate::probe::tls::Trust;
 use crate::report::ApiRequest;
+use crate::report::TcpOutcome;
 
 /// Where kubelet mounts the service account of a pod.
 pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -658,7 +658,7 @@ fn classify(error: &ureq::Error, trace: &Trace, timeout: Duration) -> ApiError {
             failure.outcome.as_str(),
             failure.detail
         );
-        return if failure.outcome == Outcome::Timeout {
+        return if failure.outcome == TcpOutcome::Timeout {
             ApiError::Timeout(what)
         } else {
             ApiError::Unreachable(what)

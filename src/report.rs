@@ -294,6 +294,73 @@ pub struct CandidateOutcome {
 // tcp, http, serve (connectivity probes)
 // ---------------------------------------------------------------------------------------
 
+vocabulary! {
+    /// How one TCP connect ended (`tcp`, `hairpin`, and the connect of each `http` attempt).
+    /// Declared in alphabetical order, so that maps keyed by it list keys as the JSON did.
+    pub enum TcpOutcome {
+        /// The three-way handshake completed.
+        Connected = "connected",
+        /// Anything else (a bad `--source`, out of file descriptors, ...).
+        Error = "error",
+        /// This host has no route (or no neighbour) for the destination.
+        NoRoute = "no-route",
+        /// The destination answered the SYN with a RST: nothing listens on that port.
+        Refused = "refused",
+        /// A host on the way (or the destination's firewall) answered with ICMP unreachable.
+        Rejected = "rejected",
+        /// No answer before the deadline: packets dropped somewhere.
+        Timeout = "timeout",
+    }
+}
+
+vocabulary! {
+    /// How one `http` attempt ended: a response, or why there was none (the connect's
+    /// failures as for `tcp`, then TLS and HTTP's own). Alphabetical, as [`TcpOutcome`].
+    pub enum HttpOutcome {
+        /// The peer closed or reset the connection before the response was complete.
+        Closed = "closed",
+        Error = "error",
+        NoRoute = "no-route",
+        /// The peer did not speak HTTP (or sent a header over the limit).
+        Protocol = "protocol",
+        Refused = "refused",
+        Rejected = "rejected",
+        /// A whole response: status, headers and the body as far as it was read.
+        Response = "response",
+        /// A deadline passed; `timeout_phase` says which.
+        Timeout = "timeout",
+        /// The TLS handshake failed (certificate not trusted, wrong name, not TLS).
+        Tls = "tls",
+    }
+}
+
+impl HttpOutcome {
+    /// The attempt's outcome when its connect failed this way.
+    pub fn from_connect(outcome: TcpOutcome) -> HttpOutcome {
+        match outcome {
+            TcpOutcome::Refused => HttpOutcome::Refused,
+            TcpOutcome::Rejected => HttpOutcome::Rejected,
+            TcpOutcome::Timeout => HttpOutcome::Timeout,
+            TcpOutcome::NoRoute => HttpOutcome::NoRoute,
+            TcpOutcome::Connected | TcpOutcome::Error => HttpOutcome::Error,
+        }
+    }
+}
+
+vocabulary! {
+    /// Which deadline an `http` attempt ran out of.
+    pub enum TimeoutPhase {
+        /// The TCP or TLS handshake.
+        Connect = "connect",
+        /// Waiting for the response head.
+        Response = "response",
+        /// Reading the body: the server stalled mid-body.
+        Body = "body",
+        /// The whole request's deadline, in no phase more precise than that.
+        Request = "request",
+    }
+}
+
 /// How a probe's host name became addresses: glibc's search walk, as `nslookup` shows it.
 /// The time it took is the probe's DNS phase.
 #[derive(Debug, Serialize)]
@@ -339,12 +406,13 @@ pub struct LatencyStats {
     pub max_ms: f64,
 }
 
-/// What a series of attempts added up to.
+/// What a series of attempts added up to; `O` is the outcome vocabulary ([`TcpOutcome`] or
+/// [`HttpOutcome`]).
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ProbeSummary {
+pub struct ProbeSummary<O: Ord + Serialize> {
     pub attempts: u32,
     /// How many attempts ended with each outcome (only outcomes that occurred).
-    pub outcomes: std::collections::BTreeMap<&'static str, u32>,
+    pub outcomes: std::collections::BTreeMap<O, u32>,
     /// Successful attempts / attempts (`connected` for tcp; a response for http).
     pub success_ratio: f64,
     /// Durations of the successful attempts (the connect for tcp, the whole request for
@@ -382,7 +450,7 @@ pub struct TcpAddressProbe {
     /// `ip:port`.
     pub address: String,
     pub attempts: Vec<TcpAttempt>,
-    pub summary: ProbeSummary,
+    pub summary: ProbeSummary<TcpOutcome>,
 }
 
 /// One connect.
@@ -393,7 +461,7 @@ pub struct TcpAttempt {
     /// `connected`; `refused` (TCP RST from the destination); `rejected` (ICMP
     /// unreachable, see `icmp`); `timeout`; `no-route` (this host has no route or no
     /// neighbour for it); `error`.
-    pub outcome: &'static str,
+    pub outcome: TcpOutcome,
     /// From the SYN to the handshake, the RST, the ICMP or the deadline.
     pub duration_ms: f64,
     /// The local `ip:port` the attempt used.
@@ -422,7 +490,7 @@ pub struct HttpReport {
     /// How the URL's host resolved (once, before the attempts); absent for an IP address.
     pub resolution: Option<Resolution>,
     pub attempts: Vec<HttpAttempt>,
-    pub summary: ProbeSummary,
+    pub summary: ProbeSummary<HttpOutcome>,
     /// Distinct responses (status and body), most frequent first: for a Service whose pods
     /// answer with their name (serve_hostname), which backends answered and how often.
     pub responses: Vec<DistinctResponse>,
@@ -450,10 +518,11 @@ pub struct HttpAttempt {
     pub seq: u32,
     /// `response` (any status), or why there was none: `refused`, `rejected`, `timeout`,
     /// `no-route` (as for tcp), `tls` (handshake or certificate), `protocol` (the peer
-    /// did not speak HTTP), `closed` (the peer closed before a response), `error`.
-    pub outcome: &'static str,
+    /// did not speak HTTP), `closed` (the peer closed before the response was complete),
+    /// `error`.
+    pub outcome: HttpOutcome,
     /// For `timeout`: the deadline that passed (`connect`, `response`, `body`, `request`).
-    pub timeout_phase: Option<&'static str>,
+    pub timeout_phase: Option<TimeoutPhase>,
     /// The `ip:port` connected to.
     pub peer: Option<String>,
     /// The local `ip:port` of the connection.
@@ -575,7 +644,7 @@ pub struct HairpinAttempt {
     /// 1-based attempt number.
     pub seq: u32,
     /// As for `tcp`: `connected`, `refused`, `rejected`, `timeout`, `no-route`, `error`.
-    pub outcome: &'static str,
+    pub outcome: TcpOutcome,
     /// For a connected attempt: `self` (this pod accepted it) or `other` (another endpoint
     /// did); absent for a failed one (where a SYN went cannot be seen from here).
     pub landed: Option<&'static str>,
@@ -613,7 +682,7 @@ pub struct HairpinSummary {
     /// Connected attempts that took 900 ms or more (a dropped SYN, retransmitted).
     pub slow: u32,
     /// How many attempts ended with each outcome (only outcomes that occurred).
-    pub outcomes: std::collections::BTreeMap<&'static str, u32>,
+    pub outcomes: std::collections::BTreeMap<TcpOutcome, u32>,
     /// Connect times of the attempts that reached this pod.
     pub latency_self: Option<LatencyStats>,
     /// Connect times of the attempts that reached another endpoint.
@@ -795,7 +864,7 @@ pub struct Verdict {
 
 #[cfg(test)]
 mod tests {
-    use super::{Cause, CheckId};
+    use super::{Cause, CheckId, HttpOutcome, TcpOutcome, TimeoutPhase};
 
     #[test]
     fn vocabularies_serialize_as_their_spelling_and_spell_each_value_once() {
@@ -809,6 +878,19 @@ mod tests {
         }
         check(CheckId::ALL);
         check(Cause::ALL);
+        check(TcpOutcome::ALL);
+        check(HttpOutcome::ALL);
+        check(TimeoutPhase::ALL);
+        // Maps keyed by outcomes list them in the order the JSON always had.
+        for all in [
+            TcpOutcome::ALL
+                .iter()
+                .map(|o| o.as_str())
+                .collect::<Vec<_>>(),
+            HttpOutcome::ALL.iter().map(|o| o.as_str()).collect(),
+        ] {
+            assert!(all.windows(2).all(|w| w[0] < w[1]), "{all:?}");
+        }
         assert_eq!(format!("{:<12}|", CheckId::ClusterIp), "cluster-ip  |");
     }
 }

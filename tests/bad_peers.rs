@@ -1,18 +1,18 @@
 //! Misbehaving peers on loopback, started in-process with std::net: a server that accepts
 //! and never answers, one that sends an endless body, one that sends garbage; and bad
 //! clients against `svcprobe serve`. Each case must end within its deadline, with a clear
-//! classification and bounded memory. No root, no network namespace.
+//! classification and bounded memory. The peers and svcprobe share a private network
+//! namespace made by the test (root needed); nothing runs in the machine's own.
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::netns;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_svcprobe");
@@ -28,19 +28,19 @@ struct Run {
     max_rss_kb: i64,
 }
 
-/// Runs svcprobe with `args`, killed after `limit`; peak RSS from wait4.
-// The child is reaped with wait4 (which `Child::wait` cannot do: it gives no rusage).
-#[allow(clippy::zombie_processes)]
+/// Runs svcprobe with `args` in the private namespace, killed after `limit`. Its peak RSS
+/// is polled from /proc (VmHWM, every 2 ms while it runs): wait4's figure would include the
+/// peak of this test process, which the child's exec inherits as its starting maximum.
 fn svcprobe(args: &[&str], limit: Duration) -> Run {
     let start = Instant::now();
-    let mut child = Command::new(BIN)
+    let mut child = netns::private()
+        .command(BIN)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start svcprobe");
-    let pid = child.id() as libc::pid_t;
     let mut stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
     let out = thread::spawn(move || {
@@ -53,48 +53,49 @@ fn svcprobe(args: &[&str], limit: Duration) -> Run {
         let _ = stderr.read_to_string(&mut s);
         s
     });
-    let done = Arc::new(AtomicBool::new(false));
-    let watchdog = {
-        let done = done.clone();
-        thread::spawn(move || {
-            let until = Instant::now() + limit;
-            while Instant::now() < until {
-                if done.load(Ordering::SeqCst) {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(10));
-            }
-            // SAFETY: our own child, not yet reaped (wait4 below has not returned).
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        })
+    // nsenter execs svcprobe in place: same pid, so VmHWM below is svcprobe's once it runs.
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut max_rss_kb = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            break child.wait().expect("wait for the killed child");
+        }
+        max_rss_kb = max_rss_kb.max(vm_hwm_kb(&status_file));
+        thread::sleep(Duration::from_millis(2));
     };
-    let mut status = 0;
-    // SAFETY: rusage is plain data filled by wait4.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child.
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    done.store(true, Ordering::SeqCst);
-    let _ = watchdog.join();
-    assert_eq!(reaped, pid, "wait4");
     let wall = start.elapsed();
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
     let stdout = out.join().unwrap_or_default();
     let stderr = err.join().unwrap_or_default();
     let json = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\nstderr: {stderr}"));
     Run {
-        code,
+        code: status.code(),
         json,
         stderr,
         wall,
-        max_rss_kb: usage.ru_maxrss,
+        max_rss_kb,
     }
+}
+
+/// VmHWM of a running process (0 once it has exited).
+fn vm_hwm_kb(status_file: &str) -> i64 {
+    std::fs::read_to_string(status_file)
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?.to_string();
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
 }
 
 /// A loopback server running `handler` on every connection, each in its own thread,
 /// after reading the request head (or whatever the client sends first).
 fn peer(handler: fn(&mut TcpStream)) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let listener = listen();
     let addr = listener.local_addr().expect("addr");
     thread::spawn(move || {
         for mut stream in listener.incoming().flatten() {
@@ -107,6 +108,11 @@ fn peer(handler: fn(&mut TcpStream)) -> SocketAddr {
         }
     });
     addr
+}
+
+/// A listening socket on loopback in the private namespace.
+fn listen() -> TcpListener {
+    netns::private().run(|| TcpListener::bind("127.0.0.1:0").expect("bind"))
 }
 
 fn attempt(run: &Run) -> &Value {
@@ -175,7 +181,7 @@ fn an_endless_body_is_cut_at_the_cap_at_once() {
 }
 
 #[test]
-fn a_trickling_endless_body_ends_at_the_request_deadline() {
+fn a_trickling_endless_body_is_a_body_timeout() {
     let addr = peer(|s| {
         let _ = s.write_all(b"HTTP/1.1 200 OK\r\n\r\n");
         while s.write_all(b"y").is_ok() {
@@ -184,12 +190,103 @@ fn a_trickling_endless_body_ends_at_the_request_deadline() {
     });
     let url = format!("http://{addr}/");
     let run = svcprobe(&["http", &url, "--timeout", "1s"], Duration::from_secs(10));
+    assert_eq!(run.code, Some(1), "{}", explain(&run));
     let a = attempt(&run);
-    assert_eq!(a["outcome"], "response", "{}", explain(&run));
+    assert_eq!(a["outcome"], "timeout", "{}", explain(&run));
+    assert_eq!(a["timeout_phase"], "body", "{}", explain(&run));
+    assert_eq!(a["status"], 200, "{}", explain(&run));
     assert_eq!(a["body_truncated"], true, "{}", explain(&run));
     assert!(a["body_bytes"].as_u64().unwrap_or(0) > 0);
     assert!(a["detail"].as_str().unwrap_or("").contains("body"));
+    assert_eq!(run.json["summary"]["success_ratio"], 0.0);
     assert!(run.wall < Duration::from_millis(2500), "{}", explain(&run));
+}
+
+/// The outcome, timeout phase and exit code of one `http` attempt against `handler`.
+fn one_attempt(handler: fn(&mut TcpStream)) -> (Value, Option<i32>, Vec<String>) {
+    let url = format!("http://{}/", peer(handler));
+    let run = svcprobe(&["http", &url, "--timeout", "1s"], Duration::from_secs(10));
+    assert!(run.wall < Duration::from_millis(2500), "{}", explain(&run));
+    let codes = run.json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["code"].as_str().map(String::from))
+        .collect();
+    (attempt(&run).clone(), run.code, codes)
+}
+
+#[test]
+fn a_body_that_stalls_is_cut_by_a_reset_or_is_short_is_a_failure() {
+    let (stalled, code, findings) = one_attempt(|s| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhalf");
+        thread::sleep(Duration::from_secs(3));
+    });
+    assert_eq!(
+        (&stalled["outcome"], &stalled["timeout_phase"], code),
+        (&Value::from("timeout"), &Value::from("body"), Some(1)),
+        "{stalled}"
+    );
+    assert!(findings.contains(&"timeout".to_string()), "{findings:?}");
+
+    let (reset, code, findings) = one_attempt(|s| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhalf");
+        thread::sleep(Duration::from_millis(100));
+        // Linger 0: close sends a RST, not a FIN.
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: a valid socket and a linger struct of the size given.
+        unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(s),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            );
+        }
+    });
+    assert_eq!(
+        (&reset["outcome"], code),
+        (&Value::from("closed"), Some(1)),
+        "{reset}"
+    );
+    assert_eq!(reset["body_bytes"], 4, "{reset}");
+    assert!(findings.contains(&"closed".to_string()), "{findings:?}");
+
+    let (short, code, _) = one_attempt(|s| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhalf");
+    });
+    assert_eq!(
+        (&short["outcome"], code),
+        (&Value::from("closed"), Some(1)),
+        "{short}"
+    );
+}
+
+#[test]
+fn a_header_over_64_kib_is_a_protocol_failure() {
+    let (a, code, findings) = one_attempt(|s| {
+        let mut head = b"HTTP/1.1 200 OK\r\nX-Big: ".to_vec();
+        head.resize(70 * 1024, b'a');
+        let _ = s.write_all(&head);
+        thread::sleep(Duration::from_secs(3));
+    });
+    assert_eq!(
+        (&a["outcome"], code),
+        (&Value::from("protocol"), Some(1)),
+        "{a}"
+    );
+    assert!(
+        a["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("header too large"),
+        "{a}"
+    );
+    assert!(findings.contains(&"protocol".to_string()), "{findings:?}");
 }
 
 #[test]
@@ -271,7 +368,7 @@ fn https_to_a_plain_http_server_is_a_tls_failure_and_insecure_is_reported() {
 fn https_peer() -> SocketAddr {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
     let config = common::tls::server_config(&format!("{dir}/leaf.pem"), &format!("{dir}/leaf.key"));
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let listener = listen();
     let addr = listener.local_addr().expect("addr");
     thread::spawn(move || {
         for tcp in listener.incoming().flatten() {
@@ -357,7 +454,8 @@ struct Serve {
 
 impl Serve {
     fn start(extra: &[&str]) -> Serve {
-        let mut child = Command::new(BIN)
+        let mut child = netns::private()
+            .command(BIN)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .stdin(Stdio::null())
@@ -413,9 +511,14 @@ impl Drop for Serve {
     }
 }
 
+/// A connection to `addr` in the private namespace.
+fn connect(addr: SocketAddr) -> TcpStream {
+    netns::private().run(|| TcpStream::connect(addr).expect("connect"))
+}
+
 /// Sends `request` raw and returns everything the server answered before closing.
 fn raw(addr: SocketAddr, request: &[u8]) -> String {
-    let mut s = TcpStream::connect(addr).expect("connect");
+    let mut s = connect(addr);
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let _ = s.write_all(request);
     let mut out = Vec::new();
@@ -495,9 +598,7 @@ fn serve_limits_header_size_and_request_time() {
 fn serve_caps_concurrent_connections_and_keeps_answering_after_they_go() {
     let serve = Serve::start(&[]);
     // More idle clients than workers: the extra ones wait in the backlog, none is dropped.
-    let idle: Vec<TcpStream> = (0..40)
-        .map(|_| TcpStream::connect(serve.addr).expect("connect"))
-        .collect();
+    let idle: Vec<TcpStream> = (0..40).map(|_| connect(serve.addr)).collect();
     thread::sleep(Duration::from_millis(200));
     drop(idle);
     let start = Instant::now();

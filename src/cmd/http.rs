@@ -14,8 +14,8 @@ use crate::probe::http::{attempt, BodyKey};
 use crate::probe::stats::summarize;
 use crate::probe::tls::Trust;
 use crate::report::{
-    DistinctResponse, Envelope, Finding, HttpAttempt, HttpReport, Resolution, Severity,
-    TlsSettings, SCHEMA_VERSION,
+    DistinctResponse, Envelope, Finding, HttpAttempt, HttpOutcome, HttpReport, Resolution,
+    Severity, TlsSettings, SCHEMA_VERSION,
 };
 
 pub fn run(args: &HttpArgs) -> Result<Envelope<HttpReport>, Error> {
@@ -74,7 +74,7 @@ fn report(
 ) -> Envelope<HttpReport> {
     let summary = summarize(
         attempts.iter().map(|a| (a.outcome, a.timing.total_ms)),
-        "response",
+        HttpOutcome::Response,
     );
     let mut status_codes: BTreeMap<u16, u32> = BTreeMap::new();
     for status in attempts.iter().filter_map(|a| a.status) {
@@ -84,7 +84,7 @@ fn report(
     let ok = !attempts.is_empty()
         && attempts
             .iter()
-            .all(|a| a.status.is_some_and(|s| s < 400) && a.outcome == "response");
+            .all(|a| a.status.is_some_and(|s| s < 400) && a.outcome == HttpOutcome::Response);
     let tls = trust.map(|t| match t {
         Trust::Nothing => TlsSettings {
             verify: false,
@@ -177,8 +177,8 @@ fn findings(
             "--insecure: the server's certificate was not checked".into(),
         );
     }
-    let count = |outcome: &str| attempts.iter().filter(|a| a.outcome == outcome).count();
-    let failed = attempts.len() - count("response");
+    let count = |outcome: HttpOutcome| attempts.iter().filter(|a| a.outcome == outcome).count();
+    let failed = attempts.len() - count(HttpOutcome::Response);
     if failed > 0 && failed < attempts.len() {
         push(
             Severity::Error,
@@ -190,37 +190,41 @@ fn findings(
             ),
         );
     }
-    let why: &[(&str, &str)] = &[
+    let why: &[(HttpOutcome, &str)] = &[
         (
-            "refused",
+            HttpOutcome::Refused,
             "the destination answered with a TCP reset: nothing listens on that port",
         ),
         (
-            "rejected",
+            HttpOutcome::Rejected,
             "a host on the way rejected the connection with ICMP (kube-proxy does this for a \
              Service without ready endpoints)",
         ),
         (
-            "timeout",
-            "deadlines passed: packets dropped, or a server that does not answer",
+            HttpOutcome::Timeout,
+            "deadlines passed: packets dropped, or a server that does not answer (or stalls \
+             mid-body)",
         ),
-        ("no-route", "this pod has no route to the address"),
+        (HttpOutcome::NoRoute, "this pod has no route to the address"),
         (
-            "tls",
+            HttpOutcome::Tls,
             "the TLS handshake failed (certificate not trusted, wrong name, not TLS)",
         ),
-        ("protocol", "the server did not answer in HTTP"),
         (
-            "closed",
-            "the server closed the connection before answering",
+            HttpOutcome::Protocol,
+            "the server did not answer in HTTP (or sent a header too large)",
+        ),
+        (
+            HttpOutcome::Closed,
+            "the server closed or reset the connection before the whole response arrived",
         ),
     ];
     for (outcome, words) in why {
-        let n = count(outcome);
+        let n = count(*outcome);
         if n > 0 {
             push(
                 Severity::Error,
-                outcome,
+                outcome.as_str(),
                 format!("{n} of {} attempts {outcome}: {words}", attempts.len()),
             );
         }

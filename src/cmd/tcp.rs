@@ -11,9 +11,9 @@ use crate::cli::probes::{Host, Target, TcpArgs};
 use crate::dns::millis;
 use crate::dns::resolve::{self, Resolved};
 use crate::error::Error;
-use crate::probe::connect::Outcome;
 use crate::probe::stats::summarize;
 use crate::probe::tcp::attempt;
+use crate::report::TcpOutcome;
 use crate::report::{
     Envelope, Finding, ProbeSummary, Severity, TcpAddressProbe, TcpReport, TcpTarget,
     SCHEMA_VERSION,
@@ -107,7 +107,7 @@ fn probe_address(addr: SocketAddr, args: &TcpArgs) -> TcpAddressProbe {
     }
     let summary = summarize(
         attempts.iter().map(|a| (a.outcome, a.duration_ms)),
-        Outcome::Connected.as_str(),
+        TcpOutcome::Connected,
     );
     TcpAddressProbe {
         address: addr.to_string(),
@@ -169,7 +169,7 @@ fn findings(targets: &[TcpTarget]) -> Vec<Finding> {
         }
         for probe in &target.addresses {
             let s = &probe.summary;
-            let count = |o: &str| s.outcomes.get(o).copied().unwrap_or(0);
+            let count = |o: TcpOutcome| s.outcomes.get(&o).copied().unwrap_or(0);
             let partial = s.success_ratio > 0.0 && s.success_ratio < 1.0;
             if partial {
                 push(
@@ -179,14 +179,14 @@ fn findings(targets: &[TcpTarget]) -> Vec<Finding> {
                         "{}: {} of {} attempts connected; the others {}: if this is a Service \
                          IP, one of its endpoints is probably not serving",
                         probe.address,
-                        count("connected"),
+                        count(TcpOutcome::Connected),
                         s.attempts,
                         failure_words(s)
                     ),
                 );
                 continue;
             }
-            if count("rejected") > 0 {
+            if count(TcpOutcome::Rejected) > 0 {
                 let from: Vec<String> = probe
                     .attempts
                     .iter()
@@ -214,7 +214,7 @@ fn findings(targets: &[TcpTarget]) -> Vec<Finding> {
                     format!("{}: {} ({})", probe.address, why, from.join(", ")),
                 );
             }
-            if count("refused") > 0 && !partial {
+            if count(TcpOutcome::Refused) > 0 && !partial {
                 push(
                     Severity::Error,
                     "refused",
@@ -225,7 +225,7 @@ fn findings(targets: &[TcpTarget]) -> Vec<Finding> {
                     ),
                 );
             }
-            if count("timeout") > 0 && !partial {
+            if count(TcpOutcome::Timeout) > 0 && !partial {
                 push(
                     Severity::Error,
                     "timeout",
@@ -236,7 +236,7 @@ fn findings(targets: &[TcpTarget]) -> Vec<Finding> {
                     ),
                 );
             }
-            if count("no-route") > 0 && !partial {
+            if count(TcpOutcome::NoRoute) > 0 && !partial {
                 push(
                     Severity::Error,
                     "no-route",
@@ -251,10 +251,10 @@ fn findings(targets: &[TcpTarget]) -> Vec<Finding> {
     findings
 }
 
-fn failure_words(s: &ProbeSummary) -> String {
+fn failure_words(s: &ProbeSummary<TcpOutcome>) -> String {
     s.outcomes
         .iter()
-        .filter(|(o, _)| **o != "connected" && **o != "response")
+        .filter(|(o, _)| **o != TcpOutcome::Connected)
         .map(|(o, n)| format!("{n} {o}"))
         .collect::<Vec<_>>()
         .join(", ")

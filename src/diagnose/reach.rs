@@ -17,7 +17,7 @@ use crate::probe::agent::{Prober, Settings};
 use crate::probe::connect;
 use crate::probe::stats::latency_stats;
 use crate::probe::tls::Trust;
-use crate::report::{Check, CheckId, CheckStatus, HairpinStatus};
+use crate::report::{Check, CheckId, CheckStatus, HairpinStatus, HttpOutcome};
 
 /// Threads used for the ClusterIP samples: enough to finish 20 samples in one round trip
 /// or two, few enough not to look like a flood.
@@ -199,10 +199,10 @@ fn one(addr: SocketAddr, plan: &Plan) -> Attempt {
         let url = format!("http://{addr}/");
         let (attempt, _) = crate::probe::http::attempt(0, &prober, &url, IDENTITY_BYTES, false);
         return Attempt {
-            outcome: if attempt.outcome == "response" {
+            outcome: if attempt.outcome == HttpOutcome::Response {
                 "ok"
             } else {
-                attempt.outcome
+                attempt.outcome.as_str()
             },
             icmp_from: attempt.icmp.map(|i| i.from),
             identity: attempt

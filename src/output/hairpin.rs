@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::Text;
-use crate::report::{HairpinAttempt, HairpinReport, HairpinStatus, LatencyStats};
+use crate::report::{HairpinAttempt, HairpinReport, HairpinStatus, LatencyStats, TcpOutcome};
 
 const WIDTH: usize = 80;
 /// Attempt lines shown; the JSON has them all.
@@ -43,7 +43,7 @@ fn attempt_line(a: &HairpinAttempt) -> String {
     let extra = match (&a.seen_as, &a.icmp, &a.detail) {
         (Some(peer), _, _) => format!("seen as {peer}"),
         (None, Some(icmp), _) => format!("ICMP {} from {}", icmp.description, icmp.from),
-        (None, None, Some(_)) if a.outcome == "timeout" => String::new(),
+        (None, None, Some(_)) if a.outcome == TcpOutcome::Timeout => String::new(),
         (None, None, Some(d)) => d.clone(),
         (None, None, None) => String::new(),
     };
@@ -124,7 +124,7 @@ impl Text for HairpinReport {
                 }
             );
             if let Some(r) = &self.recheck {
-                let timeouts = r.outcomes.get("timeout").copied().unwrap_or(0);
+                let timeouts = r.outcomes.get(&TcpOutcome::Timeout).copied().unwrap_or(0);
                 let _ = writeln!(
                     out,
                     "  of which {} spaced out 5 ms apart: {} timed out, {} slow",

@@ -1,12 +1,14 @@
 //! Text views of the connectivity reports (`tcp`, `http`, `serve`): one line per target
 //! or attempt, 80 columns, nothing the JSON does not have.
 
-use std::fmt::Write as _;
+use std::fmt::{Display, Write as _};
+
+use serde::Serialize;
 
 use super::{severity_label, Text};
 use crate::report::{
-    Finding, HttpAttempt, HttpReport, IcmpReport, LatencyStats, ProbeSummary, Resolution,
-    ServeReport, TcpAttempt, TcpReport,
+    Finding, HttpAttempt, HttpOutcome, HttpReport, IcmpReport, LatencyStats, ProbeSummary,
+    Resolution, ServeReport, TcpAttempt, TcpOutcome, TcpReport,
 };
 
 const WIDTH: usize = 80;
@@ -37,7 +39,7 @@ fn latency(l: &Option<LatencyStats>) -> String {
     }
 }
 
-fn outcome_counts(s: &ProbeSummary) -> String {
+fn outcome_counts<O: Ord + Serialize + Display>(s: &ProbeSummary<O>) -> String {
     s.outcomes
         .iter()
         .map(|(o, n)| format!("{n} {o}"))
@@ -124,7 +126,7 @@ impl Text for TcpReport {
             }
             for a in &t.addresses {
                 let s = &a.summary;
-                let connected = s.outcomes.get("connected").copied().unwrap_or(0);
+                let connected = s.outcomes.get(&TcpOutcome::Connected).copied().unwrap_or(0);
                 push_line(
                     &mut out,
                     &format!(
@@ -138,8 +140,8 @@ impl Text for TcpReport {
                         }
                     ),
                 );
-                let lines = shown(&a.attempts, |x| x.outcome != "connected");
-                let all_ok = lines.iter().all(|x| x.outcome == "connected");
+                let lines = shown(&a.attempts, |x| x.outcome != TcpOutcome::Connected);
+                let all_ok = lines.iter().all(|x| x.outcome == TcpOutcome::Connected);
                 if !(all_ok && a.attempts.len() > 1) {
                     for attempt in lines {
                         push_line(&mut out, &tcp_attempt_line(attempt));
@@ -185,7 +187,7 @@ impl Text for HttpReport {
     fn text(&self) -> String {
         let mut out = String::new();
         let s = &self.summary;
-        let responses = s.outcomes.get("response").copied().unwrap_or(0);
+        let responses = s.outcomes.get(&HttpOutcome::Response).copied().unwrap_or(0);
         push_line(
             &mut out,
             &format!(
@@ -211,7 +213,7 @@ impl Text for HttpReport {
         if let Some(peer) = self.attempts.iter().find_map(|a| a.peer.as_deref()) {
             push_line(&mut out, &format!("  peer {peer}"));
         }
-        let lines = shown(&self.attempts, |a| a.outcome != "response");
+        let lines = shown(&self.attempts, |a| a.outcome != HttpOutcome::Response);
         if !lines.is_empty() {
             push_line(&mut out, HTTP_ATTEMPT_HEADER);
         }

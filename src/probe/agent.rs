@@ -22,8 +22,9 @@ use ureq::unversioned::transport::{
 };
 use ureq::{Agent, Timeout};
 
-use crate::probe::connect::{self, Icmp, Outcome};
+use crate::probe::connect::{self, Icmp};
 use crate::probe::tls::{self, Trust};
+use crate::report::TcpOutcome;
 
 /// ureq's buffer sizes; a response header larger than the input buffer is an error.
 const INPUT_BUFFER: usize = 64 * 1024;
@@ -59,7 +60,7 @@ pub struct Trace {
 
 #[derive(Clone, Debug)]
 pub struct ConnectFailure {
-    pub outcome: Outcome,
+    pub outcome: TcpOutcome,
     pub icmp: Option<Icmp>,
     pub detail: String,
 }
@@ -216,7 +217,7 @@ impl Connector for SocketConnector {
                     }));
                 }
                 Err(f) => {
-                    let timed_out = f.outcome == Outcome::Timeout;
+                    let timed_out = f.outcome == TcpOutcome::Timeout;
                     let mut trace = lock(&self.trace);
                     trace.peer = Some(*addr);
                     trace.local = f.local;
@@ -292,6 +293,12 @@ impl Transport for SocketTransport {
         if self.read_timeout != Some(left) {
             self.stream.set_read_timeout(Some(left))?;
             self.read_timeout = Some(left);
+        }
+        let buffer = self.buffers.input_append_buf();
+        if buffer.is_empty() {
+            // The whole input buffer holds an unfinished response head: that is the peer's
+            // header over the limit, not the peer closing (a read into no room returns 0).
+            return Err(ureq::Error::LargeResponseHeader(INPUT_BUFFER, INPUT_BUFFER));
         }
         let amount = loop {
             match (&self.stream).read(self.buffers.input_append_buf()) {

@@ -15,35 +15,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-/// The fixed vocabulary of how one connect ended; reports print [`Outcome::as_str`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Outcome {
-    /// The three-way handshake completed.
-    Connected,
-    /// The destination answered the SYN with a RST: nothing listens on that port.
-    Refused,
-    /// A host on the way (or the destination's firewall) answered with ICMP unreachable.
-    Rejected,
-    /// No answer before the deadline: packets dropped somewhere.
-    Timeout,
-    /// This host has no route (or no neighbour) for the destination.
-    NoRoute,
-    /// Anything else (a bad `--source`, out of file descriptors, ...).
-    Error,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Connected => "connected",
-            Outcome::Refused => "refused",
-            Outcome::Rejected => "rejected",
-            Outcome::Timeout => "timeout",
-            Outcome::NoRoute => "no-route",
-            Outcome::Error => "error",
-        }
-    }
-}
+use crate::report::TcpOutcome;
 
 /// An ICMP error read from the socket's error queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,11 +58,11 @@ impl Icmp {
 /// How a failed connect failed.
 #[derive(Debug)]
 pub struct Failure {
-    pub outcome: Outcome,
+    pub outcome: TcpOutcome,
     pub elapsed: Duration,
     /// The local address the attempt used, when the kernel had picked one.
     pub local: Option<SocketAddr>,
-    /// Set for [`Outcome::Rejected`] (and for a locally generated unreachable).
+    /// Set for [`TcpOutcome::Rejected`] (and for a locally generated unreachable).
     pub icmp: Option<Icmp>,
     pub error: io::Error,
 }
@@ -132,7 +104,7 @@ pub fn connect_with(
     };
     let socket = match open(addr, source).and_then(|s| configure(&s).map(|()| s)) {
         Ok(s) => s,
-        Err(e) => return Err(fail(Outcome::Error, None, e)),
+        Err(e) => return Err(fail(TcpOutcome::Error, None, e)),
     };
     let result =
         socket
@@ -157,7 +129,7 @@ pub fn connect_with(
                     elapsed,
                     local,
                 }),
-                Err(e) => Err(fail(Outcome::Error, local, e)),
+                Err(e) => Err(fail(TcpOutcome::Error, local, e)),
             }
         }
         Err(error) => {
@@ -223,15 +195,15 @@ fn classify(
         .as_ref()
         .is_some_and(|i| local.is_none_or(|l| l.ip() != i.from));
     let outcome = if error.kind() == io::ErrorKind::TimedOut {
-        Outcome::Timeout
+        TcpOutcome::Timeout
     } else if remote_icmp {
-        Outcome::Rejected
+        TcpOutcome::Rejected
     } else {
         match errno {
-            Some(libc::ECONNREFUSED) => Outcome::Refused,
-            Some(libc::EHOSTUNREACH | libc::ENETUNREACH | libc::ENETDOWN) => Outcome::NoRoute,
-            Some(libc::ETIMEDOUT) => Outcome::Timeout,
-            _ => Outcome::Error,
+            Some(libc::ECONNREFUSED) => TcpOutcome::Refused,
+            Some(libc::EHOSTUNREACH | libc::ENETUNREACH | libc::ENETDOWN) => TcpOutcome::NoRoute,
+            Some(libc::ETIMEDOUT) => TcpOutcome::Timeout,
+            _ => TcpOutcome::Error,
         }
     };
     Failure {
@@ -405,21 +377,21 @@ mod tests {
             Some(local),
             Duration::ZERO,
         );
-        assert_eq!(remote.outcome, Outcome::Rejected);
+        assert_eq!(remote.outcome, TcpOutcome::Rejected);
         let own = classify(
             unreachable(),
             Some(icmp([10, 244, 0, 3])),
             Some(local),
             Duration::ZERO,
         );
-        assert_eq!(own.outcome, Outcome::NoRoute);
+        assert_eq!(own.outcome, TcpOutcome::NoRoute);
         let rst = classify(
             io::Error::from_raw_os_error(libc::ECONNREFUSED),
             None,
             Some(local),
             Duration::ZERO,
         );
-        assert_eq!(rst.outcome, Outcome::Refused);
+        assert_eq!(rst.outcome, TcpOutcome::Refused);
     }
 
     #[test]
@@ -430,7 +402,7 @@ mod tests {
         assert_eq!(ok.local.map(|l| l.ip()), Some(IpAddr::from([127, 0, 0, 1])));
         drop(listener);
         let refused = connect(addr, None, Duration::from_secs(2)).unwrap_err();
-        assert_eq!(refused.outcome, Outcome::Refused, "{:?}", refused.error);
+        assert_eq!(refused.outcome, TcpOutcome::Refused, "{:?}", refused.error);
         assert_eq!(refused.icmp, None);
     }
 }

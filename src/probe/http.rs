@@ -9,9 +9,8 @@ use std::time::Instant;
 
 use crate::dns::millis;
 use crate::probe::agent::{Prober, Trace};
-use crate::probe::connect::Outcome;
 use crate::probe::tcp::icmp_report;
-use crate::report::{HttpAttempt, HttpTiming};
+use crate::report::{HttpAttempt, HttpOutcome, HttpTiming, TcpOutcome, TimeoutPhase};
 
 /// Bytes of each body shown in the report.
 const EXCERPT_BYTES: usize = 200;
@@ -31,7 +30,7 @@ pub fn attempt(
     let result = prober.get(url);
     let mut attempt = HttpAttempt {
         seq,
-        outcome: "response",
+        outcome: HttpOutcome::Response,
         timeout_phase: None,
         peer: None,
         local: None,
@@ -57,13 +56,19 @@ pub fn attempt(
                     let mut probe = [0u8; 1];
                     matches!(reader.read(&mut probe), Ok(1))
                 };
-            if let Some(e) = error {
-                attempt.detail = Some(format!("reading the body: {e}"));
-            }
             attempt.body_excerpt = Some(excerpt(&body));
-            let mut hasher = DefaultHasher::new();
-            body.hash(&mut hasher);
-            key = Some((status, hasher.finish()));
+            match error {
+                // A body cut short is no response: the backend failed mid-answer.
+                Some(e) => {
+                    (attempt.outcome, attempt.timeout_phase) = body_failure(&e);
+                    attempt.detail = Some(format!("reading the body: {e}"));
+                }
+                None => {
+                    let mut hasher = DefaultHasher::new();
+                    body.hash(&mut hasher);
+                    key = Some((status, hasher.finish()));
+                }
+            }
         }
         Err(error) => classify_error(&mut attempt, &error, &prober.trace(), https),
     }
@@ -109,48 +114,74 @@ fn fill_from_trace(attempt: &mut HttpAttempt, trace: &Trace, start: Instant) {
 fn classify_error(attempt: &mut HttpAttempt, error: &ureq::Error, trace: &Trace, https: bool) {
     attempt.detail = Some(error.to_string());
     if let Some(failure) = &trace.connect_failure {
-        attempt.outcome = failure.outcome.as_str();
+        attempt.outcome = HttpOutcome::from_connect(failure.outcome);
         attempt.icmp = failure.icmp.as_ref().map(icmp_report);
         attempt.detail = Some(failure.detail.clone());
-        if failure.outcome == Outcome::Timeout {
-            attempt.timeout_phase = Some("connect");
+        if failure.outcome == TcpOutcome::Timeout {
+            attempt.timeout_phase = Some(TimeoutPhase::Connect);
         }
         return;
     }
     let handshaking = trace.connected_at.is_some() && https && trace.tls_done_at.is_none();
-    let (outcome, phase) = match error {
-        ureq::Error::Timeout(t) => ("timeout", Some(timeout_phase(*t, trace, handshaking))),
-        ureq::Error::Io(e) if e.kind() == io::ErrorKind::TimedOut => (
-            "timeout",
-            Some(timeout_phase(ureq::Timeout::Global, trace, handshaking)),
-        ),
-        _ if handshaking => ("tls", None),
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => ("tls", None),
-        ureq::Error::Protocol(_) | ureq::Error::LargeResponseHeader(..) => ("protocol", None),
-        ureq::Error::Io(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::UnexpectedEof
-                    | io::ErrorKind::ConnectionReset
-                    | io::ErrorKind::ConnectionAborted
-                    | io::ErrorKind::BrokenPipe
-            ) =>
-        {
-            ("closed", None)
-        }
-        _ => ("error", None),
+    let timeout = |t| {
+        (
+            HttpOutcome::Timeout,
+            Some(timeout_phase(t, trace, handshaking)),
+        )
     };
-    attempt.outcome = outcome;
-    attempt.timeout_phase = phase;
+    (attempt.outcome, attempt.timeout_phase) = match error {
+        ureq::Error::Timeout(t) => timeout(*t),
+        ureq::Error::Io(e) if e.kind() == io::ErrorKind::TimedOut => timeout(ureq::Timeout::Global),
+        _ if handshaking => (HttpOutcome::Tls, None),
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => (HttpOutcome::Tls, None),
+        ureq::Error::LargeResponseHeader(_, limit) => {
+            attempt.detail = Some(format!("header too large (limit {limit} bytes)"));
+            (HttpOutcome::Protocol, None)
+        }
+        ureq::Error::Protocol(_) => (HttpOutcome::Protocol, None),
+        ureq::Error::Io(e) if closed(e) => (HttpOutcome::Closed, None),
+        _ => (HttpOutcome::Error, None),
+    };
 }
 
-fn timeout_phase(timeout: ureq::Timeout, trace: &Trace, handshaking: bool) -> &'static str {
+/// The peer went away (reset, or end of stream where more was due).
+fn closed(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
+}
+
+/// How reading a body failed: a stall past the deadline, or a connection closed or reset
+/// before the body was complete (ureq wraps its own errors in the `io::Error` of the reader).
+fn body_failure(e: &io::Error) -> (HttpOutcome, Option<TimeoutPhase>) {
+    let inner = e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>());
+    match inner {
+        Some(ureq::Error::Timeout(_)) => (HttpOutcome::Timeout, Some(TimeoutPhase::Body)),
+        Some(ureq::Error::Io(io)) if closed(io) => (HttpOutcome::Closed, None),
+        Some(ureq::Error::Protocol(_)) => (HttpOutcome::Protocol, None),
+        _ if matches!(
+            e.kind(),
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+        ) =>
+        {
+            (HttpOutcome::Timeout, Some(TimeoutPhase::Body))
+        }
+        _ if closed(e) => (HttpOutcome::Closed, None),
+        _ => (HttpOutcome::Error, None),
+    }
+}
+
+fn timeout_phase(timeout: ureq::Timeout, trace: &Trace, handshaking: bool) -> TimeoutPhase {
     match timeout {
-        ureq::Timeout::Connect | ureq::Timeout::Resolve => "connect",
-        ureq::Timeout::RecvBody => "body",
-        ureq::Timeout::SendRequest | ureq::Timeout::RecvResponse => "response",
-        _ if trace.connected_at.is_none() || handshaking => "connect",
-        _ if trace.first_byte_at.is_none() => "response",
-        _ => "request",
+        ureq::Timeout::Connect | ureq::Timeout::Resolve => TimeoutPhase::Connect,
+        ureq::Timeout::RecvBody => TimeoutPhase::Body,
+        ureq::Timeout::SendRequest | ureq::Timeout::RecvResponse => TimeoutPhase::Response,
+        _ if trace.connected_at.is_none() || handshaking => TimeoutPhase::Connect,
+        _ if trace.first_byte_at.is_none() => TimeoutPhase::Response,
+        _ => TimeoutPhase::Request,
     }
 }

@@ -2,19 +2,21 @@
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
+
 use crate::report::{LatencyStats, ProbeSummary};
 
-/// Outcome counts, success ratio and latency stats of the successful attempts.
-pub fn summarize<'a>(
-    attempts: impl Iterator<Item = (&'a str, f64)>,
-    success: &str,
-) -> ProbeSummary {
-    let mut outcomes: BTreeMap<&'static str, u32> = BTreeMap::new();
+/// Outcome counts, success ratio and latency stats of the attempts that ended in `success`.
+pub fn summarize<O: Ord + Copy + Serialize>(
+    attempts: impl Iterator<Item = (O, f64)>,
+    success: O,
+) -> ProbeSummary<O> {
+    let mut outcomes: BTreeMap<O, u32> = BTreeMap::new();
     let mut latencies = Vec::new();
     let mut total = 0u32;
     for (outcome, ms) in attempts {
         total += 1;
-        *outcomes.entry(static_outcome(outcome)).or_default() += 1;
+        *outcomes.entry(outcome).or_default() += 1;
         if outcome == success {
             latencies.push(ms);
         }
@@ -29,24 +31,6 @@ pub fn summarize<'a>(
         },
         latency: latency_stats(&mut latencies),
     }
-}
-
-/// The outcome vocabularies are fixed; anything else (never expected) counts as `error`.
-fn static_outcome(outcome: &str) -> &'static str {
-    const KNOWN: [&str; 11] = [
-        "connected",
-        "refused",
-        "rejected",
-        "timeout",
-        "no-route",
-        "error",
-        "response",
-        "tls",
-        "protocol",
-        "closed",
-        "invalid",
-    ];
-    KNOWN.into_iter().find(|k| *k == outcome).unwrap_or("error")
 }
 
 /// Nearest-rank percentiles: every value reported is one that was measured.
@@ -68,6 +52,7 @@ pub fn latency_stats(values: &mut [f64]) -> Option<LatencyStats> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::TcpOutcome;
 
     #[test]
     fn nearest_rank_percentiles() {
@@ -89,11 +74,16 @@ mod tests {
     #[test]
     fn summary_counts_outcomes() {
         let s = summarize(
-            [("connected", 1.0), ("refused", 0.1), ("connected", 3.0)].into_iter(),
-            "connected",
+            [
+                (TcpOutcome::Connected, 1.0),
+                (TcpOutcome::Refused, 0.1),
+                (TcpOutcome::Connected, 3.0),
+            ]
+            .into_iter(),
+            TcpOutcome::Connected,
         );
         assert_eq!(s.attempts, 3);
-        assert_eq!(s.outcomes.get("refused"), Some(&1));
+        assert_eq!(s.outcomes.get(&TcpOutcome::Refused), Some(&1));
         assert!((s.success_ratio - 2.0 / 3.0).abs() < 1e-9);
         assert_eq!(s.latency.unwrap().max_ms, 3.0);
     }

@@ -5,7 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::dns::millis;
-use crate::probe::connect::{self, Outcome};
+use crate::probe::connect;
+use crate::report::TcpOutcome;
 use crate::report::{IcmpReport, TcpAttempt};
 
 /// One connect to `addr` (from `source`, if given), classified as `tcp` reports it.
@@ -18,7 +19,7 @@ pub fn attempt(
     match connect::connect(addr, source, timeout) {
         Ok(c) => TcpAttempt {
             seq,
-            outcome: Outcome::Connected.as_str(),
+            outcome: TcpOutcome::Connected,
             duration_ms: millis(c.elapsed),
             local: c.local.map(|l| l.to_string()),
             icmp: None,
@@ -26,7 +27,7 @@ pub fn attempt(
         },
         Err(f) => TcpAttempt {
             seq,
-            outcome: f.outcome.as_str(),
+            outcome: f.outcome,
             duration_ms: millis(f.elapsed),
             local: f.local.map(|l| l.to_string()),
             icmp: f.icmp.as_ref().map(icmp_report),

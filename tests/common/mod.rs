@@ -5,6 +5,7 @@
 
 pub mod diagnose;
 pub mod kubeapi;
+pub mod netns;
 pub mod schema;
 pub mod testbed;
 pub mod tls;
