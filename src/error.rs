@@ -31,6 +31,12 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A file the command needs was read but does not hold what it should (e.g.
+    /// `--objects` that are not Kubernetes objects).
+    Invalid {
+        path: PathBuf,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The system refused something the command needs (binding a port, a thread, ...).
     Io {
         what: String,
@@ -43,6 +49,7 @@ impl Error {
         match self {
             Error::Usage(_) => ExitCode::Usage,
             Error::Read { .. } => ExitCode::CouldNotRun,
+            Error::Invalid { .. } => ExitCode::CouldNotRun,
             Error::Io { .. } => ExitCode::CouldNotRun,
         }
     }
@@ -52,6 +59,7 @@ impl Error {
         match self {
             Error::Usage(_) => "usage",
             Error::Read { .. } => "read",
+            Error::Invalid { .. } => "invalid-input",
             Error::Io { .. } => "io",
         }
     }
@@ -62,6 +70,7 @@ impl fmt::Display for Error {
         match self {
             Error::Usage(msg) => write!(f, "{msg}"),
             Error::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+            Error::Invalid { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Io { what, source } => write!(f, "cannot {what}: {source}"),
         }
     }
@@ -71,7 +80,8 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Read { source, .. } | Error::Io { source, .. } => Some(source),
-            _ => None,
+            Error::Invalid { source, .. } => Some(source.as_ref()),
+            Error::Usage(_) => None,
         }
     }
 }

@@ -12,7 +12,6 @@
 //! Every read is bounded: a per-request timeout, a deadline for the whole read, a cap on
 //! each response's size and on the number of pages of a list.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Read as _;
 use std::net::{IpAddr, SocketAddr};
@@ -22,7 +21,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::dns::millis;
-use crate::k8s::{self, Objects};
+use crate::k8s::{self, Objects, ObjectsError};
 use crate::probe::agent::{Prober, Settings, Trace};
 use crate::probe::tls::Trust;
 use crate::report::ApiRequest;
@@ -226,6 +225,8 @@ pub enum ApiError {
     Tls(String),
     TooLarge,
     BadResponse(String),
+    /// An object in the response does not have its kind's shape.
+    Malformed(ObjectsError),
     /// The token or CA file cannot be used.
     Config(String),
 }
@@ -242,7 +243,7 @@ impl ApiError {
             ApiError::Unreachable(_) => "unreachable",
             ApiError::Tls(_) => "tls",
             ApiError::TooLarge => "too-large",
-            ApiError::BadResponse(_) => "bad-response",
+            ApiError::BadResponse(_) | ApiError::Malformed(_) => "bad-response",
             ApiError::Config(_) => "config",
         }
     }
@@ -260,6 +261,7 @@ impl fmt::Display for ApiError {
             ApiError::Tls(m) => write!(f, "TLS: {m}"),
             ApiError::TooLarge => write!(f, "response larger than {MAX_RESPONSE_BYTES} bytes"),
             ApiError::BadResponse(m) => write!(f, "bad response: {m}"),
+            ApiError::Malformed(e) => write!(f, "bad response: {e}"),
             ApiError::Config(m) => write!(f, "{m}"),
         }
     }
@@ -290,7 +292,8 @@ pub struct ReadResult {
 
 /// Reads Service `namespace/name`, its EndpointSlices (or Endpoints) and the pods its
 /// selector matches, all before `deadline`. Never fails as a whole: what could not be
-/// read is in `failures`.
+/// read is in `failures`, and each response is parsed on its own, so one that cannot be
+/// used costs only its own objects.
 pub fn read(
     config: &ApiConfig,
     namespace: &str,
@@ -310,11 +313,14 @@ pub fn read(
         }
     };
     let ns = encode(namespace);
-    let service = match client.get(&format!(
-        "/api/v1/namespaces/{ns}/services/{}",
-        encode(name)
-    )) {
-        Ok(service) => service,
+    let service = client
+        .get(&format!(
+            "/api/v1/namespaces/{ns}/services/{}",
+            encode(name)
+        ))
+        .and_then(|value| parse(vec![value], "Service"));
+    let mut objects = match service {
+        Ok(objects) => objects,
         Err(ApiError::NotFound(_)) => {
             result.objects = Some(Objects::default());
             result.service_found = Some(false);
@@ -331,104 +337,127 @@ pub fn read(
         }
     };
     result.service_found = Some(true);
-    let selector: BTreeMap<&str, &str> = service
-        .pointer("/spec/selector")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-        .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
-        .collect();
-    let labels: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let selector = (!labels.is_empty()).then(|| labels.join(","));
-    let mut items = vec![service];
-
-    let slices = client.list(
-        &format!("/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"),
-        Some(&format!("kubernetes.io/service-name={name}")),
-        MAX_PAGES,
-    );
-    match slices {
-        Ok(list) => {
-            if list.truncated {
-                result.truncated.push("endpointslices");
-            }
-            items.extend(list.items);
-        }
-        // No discovery API (before 1.21), or RBAC without it: the v1 Endpoints object.
-        Err(slices_error) => {
-            let fallback = matches!(
-                slices_error,
-                ApiError::NotFound(_) | ApiError::Forbidden { .. }
-            );
-            if !matches!(slices_error, ApiError::NotFound(_)) {
-                result.failures.push(Failure {
-                    resource: "endpointslices",
-                    error: slices_error,
-                });
-            }
-            if fallback {
-                match client.get(&format!(
-                    "/api/v1/namespaces/{ns}/endpoints/{}",
-                    encode(name)
-                )) {
-                    Ok(endpoints) => items.push(with_kind(endpoints, "Endpoints")),
-                    Err(ApiError::NotFound(_)) => {}
-                    Err(error) => result.failures.push(Failure {
-                        resource: "endpoints",
-                        error,
-                    }),
-                }
-            }
-        }
-    }
-
-    let mut pods_error = None;
+    let selector = objects
+        .services
+        .first()
+        .and_then(|s| s.spec.selector.as_ref())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let labels: Vec<String> = s.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            labels.join(",")
+        });
+    read_endpoints(&mut client, &ns, name, &mut objects, &mut result);
     if let Some(selector) = &selector {
-        let path = format!("/api/v1/namespaces/{ns}/pods");
-        match client.list(&path, Some(selector), MAX_PAGES) {
-            Ok(list) if list.items.is_empty() => {
-                // None selected: the namespace's pods (one page) show the near misses.
-                match client.list(&path, None, 1) {
-                    Ok(all) => {
-                        result.listed_namespace_pods = true;
-                        items.extend(all.items);
-                    }
-                    Err(error) => result.failures.push(Failure {
-                        resource: "pods",
-                        error,
-                    }),
-                }
-            }
-            Ok(list) => {
-                if list.truncated {
-                    result.truncated.push("pods");
-                }
-                items.extend(list.items);
-            }
-            Err(error) => {
-                pods_error = Some(error.to_string());
-                result.failures.push(Failure {
-                    resource: "pods",
-                    error,
-                });
-            }
-        }
+        read_pods(&mut client, &ns, selector, &mut objects, &mut result);
     }
     result.requests = client.requests;
-    match k8s::from_value(serde_json::json!({ "kind": "List", "items": items })) {
-        Ok(mut objects) => {
-            objects.pods_unavailable = pods_error;
-            result.objects = Some(objects);
-        }
-        Err(e) => {
-            result.service_found = None;
-            result.failures.push(Failure {
-                resource: "services",
-                error: ApiError::BadResponse(e),
-            });
-        }
-    }
+    result.objects = Some(objects);
     result
+}
+
+/// The Service's EndpointSlices; without the discovery API (before 1.21), or with RBAC
+/// that does not allow it, its v1 Endpoints object.
+fn read_endpoints(
+    client: &mut Client,
+    ns: &str,
+    name: &str,
+    objects: &mut Objects,
+    result: &mut ReadResult,
+) {
+    let slices = client
+        .list(
+            &format!("/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"),
+            Some(&format!("kubernetes.io/service-name={name}")),
+            MAX_PAGES,
+        )
+        .and_then(|list| Ok((parse(list.items, "EndpointSlice")?, list.truncated)));
+    let slices_error = match slices {
+        Ok((slices, truncated)) => {
+            if truncated {
+                result.truncated.push("endpointslices");
+            }
+            objects.extend(slices);
+            return;
+        }
+        Err(error) => error,
+    };
+    let fallback = matches!(
+        slices_error,
+        ApiError::NotFound(_) | ApiError::Forbidden { .. }
+    );
+    if !matches!(slices_error, ApiError::NotFound(_)) {
+        result.failures.push(Failure {
+            resource: "endpointslices",
+            error: slices_error,
+        });
+    }
+    if !fallback {
+        return;
+    }
+    let endpoints = client
+        .get(&format!(
+            "/api/v1/namespaces/{ns}/endpoints/{}",
+            encode(name)
+        ))
+        .and_then(|value| parse(vec![value], "Endpoints"));
+    match endpoints {
+        Ok(endpoints) => objects.extend(endpoints),
+        Err(ApiError::NotFound(_)) => {}
+        Err(error) => result.failures.push(Failure {
+            resource: "endpoints",
+            error,
+        }),
+    }
+}
+
+/// The pods `selector` matches; when it matches none, one page of the namespace's pods,
+/// for the near misses.
+fn read_pods(
+    client: &mut Client,
+    ns: &str,
+    selector: &str,
+    objects: &mut Objects,
+    result: &mut ReadResult,
+) {
+    let path = format!("/api/v1/namespaces/{ns}/pods");
+    let selected = client
+        .list(&path, Some(selector), MAX_PAGES)
+        .and_then(|list| Ok((parse(list.items, "Pod")?, list.truncated)));
+    let all = match selected {
+        Ok((pods, truncated)) if !pods.pods.is_empty() => {
+            if truncated {
+                result.truncated.push("pods");
+            }
+            objects.extend(pods);
+            return;
+        }
+        Ok(_) => client
+            .list(&path, None, 1)
+            .and_then(|all| parse(all.items, "Pod")),
+        Err(error) => {
+            objects.pods_unavailable = Some(error.to_string());
+            result.failures.push(Failure {
+                resource: "pods",
+                error,
+            });
+            return;
+        }
+    };
+    match all {
+        Ok(all) => {
+            result.listed_namespace_pods = true;
+            objects.extend(all);
+        }
+        Err(error) => result.failures.push(Failure {
+            resource: "pods",
+            error,
+        }),
+    }
+}
+
+/// The objects of one response (a single object, or a list's items), typed.
+fn parse(items: Vec<Value>, kind: &str) -> Result<Objects, ApiError> {
+    k8s::from_items(items, kind).map_err(ApiError::Malformed)
 }
 
 /// One page-bounded list: its items (each with its `kind`), and whether pages were left.
@@ -582,19 +611,20 @@ impl Client {
                 query.push_str(&format!("&continue={}", encode(token)));
             }
             let mut page = self.get(&query)?;
-            let kind = page
-                .get("kind")
-                .and_then(Value::as_str)
-                .and_then(|k| k.strip_suffix("List"))
-                .unwrap_or_default()
-                .to_string();
             next = page
                 .pointer("/metadata/continue")
                 .and_then(Value::as_str)
                 .filter(|c| !c.is_empty())
                 .map(String::from);
-            if let Some(Value::Array(page_items)) = page.get_mut("items").map(Value::take) {
-                items.extend(page_items.into_iter().map(|i| with_kind(i, &kind)));
+            // `items` has no omitempty: `null` is an empty page, as `[]` is.
+            match page.get_mut("items").map(Value::take) {
+                Some(Value::Array(page_items)) => items.extend(page_items),
+                Some(Value::Null) => {}
+                _ => {
+                    return Err(ApiError::BadResponse(format!(
+                        "GET {query}: a list without `items`"
+                    )))
+                }
             }
             if next.is_none() {
                 return Ok(List {
@@ -608,16 +638,6 @@ impl Client {
             truncated: true,
         })
     }
-}
-
-/// Items of typed lists have no `kind`: give them the list's.
-fn with_kind(mut item: Value, kind: &str) -> Value {
-    if let Value::Object(map) = &mut item {
-        if !map.contains_key("kind") && !kind.is_empty() {
-            map.insert("kind".into(), Value::String(kind.into()));
-        }
-    }
-    item
 }
 
 /// The token, read now: kubelet replaces projected tokens before they expire.
@@ -845,14 +865,10 @@ mod tests {
     }
 
     #[test]
-    fn encoding_and_kinds() {
+    fn percent_encoding() {
         assert_eq!(
             encode("kubernetes.io/service-name=web"),
             "kubernetes.io%2Fservice-name%3Dweb"
         );
-        let item = with_kind(serde_json::json!({"metadata":{}}), "Pod");
-        assert_eq!(item["kind"], "Pod");
-        let kept = with_kind(serde_json::json!({"kind":"Service"}), "Pod");
-        assert_eq!(kept["kind"], "Service");
     }
 }

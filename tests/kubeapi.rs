@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::diagnose::{cause, check, check_ids, report};
-use common::kubeapi::{FakeApiServer, FIXTURES};
+use common::kubeapi::{FakeApiServer, FIXTURES, NO_ENDPOINTS};
 use common::testbed::{describe, Testbed, CLIENT};
 use serde_json::Value;
 
@@ -41,6 +41,42 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The stand-in on the client pod's loopback, a token file it accepts, and the CA that
+/// signed its certificate.
+struct LoopbackApi {
+    server: FakeApiServer,
+    url: String,
+    token: String,
+    ca: String,
+    _scratch: Scratch,
+}
+
+impl LoopbackApi {
+    fn start(bed: &Testbed) -> LoopbackApi {
+        let server = FakeApiServer::start("127.0.0.1:0", Some(&bed.netns(CLIENT)), TOKEN);
+        let scratch = Scratch::new(bed);
+        LoopbackApi {
+            url: format!("https://127.0.0.1:{}", server.addr.port()),
+            token: scratch.token_file(TOKEN).display().to_string(),
+            ca: format!("{FIXTURES}/ca.pem"),
+            server,
+            _scratch: scratch,
+        }
+    }
+
+    /// The flags that point diagnose at it.
+    fn args(&self) -> [&str; 6] {
+        [
+            "--api-server",
+            &self.url,
+            "--token-file",
+            &self.token,
+            "--cacert",
+            &self.ca,
+        ]
     }
 }
 
@@ -347,22 +383,56 @@ fn rbac_tokens_missing_services_and_old_clusters() {
     assert_eq!(cause(&report), "no-endpoints", "{report:#}");
 }
 
+/// The most common Service failure, as the API server and kubectl really write it: the
+/// placeholder EndpointSlice with `"endpoints": null, "ports": null`, an Endpoints object
+/// without `subsets`, Pending pods without `containerStatuses`. Both ways in (the API read and
+/// `--objects`) must read every object and name the cause.
+#[test]
+fn a_service_without_endpoints_through_the_api_and_objects() {
+    let bed = Testbed::up();
+    let api = LoopbackApi::start(&bed);
+    api.server.set(|b| b.fixture = NO_ENDPOINTS);
+    let args = api.args();
+    // kube-proxy, like the cluster's, has no endpoints for the Service: it rejects.
+    bed.break_("no-endpoints");
+    let no_endpoints = |report: &Value, read: Value| {
+        assert_eq!(cause(report), "no-endpoints", "{report:#}");
+        assert_eq!(status(report, "endpoints"), "fail", "{report:#}");
+        let api = check(report, "api");
+        if !read.is_null() {
+            assert_eq!(api["status"], "pass", "{api:#}");
+            assert_eq!(api["evidence"]["read"], read, "{api:#}");
+        }
+    };
+    let counts = |slices: u32, endpoints: u32| serde_json::json!({ "services": 1, "endpointslices": slices, "endpoints": endpoints, "pods": 3 });
+    no_endpoints(&diagnose(&bed, &args), counts(1, 0));
+    // An old cluster: the Endpoints object, without `subsets`.
+    api.server.set(|b| b.no_discovery = true);
+    no_endpoints(&diagnose(&bed, &args), counts(0, 1));
+    // The same objects piped in, as `kubectl get service,endpointslices,endpoints,pods -o json`.
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/objects/no-endpoints.json"
+    );
+    let report = diagnose(&bed, &["--objects", file]);
+    assert_eq!(status(&report, "api"), "skip", "{report:#}");
+    no_endpoints(&report, Value::Null);
+    // Objects that are not objects: exit 3, an `invalid-input` error, not a `read` one.
+    let bad = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kubeapi/ca.pem");
+    let out = bed.exec(
+        CLIENT,
+        &[SVCPROBE, "diagnose", "hostnames", "--objects", bad],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    let error: Value = serde_json::from_slice(&out.stdout).expect("an error document");
+    assert_eq!(error["error"]["kind"], "invalid-input", "{error:#}");
+}
+
 #[test]
 fn a_slow_or_hung_api_server_ends_by_the_deadline() {
     let bed = Testbed::up();
-    let server = FakeApiServer::start("127.0.0.1:0", Some(&bed.netns(CLIENT)), TOKEN);
-    let url = format!("https://127.0.0.1:{}", server.addr.port());
-    let scratch = Scratch::new(&bed);
-    let token = scratch.token_file(TOKEN).display().to_string();
-    let ca = format!("{FIXTURES}/ca.pem");
-    let args = [
-        "--api-server",
-        &url,
-        "--token-file",
-        &token,
-        "--cacert",
-        &ca,
-    ];
+    let api = LoopbackApi::start(&bed);
+    let (server, args) = (&api.server, api.args());
 
     server.set(|b| b.delay = Duration::from_millis(150));
     let report = diagnose(&bed, &args);

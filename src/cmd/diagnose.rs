@@ -29,9 +29,9 @@ pub fn run(args: &DiagnoseArgs) -> Result<Envelope<DiagnoseReport>, Error> {
             } else {
                 crate::input::read_text_up_to(path, MAX_OBJECTS_BYTES)?
             };
-            let parsed = k8s::parse(&text).map_err(|e| Error::Read {
+            let parsed = k8s::parse(&text).map_err(|e| Error::Invalid {
                 path: path.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                source: Box::new(e),
             })?;
             Some(parsed)
         }

@@ -2,9 +2,13 @@
 //!
 //! kube-apiserver (and the etcd behind it) cannot run on these machines, so the tests use this
 //! HTTPS server instead; it is the only stand-in we allow. It serves real API objects: the test
-//! bed's `hostnames` Service, EndpointSlice and Pods (tests/fixtures/objects/hostnames.json,
-//! written to the published Kubernetes API schema), returned the way the API server returns them
-//! (a single object for a GET, typed lists whose items carry no `kind` for a list). Like the real
+//! bed's `hostnames` Service, EndpointSlice and Pods (tests/fixtures/objects/hostnames.json), or
+//! the same Service with no endpoints (no-endpoints.json), returned the way the API server returns
+//! them (a single object for a GET, typed lists whose items carry no `kind` for a list). The
+//! fixtures, and what the stand-in builds itself, are in Go's encoding of the k8s.io/api types:
+//! a field with `omitempty` is left out when empty, a nil slice without it is `null` (the
+//! placeholder EndpointSlice of a Service without endpoints: `"endpoints": null, "ports":
+//! null`), a list's `items` is `[]` when empty (the server never sends it nil). Like the real
 //! server it checks the bearer token (401 otherwise), answers 403 and 404 with `Status` objects,
 //! filters by `labelSelector`, pages lists (`limit`/`continue`, possibly fewer items than asked),
 //! and, for the deadline tests, can be slow or never answer.
@@ -24,7 +28,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const FIXTURE: &str = include_str!("../fixtures/objects/hostnames.json");
+/// The bed's healthy `hostnames` Service, its EndpointSlice and its three pods.
+pub const HOSTNAMES: &str = include_str!("../fixtures/objects/hostnames.json");
+/// The same Service when no pod can run: its pods Pending (unschedulable, no
+/// `containerStatuses`), the placeholder EndpointSlice (`endpoints` and `ports` null), an
+/// Endpoints object without `subsets`.
+pub const NO_ENDPOINTS: &str = include_str!("../fixtures/objects/no-endpoints.json");
 pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kubeapi");
 /// The subject a pod's default service account authenticates as.
 const USER: &str = "system:serviceaccount:default:default";
@@ -35,6 +44,8 @@ const RESOURCE_VERSION: &str = "1052";
 pub struct Behaviour {
     /// The only bearer token accepted.
     pub token: String,
+    /// The objects served: [`HOSTNAMES`] or [`NO_ENDPOINTS`].
+    pub fixture: &'static str,
     /// Resources (`services`, `endpointslices`, `endpoints`, `pods`) answered with 403.
     pub forbidden: Vec<&'static str>,
     /// The Service does not exist (404).
@@ -42,7 +53,8 @@ pub struct Behaviour {
     /// An old cluster: discovery.k8s.io is not served (404), only v1 Endpoints.
     pub no_discovery: bool,
     /// The guide's mistake: the Service selects `run=hostnames` where the pods say
-    /// `app=hostnames`, so it has no endpoints.
+    /// `app=hostnames`, so it has no endpoints: the EndpointSlice controller keeps its
+    /// placeholder slice (`endpoints` and `ports` null) and the Endpoints have no `subsets`.
     pub wrong_selector: bool,
     /// At most this many items per page, whatever `limit` asks.
     pub page_size: usize,
@@ -80,6 +92,7 @@ impl FakeApiServer {
     pub fn start(bind: &str, netns: Option<&str>, token: &str) -> FakeApiServer {
         let behaviour = Arc::new(Mutex::new(Behaviour {
             token: token.to_string(),
+            fixture: HOSTNAMES,
             forbidden: Vec::new(),
             missing_service: false,
             no_discovery: false,
@@ -250,7 +263,7 @@ fn answer(b: &Behaviour, target: &str, authorization: Option<&str>) -> (u16, Val
         .map(|(k, v)| (k.to_string(), decode(v)))
         .collect();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let fixture: Value = serde_json::from_str(FIXTURE).expect("fixture");
+    let fixture: Value = serde_json::from_str(b.fixture).expect("fixture");
     let items = fixture["items"].as_array().cloned().unwrap_or_default();
     let of_kind = |kind: &str| -> Vec<Value> {
         items
@@ -287,11 +300,15 @@ fn answer(b: &Behaviour, target: &str, authorization: Option<&str>) -> (u16, Val
             if b.forbidden.contains(&"endpointslices") {
                 return forbidden("list", "endpointslices", "discovery.k8s.io", ns, None);
             }
+            let mut slices = of_kind("EndpointSlice");
+            if b.wrong_selector {
+                slices.iter_mut().for_each(placeholder);
+            }
             list(
                 b,
                 "EndpointSlice",
                 "discovery.k8s.io/v1",
-                of_kind("EndpointSlice"),
+                slices,
                 ns,
                 &query,
             )
@@ -300,11 +317,20 @@ fn answer(b: &Behaviour, target: &str, authorization: Option<&str>) -> (u16, Val
             if b.forbidden.contains(&"endpoints") {
                 return forbidden("get", "endpoints", "", ns, Some(name));
             }
-            match of_kind("EndpointSlice")
-                .iter()
+            let kept = of_kind("Endpoints")
+                .into_iter()
+                .find(|e| e["metadata"]["name"] == *name && e["metadata"]["namespace"] == *ns);
+            let derived = of_kind("EndpointSlice")
+                .into_iter()
                 .find(|s| s["metadata"]["labels"]["kubernetes.io/service-name"] == *name)
-            {
-                Some(slice) if !b.missing_service => (200, endpoints_from(slice, name, ns)),
+                .map(|mut slice| {
+                    if b.wrong_selector {
+                        placeholder(&mut slice);
+                    }
+                    endpoints_from(&slice, name, ns)
+                });
+            match kept.or(derived) {
+                Some(endpoints) if !b.missing_service => (200, endpoints),
                 _ => not_found(
                     &format!("endpoints \"{name}\" not found"),
                     Some((name, "endpoints")),
@@ -390,14 +416,28 @@ fn list(
     )
 }
 
-/// The v1 Endpoints object the endpoints controller would keep beside `slice`.
+/// The slice the EndpointSlice controller keeps for a Service that selects no pods, as
+/// the server returns it: created with empty `endpoints` and `ports`, stored as protobuf
+/// (where empty and nil are one thing), read back nil, written `null` (no `omitempty`).
+fn placeholder(slice: &mut Value) {
+    slice["endpoints"] = Value::Null;
+    slice["ports"] = Value::Null;
+}
+
+/// The v1 Endpoints object the endpoints controller would keep beside `slice`, in Go's
+/// encoding: `subsets`, `addresses`, `notReadyAddresses`, `nodeName` and `targetRef` are
+/// all `omitempty`, so each is left out when empty.
 fn endpoints_from(slice: &Value, name: &str, ns: &str) -> Value {
     let mut ready = Vec::new();
     let mut not_ready = Vec::new();
     for e in slice["endpoints"].as_array().cloned().unwrap_or_default() {
         for ip in e["addresses"].as_array().cloned().unwrap_or_default() {
-            let address =
-                json!({ "ip": ip, "nodeName": e["nodeName"], "targetRef": e["targetRef"] });
+            let mut address = json!({ "ip": ip });
+            for key in ["nodeName", "targetRef"] {
+                if !e[key].is_null() {
+                    address[key] = e[key].clone();
+                }
+            }
             if e["conditions"]["ready"] == false {
                 not_ready.push(address);
             } else {
@@ -405,11 +445,21 @@ fn endpoints_from(slice: &Value, name: &str, ns: &str) -> Value {
             }
         }
     }
-    json!({
+    let mut endpoints = json!({
         "kind": "Endpoints", "apiVersion": "v1",
         "metadata": { "name": name, "namespace": ns, "labels": { "app": "hostnames" } },
-        "subsets": [{ "addresses": ready, "notReadyAddresses": not_ready, "ports": slice["ports"] }]
-    })
+    });
+    if !ready.is_empty() || !not_ready.is_empty() {
+        let mut subset = json!({ "ports": slice["ports"] });
+        if !ready.is_empty() {
+            subset["addresses"] = json!(ready);
+        }
+        if !not_ready.is_empty() {
+            subset["notReadyAddresses"] = json!(not_ready);
+        }
+        endpoints["subsets"] = json!([subset]);
+    }
+    endpoints
 }
 
 fn forbidden(
