@@ -13,7 +13,8 @@ use serde::Serialize;
 use crate::cli::Format;
 use crate::error::Error;
 use crate::report::{
-    Envelope, ErrorDetail, ErrorReport, Finding, NslookupReport, ResolvConfReport, SCHEMA_VERSION,
+    Envelope, ErrorDetail, ErrorReport, Finding, LookupStatus, NslookupReport, ResolvConfReport,
+    SCHEMA_VERSION,
 };
 
 /// A report that also has a human view.
@@ -137,8 +138,8 @@ impl Text for NslookupReport {
         let a = &self.answer;
         let data: Vec<&str> = a.records.iter().map(|r| r.data.as_str()).collect();
         let headline = match a.status {
-            "resolved" => format!("{} -> {}", self.name, data.join(" ")),
-            status => format!("{} -> {}", self.name, status.to_uppercase()),
+            LookupStatus::Resolved => format!("{} -> {}", self.name, data.join(" ")),
+            status => format!("{} -> {}", self.name, status.as_str().to_uppercase()),
         };
         let _ = writeln!(out, "{headline}   ({}: {})", a.libc.name(), a.reason);
         let _ = writeln!(out, "queries ({} ms):", self.duration_ms.round());

@@ -242,9 +242,8 @@ pub struct QueryRecord {
     pub server: String,
     /// `udp` or `tcp`.
     pub transport: &'static str,
-    /// `NOERROR`, `NXDOMAIN`, `SERVFAIL`, `REFUSED`, ... or `TIMEOUT`, `UNREACHABLE`,
-    /// `BAD_RESPONSE`, `NOT_SENT` (the whole-command deadline had passed).
-    pub rcode: String,
+    /// The response code, or what happened instead of a response.
+    pub rcode: Rcode,
     pub answers: Vec<AnswerRecord>,
     /// The TC bit was set: the UDP answer did not fit.
     pub truncated: bool,
@@ -253,6 +252,60 @@ pub struct QueryRecord {
     /// Extra detail for failures (an OS error, a parse error).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+}
+
+/// What one query got: a DNS response code as dig prints it (`NOERROR`, `NXDOMAIN`, ...,
+/// `RCODE11` for codes without a name), or what happened instead of a response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Rcode {
+    NoError,
+    FormErr,
+    ServFail,
+    NxDomain,
+    NotImp,
+    Refused,
+    /// Any other response code, by number.
+    Other(u16),
+    /// `TIMEOUT`: no reply in time.
+    Timeout,
+    /// `UNREACHABLE`: the network said no (ICMP unreachable, no route, connection refused).
+    Unreachable,
+    /// `BAD_RESPONSE`: something came back that is not a valid answer to the question;
+    /// both C libraries discard such a reply.
+    BadResponse,
+    /// `NOT_SENT`: the whole-command deadline had passed.
+    NotSent,
+}
+
+impl Rcode {
+    pub fn as_str(self) -> std::borrow::Cow<'static, str> {
+        let name = match self {
+            Rcode::NoError => "NOERROR",
+            Rcode::FormErr => "FORMERR",
+            Rcode::ServFail => "SERVFAIL",
+            Rcode::NxDomain => "NXDOMAIN",
+            Rcode::NotImp => "NOTIMP",
+            Rcode::Refused => "REFUSED",
+            Rcode::Other(code) => return format!("RCODE{code}").into(),
+            Rcode::Timeout => "TIMEOUT",
+            Rcode::Unreachable => "UNREACHABLE",
+            Rcode::BadResponse => "BAD_RESPONSE",
+            Rcode::NotSent => "NOT_SENT",
+        };
+        name.into()
+    }
+}
+
+impl std::fmt::Display for Rcode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(&self.as_str())
+    }
+}
+
+impl Serialize for Rcode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.as_str())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -265,6 +318,50 @@ pub struct AnswerRecord {
     pub data: String,
 }
 
+/// How a lookup, or one candidate name of it, ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LookupStatus {
+    Resolved,
+    /// The name exists but has no record of the asked types.
+    NoData,
+    NxDomain,
+    /// A reply that was not a usable answer, or a response code neither library acts on.
+    Error,
+    Refused,
+    ServFail,
+    /// The network refused the query (ICMP unreachable).
+    Unreachable,
+    Timeout,
+    /// The whole command's deadline passed before the query could be sent.
+    Deadline,
+    /// The name cannot be sent at all (`Resolution` of a probe target only).
+    Invalid,
+}
+
+impl LookupStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LookupStatus::Resolved => "resolved",
+            LookupStatus::NoData => "nodata",
+            LookupStatus::NxDomain => "nxdomain",
+            LookupStatus::Error => "error",
+            LookupStatus::Refused => "refused",
+            LookupStatus::ServFail => "servfail",
+            LookupStatus::Unreachable => "unreachable",
+            LookupStatus::Timeout => "timeout",
+            LookupStatus::Deadline => "deadline",
+            LookupStatus::Invalid => "invalid",
+        }
+    }
+}
+
+impl std::fmt::Display for LookupStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// One C library's walk through the candidate names, and where it ended.
 #[derive(Clone, Debug, Serialize)]
 pub struct LibcAnswer {
@@ -273,13 +370,17 @@ pub struct LibcAnswer {
     pub candidates: Vec<CandidateOutcome>,
     /// `resolved`, `nxdomain`, `nodata`, `servfail`, `refused`, `timeout`, `unreachable`,
     /// `error`, or `deadline`.
-    pub status: &'static str,
+    pub status: LookupStatus,
     /// The candidate that produced the final result.
     pub final_name: Option<String>,
     /// The records an application gets (addresses for A/AAAA, the data otherwise).
     pub records: Vec<AnswerRecord>,
     /// Why the walk stopped where it did, in words.
     pub reason: String,
+    /// How long an application linked against this library waits for this walk, with
+    /// the resolv.conf's `timeout` and `attempts` (default 5 s and 2): the timeouts it
+    /// sits out, round trips not counted. svcprobe's own run is bounded by `--timeout`.
+    pub app_wait_ms: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -287,7 +388,15 @@ pub struct CandidateOutcome {
     pub name: String,
     /// Same vocabulary as `LibcAnswer::status`, for this candidate alone;
     /// `not-tried` when the library would stop before reaching it.
-    pub outcome: &'static str,
+    #[serde(serialize_with = "tried_or_not")]
+    pub outcome: Option<LookupStatus>,
+}
+
+fn tried_or_not<S: serde::Serializer>(
+    outcome: &Option<LookupStatus>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(outcome.map_or("not-tried", LookupStatus::as_str))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -369,7 +478,7 @@ pub struct Resolution {
     pub name: String,
     /// `resolved`, or how glibc's walk ended (vocabulary of `LibcAnswer::status`), or
     /// `invalid` for a string that cannot be a DNS name.
-    pub status: &'static str,
+    pub status: LookupStatus,
     /// The candidate name that answered.
     pub final_name: Option<String>,
     /// A addresses first, then AAAA, in answer order.

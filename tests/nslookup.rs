@@ -9,8 +9,8 @@ mod common;
 
 use std::path::PathBuf;
 
+use common::schema::Nslookup;
 use common::testbed::{describe, Testbed, CLIENT, CLIENT_IP, HOSTNAMES_VIP};
-use serde_json::Value;
 
 const SVCPROBE: &str = env!("CARGO_BIN_EXE_svcprobe");
 const KUBELET: &str = "nameserver 10.0.0.10\n\
@@ -72,9 +72,15 @@ fn logged_sequence(bed: &Testbed) -> Vec<(String, Vec<String>)> {
     sequence
 }
 
-fn json(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", describe(out)))
+/// The report, decoded into the mirror: any field added, renamed or retyped fails here.
+fn json(out: &std::process::Output) -> Nslookup {
+    let report: Nslookup = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not an nslookup report ({e}): {}", describe(out)));
+    assert_eq!(
+        (report.schema_version, report.command.as_str()),
+        (1, "nslookup")
+    );
+    report
 }
 
 /// For each resolv.conf variant and name: glibc's sequence (from getent) is what svcprobe
@@ -123,17 +129,11 @@ fn svcprobe_sends_what_glibc_sends() {
                 "{variant} {name}: BIND saw svcprobe ask {sent:?}, glibc asked {expected:?}"
             );
             let report = json(&out);
-            let tried: Vec<(String, Vec<String>)> = report["answer"]["candidates"]
-                .as_array()
-                .expect("candidates")
-                .iter()
-                .filter(|c| c["outcome"] != "not-tried")
-                .map(|c| {
-                    (
-                        c["name"].as_str().unwrap_or_default().to_string(),
-                        vec!["A".into(), "AAAA".into()],
-                    )
-                })
+            let tried: Vec<(String, Vec<String>)> = report
+                .answer
+                .tried()
+                .into_iter()
+                .map(|name| (name, vec!["A".into(), "AAAA".into()]))
                 .collect();
             assert_eq!(tried, expected, "{variant} {name}: report's glibc walk");
             let resolved = glibc.status.success();
@@ -152,13 +152,13 @@ fn answers_types_ttls_and_the_musl_view() {
     let bed = Testbed::up();
     let out = in_client(&bed, KUBELET, &[SVCPROBE, "nslookup", "hostnames"]);
     let report = json(&out);
-    assert_eq!(report["ok"], true);
-    assert_eq!(report["answer"]["records"][0]["data"], HOSTNAMES_VIP);
-    assert_eq!(report["answer"]["records"][0]["ttl"], 30);
-    assert_eq!(report["queries"][0]["rcode"], "NOERROR");
-    assert_eq!(report["queries"][0]["server"], "10.0.0.10:53");
-    assert_eq!(report["other_libc"]["status"], "resolved");
-    assert!(report["libc_disagreement"].is_null());
+    assert!(report.ok);
+    assert_eq!(report.answer.records[0].data, HOSTNAMES_VIP);
+    assert_eq!(report.answer.records[0].ttl, 30);
+    assert_eq!(report.queries[0].rcode, "NOERROR");
+    assert_eq!(report.queries[0].server, "10.0.0.10:53");
+    assert_eq!(report.other_libc.status, "resolved");
+    assert!(report.libc_disagreement.is_none());
 
     let srv = in_client(
         &bed,
@@ -173,25 +173,62 @@ fn answers_types_ttls_and_the_musl_view() {
     );
     let report = json(&srv);
     assert_eq!(
-        report["answer"]["records"][0]["data"],
+        report.answer.records[0].data,
         "0 100 80 hostnames.default.svc.cluster.local."
     );
     // musl's res_search does not search: the short SRV name fails for Alpine programs.
-    assert_eq!(report["other_libc"]["status"], "nxdomain");
-    assert!(report["libc_disagreement"].is_string());
+    assert_eq!(report.other_libc.status, "nxdomain");
+    let finding = report
+        .findings
+        .iter()
+        .find(|f| f.code == "libc-disagreement")
+        .expect("libc-disagreement finding");
+    assert!(
+        finding
+            .message
+            .contains("res_search does not search at all")
+            && !finding.message.contains("ndots"),
+        "{}",
+        finding.message
+    );
 
     let ptr = in_client(&bed, KUBELET, &[SVCPROBE, "nslookup", HOSTNAMES_VIP]);
     let report = json(&ptr);
-    assert_eq!(report["types"][0], "PTR");
+    assert_eq!(report.types, ["PTR"]);
     assert_eq!(
-        report["answer"]["records"][0]["data"],
+        report.answer.records[0].data,
         "hostnames.default.svc.cluster.local."
     );
 
     let tcp = in_client(&bed, KUBELET, &[SVCPROBE, "nslookup", "--tcp", "hostnames"]);
     let report = json(&tcp);
-    assert_eq!(report["queries"][0]["transport"], "tcp");
-    assert_eq!(report["answer"]["records"][0]["data"], HOSTNAMES_VIP);
+    assert_eq!(report.queries[0].transport, "tcp");
+    assert_eq!(report.answer.records[0].data, HOSTNAMES_VIP);
+}
+
+/// Names no C library would send as typed are usage errors (exit 2) that say why, before
+/// anything is sent; names with `_` are sent as both libraries send them.
+#[test]
+fn names_are_checked_before_anything_is_sent() {
+    let bed = Testbed::up();
+    let cases = [
+        ("", "empty"),
+        ("héllo.example.", "xn--hllo-bpa.example."),
+        ("a b", "not a letter"),
+        ("a..b", "empty label"),
+    ];
+    for (name, says) in cases {
+        bed.clear_query_log();
+        let out = in_client(&bed, KUBELET, &[SVCPROBE, "nslookup", name]);
+        assert_eq!(out.status.code(), Some(2), "{name:?}: {}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{name:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{name:?}: {stderr}");
+        assert!(logged_sequence(&bed).is_empty(), "{name:?} was sent");
+    }
+    let out = in_client(&bed, KUBELET, &[SVCPROBE, "nslookup", "my_svc"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(json(&out).answer.status, "nxdomain");
 }
 
 #[test]
@@ -201,13 +238,8 @@ fn musl_and_glibc_disagree_on_dotted_names_with_low_ndots() {
     let out = in_client(&bed, &conf, &[SVCPROBE, "nslookup", "hostnames.default"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let report = json(&out);
-    assert_eq!(report["other_libc"]["status"], "nxdomain");
-    let codes: Vec<&str> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|f| f["code"].as_str())
-        .collect();
+    assert_eq!(report.other_libc.status, "nxdomain");
+    let codes: Vec<&str> = report.findings.iter().map(|f| f.code.as_str()).collect();
     assert!(codes.contains(&"libc-disagreement"), "{codes:?}");
 
     let musl = in_client(
@@ -216,7 +248,7 @@ fn musl_and_glibc_disagree_on_dotted_names_with_low_ndots() {
         &[SVCPROBE, "nslookup", "--libc", "musl", "hostnames.default"],
     );
     assert_eq!(musl.status.code(), Some(1), "{}", describe(&musl));
-    assert_eq!(json(&musl)["answer"]["libc"], "musl");
+    assert_eq!(json(&musl).answer.libc, "musl");
 }
 
 #[test]
@@ -226,23 +258,18 @@ fn failures_are_classified_and_bounded() {
     bed.break_("service-missing");
     let out = in_client(&bed, KUBELET, &[SVCPROBE, "nslookup", "hostnames"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(json(&out)["answer"]["status"], "nxdomain");
+    assert_eq!(json(&out).answer.status, "nxdomain");
     bed.fix("service-missing");
 
     bed.break_("dns-down");
     let out = in_client(&bed, KUBELET, &[SVCPROBE, "nslookup", "hostnames"]);
     let report = json(&out);
-    assert_eq!(
-        report["answer"]["status"],
-        "unreachable",
-        "{}",
-        describe(&out)
-    );
-    assert_eq!(report["findings"][0]["code"], "dns-unreachable");
-    assert!(
-        report["duration_ms"].as_f64().unwrap() < 1000.0,
-        "ICMP should fail fast"
-    );
+    assert_eq!(report.answer.status, "unreachable", "{}", describe(&out));
+    assert_eq!(report.findings[0].code, "dns-unreachable");
+    assert!(report.duration_ms < 1000.0, "ICMP should fail fast");
+    // glibc stops at the refused query; musl never sees the ICMP error and waits.
+    assert_eq!(report.answer.tried().len(), 1, "{:?}", report.answer);
+    assert_eq!(report.other_libc.status, "timeout");
     bed.fix("dns-down");
 
     bed.break_("dns-drop");
@@ -261,13 +288,10 @@ fn failures_are_classified_and_bounded() {
     );
     let report = json(&out);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(report["answer"]["status"], "timeout");
-    assert_eq!(
-        report["timed_out"][0],
-        "hostnames.default.svc.cluster.local."
-    );
+    assert_eq!(report.answer.status, "timeout");
+    assert_eq!(report.timed_out[0], "hostnames.default.svc.cluster.local.");
     // glibc ends its search at the first timeout, then tries the bare name: two exchanges.
-    let ms = report["duration_ms"].as_f64().unwrap();
+    let ms = report.duration_ms;
     assert!((550.0..1500.0).contains(&ms), "took {ms} ms");
 
     let out = in_client(
@@ -284,7 +308,7 @@ fn failures_are_classified_and_bounded() {
         ],
     );
     let report = json(&out);
-    assert_eq!(report["deadline_exceeded"], true, "{}", describe(&out));
-    assert!(report["duration_ms"].as_f64().unwrap() < 600.0);
+    assert!(report.deadline_exceeded, "{}", describe(&out));
+    assert!(report.duration_ms < 600.0);
     bed.fix("dns-drop");
 }

@@ -9,10 +9,11 @@ use hickory_proto::rr::RecordType;
 
 use crate::cli::NslookupArgs;
 use crate::dns::search::{self, Lookup, SearchConfig};
-use crate::dns::{millis, wire, Querier, QuerySettings, ServerStrategy};
+use crate::dns::{millis, server_answered, wire, Querier, QuerySettings};
 use crate::error::Error;
 use crate::report::{
-    Envelope, Finding, Libc, LibcAnswer, NslookupReport, QueryRecord, Severity, SCHEMA_VERSION,
+    Envelope, Finding, Libc, LibcAnswer, LookupStatus, NslookupReport, QueryRecord, Rcode,
+    Severity, SCHEMA_VERSION,
 };
 use crate::resolvconf::{self, Effective, FALLBACK_NAMESERVER};
 
@@ -27,7 +28,8 @@ pub fn run(args: &NslookupArgs) -> Result<Envelope<NslookupReport>, Error> {
     let name = match ip {
         Some(ip) => wire::reverse_name(ip),
         None => {
-            wire::absolute_name(&args.name).map_err(|e| Error::Usage(e.0))?;
+            wire::absolute_name(&args.name)
+                .map_err(|e| Error::Usage(format!("nslookup `{}`: {e}", args.name)))?;
             args.name.clone()
         }
     };
@@ -41,21 +43,8 @@ pub fn run(args: &NslookupArgs) -> Result<Envelope<NslookupReport>, Error> {
         types: &types,
         use_search: !args.no_search && ip.is_none(),
     };
-    let glibc_search = SearchConfig {
-        search: &glibc.search,
-        ndots: glibc.ndots,
-        no_tld_query: glibc.has_flag("no-tld-query"),
-    };
-    let musl_search = SearchConfig {
-        search: &musl.search,
-        ndots: musl.ndots,
-        no_tld_query: false,
-    };
-    let musl_strategy = if servers.len() > 1 {
-        ServerStrategy::Parallel
-    } else {
-        ServerStrategy::Sequential
-    };
+    let glibc_search = SearchConfig::of(&glibc, Libc::Glibc);
+    let musl_search = SearchConfig::of(&musl, Libc::Musl);
     let mut querier = Querier::new(QuerySettings {
         servers: servers.clone(),
         timeout: args.timeout,
@@ -67,29 +56,37 @@ pub fn run(args: &NslookupArgs) -> Result<Envelope<NslookupReport>, Error> {
     let (answer, other_libc) = match args.libc {
         Libc::Glibc => {
             let g = search::walk_glibc(&lookup, &glibc_search, &mut querier);
-            let m = search::walk_musl(&lookup, &musl_search, &mut querier, musl_strategy);
+            let m = search::walk_musl(&lookup, &musl_search, &mut querier);
             (g, m)
         }
         Libc::Musl => {
-            let m = search::walk_musl(&lookup, &musl_search, &mut querier, musl_strategy);
+            let m = search::walk_musl(&lookup, &musl_search, &mut querier);
             let g = search::walk_glibc(&lookup, &glibc_search, &mut querier);
             (m, g)
         }
     };
     let queries = querier.into_log();
-    let timed_out = names_with(&queries, "TIMEOUT");
-    let deadline_exceeded = [&answer, &other_libc]
-        .iter()
-        .any(|a| a.status == "deadline" || a.candidates.iter().any(|c| c.outcome == "deadline"));
+    let timed_out = names_with(&queries, Rcode::Timeout);
+    let deadline_exceeded = [&answer, &other_libc].iter().any(|a| {
+        a.status == LookupStatus::Deadline
+            || a.candidates
+                .iter()
+                .any(|c| c.outcome == Some(LookupStatus::Deadline))
+    });
     let libc_disagreement = disagreement(&answer, &other_libc);
     let mut findings = findings(&queries, &answer, &conf, args.servers.is_empty());
     if let Some(why) = &libc_disagreement {
-        findings.push(disagreement_finding(why, &answer, &other_libc));
+        findings.push(disagreement_finding(
+            why,
+            &answer,
+            &other_libc,
+            search::is_address_lookup(&types),
+        ));
     }
     Ok(Envelope {
         schema_version: SCHEMA_VERSION,
         command: "nslookup",
-        ok: answer.status == "resolved",
+        ok: answer.status == LookupStatus::Resolved,
         report: NslookupReport {
             name: args.name.clone(),
             types: types.iter().map(RecordType::to_string).collect(),
@@ -136,7 +133,7 @@ fn servers(args: &NslookupArgs, glibc: &Effective) -> Vec<SocketAddr> {
     }
 }
 
-fn names_with(queries: &[QueryRecord], rcode: &str) -> Vec<String> {
+fn names_with(queries: &[QueryRecord], rcode: Rcode) -> Vec<String> {
     let mut seen = BTreeSet::new();
     queries
         .iter()
@@ -157,7 +154,7 @@ fn disagreement(a: &LibcAnswer, b: &LibcAnswer) -> Option<String> {
         return None;
     }
     let describe = |x: &LibcAnswer| match x.status {
-        "resolved" => format!(
+        LookupStatus::Resolved => format!(
             "{} resolves it via {} ({})",
             x.libc.name(),
             x.final_name.as_deref().unwrap_or("?"),
@@ -170,18 +167,28 @@ fn disagreement(a: &LibcAnswer, b: &LibcAnswer) -> Option<String> {
 
 /// The disagreement as a finding, with the usual cause spelled out when it is the
 /// ndots rule: musl never searches a name with `ndots` or more dots.
-fn disagreement_finding(why: &str, a: &LibcAnswer, b: &LibcAnswer) -> Finding {
+fn disagreement_finding(
+    why: &str,
+    a: &LibcAnswer,
+    b: &LibcAnswer,
+    address_lookup: bool,
+) -> Finding {
     let (glibc, musl) = if a.libc == Libc::Glibc {
         (a, b)
     } else {
         (b, a)
     };
-    let ndots_rule = musl.candidates.len() == 1 && glibc.candidates.len() > 1;
-    let hint = if ndots_rule {
-        " musl searches only names with fewer dots than ndots: use the fully qualified name \
-         (with a trailing dot) or ndots:5 in the pod's dnsConfig."
-    } else {
-        ""
+    let musl_asked_only_the_name = musl.candidates.len() == 1 && glibc.candidates.len() > 1;
+    let hint = match (musl_asked_only_the_name, address_lookup) {
+        (true, true) => {
+            " musl searches only names with fewer dots than ndots: use the fully qualified \
+             name (with a trailing dot) or ndots:5 in the pod's dnsConfig."
+        }
+        (true, false) => {
+            " musl's res_search does not search at all (only getaddrinfo does): programs \
+             linked against musl must ask for the fully qualified name (with a trailing dot)."
+        }
+        (false, _) => "",
     };
     Finding {
         severity: Severity::Warning,
@@ -206,14 +213,14 @@ fn findings(
             format!("resolv.conf names no nameserver; the C library falls back to {FALLBACK_NAMESERVER}"),
         );
     }
-    let answered = queries
-        .iter()
-        .any(|q| q.rcode != "TIMEOUT" && q.rcode != "UNREACHABLE" && q.rcode != "NOT_SENT");
+    let answered = queries.iter().any(|q| server_answered(q.rcode));
     if !answered && !queries.is_empty() {
         let servers: BTreeSet<&str> = queries.iter().map(|q| q.server.as_str()).collect();
-        let unreachable = queries.iter().any(|q| q.rcode == "UNREACHABLE");
-        let why = if unreachable {
+        let has = |rcode| queries.iter().any(|q| q.rcode == rcode);
+        let why = if has(Rcode::Unreachable) {
             "the network refused the packets (ICMP unreachable: nothing listens on port 53, or a REJECT rule)"
+        } else if has(Rcode::BadResponse) {
+            "what came back was not an answer to the question, which both C libraries discard"
         } else {
             "no reply within the deadline (the server is down or packets are dropped)"
         };
@@ -235,13 +242,16 @@ fn findings(
                 .into(),
         );
     }
-    if answer.status == "servfail" || answer.status == "refused" {
+    if matches!(
+        answer.status,
+        LookupStatus::ServFail | LookupStatus::Refused
+    ) {
         push(
             Severity::Error,
             "dns-server-error",
             format!(
                 "the DNS server answered {} instead of a result: check the DNS pods' logs",
-                answer.status.to_uppercase()
+                answer.status.as_str().to_uppercase()
             ),
         );
     }

@@ -11,8 +11,10 @@ use serde_json::json;
 use super::verdict::Name;
 use super::{Options, Resolver};
 use crate::dns::search::{self, Lookup, SearchConfig};
-use crate::dns::{millis, Querier, QuerySettings, ServerStrategy};
-use crate::report::{Check, CheckId, CheckStatus, LibcAnswer, QueryRecord};
+use crate::dns::{millis, server_answered, Querier, QuerySettings, Timers};
+use crate::report::{
+    Check, CheckId, CheckStatus, Libc, LibcAnswer, LookupStatus, QueryRecord, Rcode,
+};
 
 /// Per-query deadline: a healthy cluster DNS answers in milliseconds, and each check may
 /// send two exchanges in a row (glibc tries the bare name after a timeout).
@@ -81,7 +83,7 @@ pub fn run(
             .chain(walks.iter().flatten().flat_map(|w| w.queries.iter()))
     };
     let server_answers = all_queries().any(answered);
-    let server_refused = !server_answers && all_queries().any(|q| q.rcode == "UNREACHABLE");
+    let server_refused = !server_answers && all_queries().any(|q| q.rcode == Rcode::Unreachable);
     let mut checks = vec![server_check_report(&server)];
     let mut result = DnsResult {
         checks: Vec::new(),
@@ -142,24 +144,11 @@ fn walk(name: &str, resolver: &Resolver, settings: &QuerySettings) -> Walk {
         types: &types,
         use_search: true,
     };
-    let glibc_config = SearchConfig {
-        search: &resolver.glibc.search,
-        ndots: resolver.glibc.ndots,
-        no_tld_query: resolver.glibc.has_flag("no-tld-query"),
-    };
-    let musl_config = SearchConfig {
-        search: &resolver.musl.search,
-        ndots: resolver.musl.ndots,
-        no_tld_query: false,
-    };
+    let glibc_config = SearchConfig::of(&resolver.glibc, Libc::Glibc);
+    let musl_config = SearchConfig::of(&resolver.musl, Libc::Musl);
     let mut querier = Querier::new(settings.clone());
     let glibc = search::walk_glibc(&lookup, &glibc_config, &mut querier);
-    let strategy = if settings.servers.len() > 1 {
-        ServerStrategy::Parallel
-    } else {
-        ServerStrategy::Sequential
-    };
-    let musl = search::walk_musl(&lookup, &musl_config, &mut querier, strategy);
+    let musl = search::walk_musl(&lookup, &musl_config, &mut querier);
     Walk {
         glibc,
         musl,
@@ -178,17 +167,18 @@ fn server_check(fqdn: &str, settings: &QuerySettings) -> Vec<QueryRecord> {
                 servers: vec![*server],
                 ..settings.clone()
             });
-            querier.lookup(fqdn, &[RecordType::A], ServerStrategy::Sequential);
+            let timers = Timers {
+                timeout_s: 1,
+                attempts: 1,
+            };
+            querier.lookup(fqdn, &[RecordType::A], Libc::Glibc, timers);
             querier.into_log()
         })
         .collect()
 }
 
 fn answered(query: &QueryRecord) -> bool {
-    !matches!(
-        query.rcode.as_str(),
-        "TIMEOUT" | "UNREACHABLE" | "NOT_SENT" | "BAD_RESPONSE"
-    )
+    server_answered(query.rcode)
 }
 
 fn server_check_report(queries: &[QueryRecord]) -> Check {
@@ -206,7 +196,7 @@ fn server_check_report(queries: &[QueryRecord]) -> Check {
     } else {
         let how = queries
             .first()
-            .map(|q| q.rcode.to_lowercase())
+            .map(|q| q.rcode.as_str().to_lowercase())
             .unwrap_or_else(|| "nothing sent".into());
         (
             CheckStatus::Fail,
@@ -226,8 +216,8 @@ fn server_check_report(queries: &[QueryRecord]) -> Check {
 
 fn name_outcome(answer: &LibcAnswer) -> Name {
     match answer.status {
-        "resolved" => Name::Resolved,
-        "nxdomain" | "nodata" => Name::NotFound,
+        LookupStatus::Resolved => Name::Resolved,
+        LookupStatus::NxDomain | LookupStatus::NoData => Name::NotFound,
         _ => Name::Failed,
     }
 }
@@ -236,7 +226,7 @@ fn walk_check(id: CheckId, name: &str, walk: &Walk) -> Check {
     let addresses: Vec<&str> = walk.glibc.records.iter().map(|r| r.data.as_str()).collect();
     let race = conntrack_race(&walk.queries);
     let (mut status, mut summary) = match walk.glibc.status {
-        "resolved" => (
+        LookupStatus::Resolved => (
             CheckStatus::Pass,
             format!("{name} -> {}", addresses.join(" ")),
         ),
@@ -251,7 +241,7 @@ fn walk_check(id: CheckId, name: &str, walk: &Walk) -> Check {
         (CheckId::DnsFqdn, _) => Some("does the Service exist in this namespace? kubectl get service -n <namespace>".to_string()),
         _ => Some("the fully qualified name is the test: if it resolves, fix the pod's search list or ndots (svcprobe resolvconf)".to_string()),
     };
-    if status == CheckStatus::Pass && walk.musl.status != "resolved" {
+    if status == CheckStatus::Pass && walk.musl.status != LookupStatus::Resolved {
         status = CheckStatus::Warn;
         summary = format!("{summary}, but musl (Alpine) gets {}", walk.musl.status);
         hint = Some(format!("musl: {}", walk.musl.reason));
@@ -275,7 +265,7 @@ fn walk_check(id: CheckId, name: &str, walk: &Walk) -> Check {
 /// answered and the other timed out.
 fn conntrack_race(queries: &[QueryRecord]) -> bool {
     queries.iter().any(|q| {
-        q.rcode == "TIMEOUT"
+        q.rcode == Rcode::Timeout
             && queries.iter().any(|other| {
                 other.name == q.name && other.record_type != q.record_type && answered(other)
             })

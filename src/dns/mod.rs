@@ -11,24 +11,27 @@ pub mod search;
 pub mod transport;
 pub mod wire;
 
+#[cfg(test)]
+mod walk_tests;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
 
-use crate::report::{AnswerRecord, QueryRecord};
-use transport::{Outcome, Sent};
+use crate::report::{AnswerRecord, Libc, LookupStatus, QueryRecord, Rcode};
+use transport::{Network, Outcome, Sent, Transport};
 use wire::Question;
 
-/// How a C library spreads its queries over the configured nameservers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ServerStrategy {
-    /// glibc: one server after another, next on timeout, SERVFAIL, REFUSED or NOTIMP;
-    /// a truncated UDP answer is retried over TCP.
-    Sequential,
-    /// musl: every server at once, first usable answer wins, no TCP retry (before 1.2.4).
-    Parallel,
+/// Did a DNS server answer this query? Any response code counts (NXDOMAIN and SERVFAIL
+/// are answers too); a timeout, an ICMP error, a query never sent, and a reply that does
+/// not answer the question (which both C libraries discard and keep waiting) do not.
+pub fn server_answered(rcode: Rcode) -> bool {
+    !matches!(
+        rcode,
+        Rcode::Timeout | Rcode::Unreachable | Rcode::NotSent | Rcode::BadResponse
+    )
 }
 
 /// Transport settings shared by every query of one command.
@@ -45,82 +48,85 @@ pub struct QuerySettings {
     pub edns: bool,
 }
 
-/// What one candidate name yielded for all its record types together.
+/// What one candidate name yielded, for all its record types together, as one C library
+/// sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CandidateResult {
-    pub status: Status,
-    /// Records of the asked types (CNAMEs followed by the server are included as-is).
+    pub status: LookupStatus,
+    /// Records of the asked types that answer the name (CNAME chains followed).
     pub records: Vec<AnswerRecord>,
-    /// A UDP answer came back truncated (musl before 1.2.4 would use it as it is).
+    /// A UDP answer came back truncated.
     pub truncated: bool,
+    /// Every server refused the query with an ICMP error: glibc's `ECONNREFUSED`,
+    /// which ends its whole lookup.
+    pub network_refused: bool,
+    /// How long the library sits out timeouts for this candidate (see [`Timers`]).
+    pub wait: Duration,
 }
 
-/// The fixed vocabulary of how a lookup ended; the report prints [`Status::as_str`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Status {
-    Resolved,
-    NoData,
-    NxDomain,
-    Error,
-    Refused,
-    ServFail,
-    Unreachable,
-    Timeout,
-    /// The whole-command deadline passed before the query could be sent.
-    Deadline,
+/// A C library's `timeout` and `attempts` from resolv.conf: what its timeouts cost an
+/// application, which is not what svcprobe's own bounded queries cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timers {
+    pub timeout_s: u32,
+    pub attempts: u32,
 }
 
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Resolved => "resolved",
-            Status::NoData => "nodata",
-            Status::NxDomain => "nxdomain",
-            Status::Error => "error",
-            Status::Refused => "refused",
-            Status::ServFail => "servfail",
-            Status::Unreachable => "unreachable",
-            Status::Timeout => "timeout",
-            Status::Deadline => "deadline",
-        }
-    }
-
-    /// The status one query's outcome stands for, on its own.
-    fn of(outcome: &Outcome, record_type: RecordType) -> Status {
-        match outcome {
-            Outcome::Answered(r) => match r.rcode.as_str() {
-                "NOERROR" if has_type(&r.answers, record_type) => Status::Resolved,
-                "NOERROR" => Status::NoData,
-                "NXDOMAIN" => Status::NxDomain,
-                "SERVFAIL" => Status::ServFail,
-                "REFUSED" => Status::Refused,
-                _ => Status::Error,
-            },
-            Outcome::Timeout => Status::Timeout,
-            Outcome::Unreachable(_) => Status::Unreachable,
-            Outcome::BadResponse(_) => Status::Error,
-        }
+impl Timers {
+    /// glibc's send_dg: server 0 gets `timeout` seconds, server i>0 gets
+    /// `(timeout << i) / nscount`, at least 1; each attempt goes through every server.
+    fn glibc_server_wait(self, index: usize, servers: usize) -> Duration {
+        let base = u64::from(self.timeout_s);
+        let seconds = match index {
+            0 => base,
+            i => (base << i.min(8)) / (servers.max(1) as u64),
+        };
+        Duration::from_secs(seconds.max(1))
     }
 }
 
-fn has_type(answers: &[AnswerRecord], record_type: RecordType) -> bool {
-    let wanted = record_type.to_string();
-    answers.iter().any(|a| a.record_type == wanted)
+/// One server's reply to one question: the first exchange (UDP, or TCP for `use-vc`),
+/// and glibc's TCP retry when that UDP answer was truncated.
+#[derive(Clone, Debug)]
+struct Asked {
+    first: Sent,
+    tcp_retry: Option<Sent>,
 }
 
-/// Sends queries for the walks, records them, and answers repeats from memory.
-pub struct Querier {
+impl Asked {
+    /// What glibc acts on: the TCP retry when there is one.
+    fn glibc(&self) -> &Sent {
+        self.tcp_retry.as_ref().unwrap_or(&self.first)
+    }
+}
+
+/// Sends queries for the walks, records them, and answers repeats from memory, so that
+/// the second library's walk costs no traffic where the first already asked.
+pub struct Querier<T: Transport = Network> {
     settings: QuerySettings,
+    transport: T,
     log: Vec<QueryRecord>,
-    cache: HashMap<(Question, ServerStrategy), (Status, Vec<AnswerRecord>, bool)>,
+    /// glibc's server-by-server exchanges per question (musl with one server reads the
+    /// first of them its own way).
+    sequential: HashMap<Question, Vec<Asked>>,
+    /// musl's all-servers-at-once exchange per question, with several servers.
+    parallel: HashMap<Question, Sent>,
 }
 
-impl Querier {
+impl Querier<Network> {
     pub fn new(settings: QuerySettings) -> Self {
+        Querier::with_transport(settings, Network)
+    }
+}
+
+impl<T: Transport> Querier<T> {
+    pub fn with_transport(settings: QuerySettings, transport: T) -> Self {
         Querier {
             settings,
+            transport,
             log: Vec::new(),
-            cache: HashMap::new(),
+            sequential: HashMap::new(),
+            parallel: HashMap::new(),
         }
     }
 
@@ -130,12 +136,13 @@ impl Querier {
     }
 
     /// Looks `name` up for every type in `types` at once (A and AAAA together, like
-    /// getaddrinfo) and sums the answers up as one candidate result.
+    /// getaddrinfo), as `libc` would, and sums the answers up as one candidate result.
     pub fn lookup(
         &mut self,
         name: &str,
         types: &[RecordType],
-        strategy: ServerStrategy,
+        libc: Libc,
+        timers: Timers,
     ) -> CandidateResult {
         let questions: Vec<Question> = types
             .iter()
@@ -144,145 +151,212 @@ impl Querier {
                 record_type: *t,
             })
             .collect();
-        let missing: Vec<Question> = questions
-            .iter()
-            .filter(|q| !self.cache.contains_key(&((*q).clone(), strategy)))
-            .cloned()
-            .collect();
-        if !missing.is_empty() {
-            self.resolve(&missing, strategy);
-        }
-        let mut statuses = Vec::with_capacity(questions.len());
-        let mut records = Vec::new();
-        let mut truncated = false;
-        for q in questions {
-            if let Some((status, answers, trunc)) = self.cache.get(&(q, strategy)) {
-                statuses.push(*status);
-                records.extend(answers.iter().cloned());
-                truncated |= trunc;
+        let views: Vec<View> = match libc {
+            Libc::Glibc => {
+                self.glibc_exchanges(&questions);
+                questions
+                    .iter()
+                    .map(|q| self.glibc_view(q, timers))
+                    .collect()
             }
-        }
-        CandidateResult {
-            status: combine(&statuses),
-            records,
-            truncated,
-        }
-    }
-
-    fn resolve(&mut self, questions: &[Question], strategy: ServerStrategy) {
-        let finals = match strategy {
-            ServerStrategy::Sequential => self.sequential(questions),
-            ServerStrategy::Parallel => self.parallel(questions),
+            Libc::Musl if self.settings.servers.len() > 1 => {
+                self.parallel_exchanges(&questions);
+                questions
+                    .iter()
+                    .map(|q| musl_view(q, self.parallel.get(q), timers))
+                    .collect()
+            }
+            Libc::Musl => {
+                self.first_server_exchanges(&questions);
+                questions
+                    .iter()
+                    .map(|q| {
+                        let first = self.sequential.get(q).and_then(|a| a.first());
+                        musl_view(q, first.map(|a| &a.first), timers)
+                    })
+                    .collect()
+            }
         };
-        for (question, status, answers, truncated) in finals {
-            self.cache
-                .insert((question, strategy), (status, answers, truncated));
-        }
+        combine(views)
     }
 
     /// glibc's res_send: each question moves on to the next server only while the
-    /// previous one failed it.
-    fn sequential(
-        &mut self,
-        questions: &[Question],
-    ) -> Vec<(Question, Status, Vec<AnswerRecord>, bool)> {
-        let mut pending: Vec<Question> = questions.to_vec();
-        let mut finals = Vec::new();
+    /// previous one failed it; a truncated UDP answer is asked again over TCP.
+    fn glibc_exchanges(&mut self, questions: &[Question]) {
         let servers = self.settings.servers.clone();
+        let mut pending: Vec<Question> = questions.to_vec();
         for (index, server) in servers.iter().enumerate() {
-            if pending.is_empty() {
-                break;
-            }
-            let last_server = index + 1 == servers.len();
-            let mut sent = self.exchange(*server, &pending);
-            pending.clear();
-            for s in sent.drain(..) {
-                let status = Status::of(&s.outcome, s.question.record_type);
-                let move_on = matches!(
-                    status,
-                    Status::Timeout
-                        | Status::Unreachable
-                        | Status::ServFail
-                        | Status::Refused
-                        | Status::Error
-                ) && status != Status::Deadline;
-                if move_on && !last_server {
-                    pending.push(s.question.clone());
-                } else {
-                    finals.push(final_of(&s, status));
+            let unasked: Vec<Question> = pending
+                .iter()
+                .filter(|q| self.asked(q) <= index)
+                .cloned()
+                .collect();
+            if !unasked.is_empty() {
+                for sent in self.exchange(*server, &unasked) {
+                    self.sequential
+                        .entry(sent.question.clone())
+                        .or_default()
+                        .push(Asked {
+                            first: sent,
+                            tcp_retry: None,
+                        });
                 }
             }
+            for question in &pending {
+                self.retry_truncated(question, index, *server);
+            }
+            let last = index + 1 == servers.len();
+            pending.retain(|q| {
+                !last
+                    && self
+                        .sequential
+                        .get(q)
+                        .and_then(|a| a.get(index))
+                        .is_some_and(|a| glibc_moves_on(&a.glibc().outcome))
+            });
         }
-        if servers.is_empty() {
-            finals.extend(
-                questions
-                    .iter()
-                    .map(|q| (q.clone(), Status::Unreachable, Vec::new(), false)),
-            );
-        }
-        finals
     }
 
-    /// UDP to `server`, then TCP for any answer that came back truncated.
+    fn asked(&self, question: &Question) -> usize {
+        self.sequential.get(question).map_or(0, Vec::len)
+    }
+
+    /// The first server's exchange, all musl needs when there is only one server.
+    fn first_server_exchanges(&mut self, questions: &[Question]) {
+        let Some(server) = self.settings.servers.first().copied() else {
+            return;
+        };
+        let unasked: Vec<Question> = questions
+            .iter()
+            .filter(|q| self.asked(q) == 0)
+            .cloned()
+            .collect();
+        if unasked.is_empty() {
+            return;
+        }
+        for sent in self.exchange(server, &unasked) {
+            self.sequential
+                .entry(sent.question.clone())
+                .or_default()
+                .push(Asked {
+                    first: sent,
+                    tcp_retry: None,
+                });
+        }
+    }
+
+    fn retry_truncated(&mut self, question: &Question, index: usize, server: SocketAddr) {
+        let needs_retry = self
+            .sequential
+            .get(question)
+            .and_then(|a| a.get(index))
+            .is_some_and(|a| {
+                a.tcp_retry.is_none()
+                    && matches!(&a.first.outcome, Outcome::Answered(r) if r.truncated)
+                    && !a.first.tcp
+            });
+        if !needs_retry {
+            return;
+        }
+        let retry = match self.budget() {
+            Some(timeout) => {
+                let sent = self
+                    .transport
+                    .tcp(server, question, self.settings.edns, timeout);
+                self.record(&sent);
+                sent
+            }
+            None => self.not_sent(question, server),
+        };
+        if let Some(asked) = self
+            .sequential
+            .get_mut(question)
+            .and_then(|a| a.get_mut(index))
+        {
+            asked.tcp_retry = Some(retry);
+        }
+    }
+
+    /// One server, every question: UDP (TCP with `use-vc`), recorded.
     fn exchange(&mut self, server: SocketAddr, questions: &[Question]) -> Vec<Sent> {
         let Some(timeout) = self.budget() else {
             return questions.iter().map(|q| self.not_sent(q, server)).collect();
         };
-        if self.settings.tcp {
-            return questions
+        let sent: Vec<Sent> = if self.settings.tcp {
+            questions
                 .iter()
-                .map(|q| {
-                    let sent = transport::tcp(server, q, self.settings.edns, timeout);
-                    self.record(&sent);
-                    sent
-                })
-                .collect();
+                .map(|q| self.transport.tcp(server, q, self.settings.edns, timeout))
+                .collect()
+        } else {
+            self.transport
+                .udp(server, questions, self.settings.edns, timeout)
+        };
+        for s in &sent {
+            self.record(s);
         }
-        let sent = transport::udp(server, questions, self.settings.edns, timeout);
-        sent.into_iter()
-            .map(|s| {
-                self.record(&s);
-                match &s.outcome {
-                    Outcome::Answered(r) if r.truncated => match self.budget() {
-                        Some(timeout) => {
-                            let retry =
-                                transport::tcp(server, &s.question, self.settings.edns, timeout);
-                            self.record(&retry);
-                            retry
-                        }
-                        None => s,
-                    },
-                    _ => s,
-                }
-            })
-            .collect()
+        sent
     }
 
-    fn parallel(
-        &mut self,
-        questions: &[Question],
-    ) -> Vec<(Question, Status, Vec<AnswerRecord>, bool)> {
-        let first_server = self.settings.servers.first().copied();
-        let Some(timeout) = self.budget() else {
-            return questions
-                .iter()
-                .map(|q| {
-                    if let Some(server) = first_server {
-                        self.not_sent(q, server);
-                    }
-                    (q.clone(), Status::Deadline, Vec::new(), false)
-                })
-                .collect();
-        };
+    fn parallel_exchanges(&mut self, questions: &[Question]) {
+        let unasked: Vec<Question> = questions
+            .iter()
+            .filter(|q| !self.parallel.contains_key(*q))
+            .cloned()
+            .collect();
+        if unasked.is_empty() {
+            return;
+        }
         let servers = self.settings.servers.clone();
-        transport::udp_parallel(&servers, questions, timeout)
-            .into_iter()
-            .map(|s| {
+        let sent: Vec<Sent> = match self.budget() {
+            Some(timeout) => self.transport.udp_parallel(&servers, &unasked, timeout),
+            None => {
+                let server = servers.first().copied().unwrap_or(FALLBACK);
+                unasked.iter().map(|q| self.not_sent(q, server)).collect()
+            }
+        };
+        for s in sent {
+            if !matches!(s.outcome, Outcome::Deadline) {
                 self.record(&s);
-                let status = Status::of(&s.outcome, s.question.record_type);
-                final_of(&s, status)
-            })
-            .collect()
+            }
+            self.parallel.insert(s.question.clone(), s);
+        }
+    }
+
+    /// glibc's reading of one question: the last server it asked decides.
+    fn glibc_view(&self, question: &Question, timers: Timers) -> View {
+        let asked = self
+            .sequential
+            .get(question)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let Some(last) = asked.last() else {
+            return View::nothing();
+        };
+        let servers = self.settings.servers.len();
+        let silent = |a: &Asked| matches!(a.glibc().outcome, Outcome::Timeout);
+        let waits = asked
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| silent(a))
+            .map(|(i, _)| timers.glibc_server_wait(i, servers));
+        let wait: Duration = if asked.iter().all(silent) {
+            // no answer at all: every attempt goes round every server
+            waits.sum::<Duration>() * timers.attempts.max(1)
+        } else {
+            waits.sum()
+        };
+        let network_refused = asked.len() == servers
+            && asked
+                .iter()
+                .all(|a| matches!(a.glibc().outcome, Outcome::Unreachable(_)));
+        let sent = last.glibc();
+        View {
+            status: status_of(&sent.outcome, question),
+            records: answer_records(&sent.outcome, question),
+            truncated: asked.iter().any(|a| truncated(&a.first.outcome)),
+            network_refused,
+            wait,
+        }
     }
 
     /// The time one exchange may take: the per-query timeout, cut to what is left of
@@ -296,50 +370,29 @@ impl Querier {
     }
 
     fn not_sent(&mut self, question: &Question, server: SocketAddr) -> Sent {
-        self.log.push(QueryRecord {
-            name: question.name.clone(),
-            record_type: question.record_type.to_string(),
-            server: server.to_string(),
-            transport: "udp",
-            rcode: "NOT_SENT".into(),
-            answers: Vec::new(),
-            truncated: false,
-            authoritative: false,
-            duration_ms: 0.0,
-            detail: Some("the command's deadline had passed".into()),
-        });
-        Sent {
+        let sent = Sent {
             question: question.clone(),
             server,
             tcp: false,
-            outcome: Outcome::Unreachable("deadline".into()),
+            outcome: Outcome::Deadline,
             elapsed: Duration::ZERO,
-        }
+        };
+        self.record(&sent);
+        sent
     }
 
     fn record(&mut self, sent: &Sent) {
-        let (rcode, answers, truncated, authoritative, detail) = match &sent.outcome {
-            Outcome::Answered(r) => (
-                r.rcode.clone(),
-                r.answers.clone(),
-                r.truncated,
-                r.authoritative,
-                None,
-            ),
-            Outcome::Timeout => ("TIMEOUT".into(), Vec::new(), false, false, None),
-            Outcome::Unreachable(e) => (
-                "UNREACHABLE".into(),
+        let (answers, truncated, authoritative, detail) = match &sent.outcome {
+            Outcome::Answered(r) => (r.answers.clone(), r.truncated, r.authoritative, None),
+            Outcome::Timeout => (Vec::new(), false, false, None),
+            Outcome::Unreachable(e) | Outcome::BadResponse(e) => {
+                (Vec::new(), false, false, Some(e.clone()))
+            }
+            Outcome::Deadline => (
                 Vec::new(),
                 false,
                 false,
-                Some(e.clone()),
-            ),
-            Outcome::BadResponse(e) => (
-                "BAD_RESPONSE".into(),
-                Vec::new(),
-                false,
-                false,
-                Some(e.clone()),
+                Some("the command's deadline had passed".to_string()),
             ),
         };
         self.log.push(QueryRecord {
@@ -347,7 +400,7 @@ impl Querier {
             record_type: sent.question.record_type.to_string(),
             server: sent.server.to_string(),
             transport: if sent.tcp { "tcp" } else { "udp" },
-            rcode,
+            rcode: sent.outcome.rcode(),
             answers,
             truncated,
             authoritative,
@@ -357,34 +410,131 @@ impl Querier {
     }
 }
 
-fn final_of(sent: &Sent, status: Status) -> (Question, Status, Vec<AnswerRecord>, bool) {
-    let status = match (&sent.outcome, status) {
-        (Outcome::Unreachable(e), _) if e == "deadline" => Status::Deadline,
-        (_, s) => s,
-    };
-    match &sent.outcome {
-        Outcome::Answered(r) => {
-            let wanted = sent.question.record_type.to_string();
-            let records = r
-                .answers
-                .iter()
-                .filter(|a| a.record_type == wanted)
-                .cloned()
-                .collect();
-            (sent.question.clone(), status, records, r.truncated)
+/// Where queries go when there is no server at all (never, once resolv.conf is read:
+/// both libraries fall back to 127.0.0.1).
+const FALLBACK: SocketAddr = crate::resolvconf::FALLBACK_NAMESERVER;
+
+/// One question as one library reads its reply.
+struct View {
+    status: LookupStatus,
+    records: Vec<AnswerRecord>,
+    truncated: bool,
+    network_refused: bool,
+    wait: Duration,
+}
+
+impl View {
+    fn nothing() -> View {
+        View {
+            status: LookupStatus::Unreachable,
+            records: Vec::new(),
+            truncated: false,
+            network_refused: false,
+            wait: Duration::ZERO,
         }
-        _ => (sent.question.clone(), status, Vec::new(), false),
     }
 }
 
-/// One status for several record types of one name: any answer wins; otherwise the
-/// failure that says most about the server (a timeout over an NXDOMAIN), since both C
-/// libraries give up on the candidate for the worst of the replies.
-fn combine(statuses: &[Status]) -> Status {
-    if statuses.contains(&Status::Resolved) {
-        return Status::Resolved;
+/// musl 1.2.3's reading of its reply: its unconnected socket never sees an ICMP error
+/// (a refused server is a timeout), a truncated answer is used as it is (no TCP before
+/// 1.2.4), and SERVFAIL, REFUSED or no reply cost the whole `timeout` (it retries
+/// SERVFAIL and ignores the others until then).
+fn musl_view(question: &Question, sent: Option<&Sent>, timers: Timers) -> View {
+    let Some(sent) = sent else {
+        return View::nothing();
+    };
+    let status = match &sent.outcome {
+        Outcome::Unreachable(_) => LookupStatus::Timeout,
+        outcome => status_of(outcome, question),
+    };
+    let waits = matches!(
+        status,
+        LookupStatus::Timeout
+            | LookupStatus::ServFail
+            | LookupStatus::Refused
+            | LookupStatus::Error
+    );
+    View {
+        status,
+        records: answer_records(&sent.outcome, question),
+        truncated: truncated(&sent.outcome),
+        network_refused: false,
+        wait: if waits {
+            Duration::from_secs(u64::from(timers.timeout_s))
+        } else {
+            Duration::ZERO
+        },
     }
-    statuses.iter().copied().max().unwrap_or(Status::Error)
+}
+
+fn truncated(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Answered(r) if r.truncated)
+}
+
+/// glibc asks the next server after a timeout, an ICMP error, SERVFAIL, REFUSED, NOTIMP,
+/// or a reply it cannot use.
+fn glibc_moves_on(outcome: &Outcome) -> bool {
+    match outcome {
+        Outcome::Answered(r) => !matches!(r.rcode, Rcode::NoError | Rcode::NxDomain),
+        Outcome::Deadline => false,
+        Outcome::Timeout | Outcome::Unreachable(_) | Outcome::BadResponse(_) => true,
+    }
+}
+
+/// The status one reply stands for, on its own.
+fn status_of(outcome: &Outcome, question: &Question) -> LookupStatus {
+    match outcome {
+        Outcome::Answered(r) => match r.rcode {
+            Rcode::NoError if !wire::usable_records(&r.answers, question).is_empty() => {
+                LookupStatus::Resolved
+            }
+            Rcode::NoError => LookupStatus::NoData,
+            Rcode::NxDomain => LookupStatus::NxDomain,
+            Rcode::ServFail => LookupStatus::ServFail,
+            Rcode::Refused => LookupStatus::Refused,
+            _ => LookupStatus::Error,
+        },
+        Outcome::Timeout => LookupStatus::Timeout,
+        Outcome::Unreachable(_) => LookupStatus::Unreachable,
+        Outcome::BadResponse(_) => LookupStatus::Error,
+        Outcome::Deadline => LookupStatus::Deadline,
+    }
+}
+
+fn answer_records(outcome: &Outcome, question: &Question) -> Vec<AnswerRecord> {
+    match outcome {
+        Outcome::Answered(r) => wire::usable_records(&r.answers, question),
+        _ => Vec::new(),
+    }
+}
+
+/// One result for several record types of one name: any answer wins; otherwise the
+/// failure that says most about the server (a timeout over an NXDOMAIN), since both C
+/// libraries give up on the candidate for the worst of the replies. The types are asked
+/// together, so the candidate waits as long as its slowest type.
+fn combine(views: Vec<View>) -> CandidateResult {
+    let statuses: Vec<LookupStatus> = views.iter().map(|v| v.status).collect();
+    CandidateResult {
+        status: combine_statuses(&statuses),
+        records: views
+            .iter()
+            .flat_map(|v| v.records.iter().cloned())
+            .collect(),
+        truncated: views.iter().any(|v| v.truncated),
+        network_refused: !views.is_empty() && views.iter().all(|v| v.network_refused),
+        wait: views.iter().map(|v| v.wait).max().unwrap_or_default(),
+    }
+}
+
+fn combine_statuses(statuses: &[LookupStatus]) -> LookupStatus {
+    if statuses.contains(&LookupStatus::Resolved) {
+        return LookupStatus::Resolved;
+    }
+    statuses
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(LookupStatus::Error)
 }
 
 /// Milliseconds with microsecond precision, for reports.
@@ -395,29 +545,30 @@ pub fn millis(d: Duration) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::LookupStatus as Status;
 
     #[test]
     fn any_answer_wins_and_otherwise_the_worst_failure_speaks() {
         assert_eq!(
-            combine(&[Status::Resolved, Status::NoData]),
+            combine_statuses(&[Status::Resolved, Status::NoData]),
             Status::Resolved
         );
         assert_eq!(
-            combine(&[Status::NoData, Status::Resolved]),
+            combine_statuses(&[Status::NoData, Status::Resolved]),
             Status::Resolved
         );
         assert_eq!(
-            combine(&[Status::NxDomain, Status::NxDomain]),
+            combine_statuses(&[Status::NxDomain, Status::NxDomain]),
             Status::NxDomain
         );
         assert_eq!(
-            combine(&[Status::NoData, Status::NxDomain]),
+            combine_statuses(&[Status::NoData, Status::NxDomain]),
             Status::NxDomain
         );
         assert_eq!(
-            combine(&[Status::NxDomain, Status::Timeout]),
+            combine_statuses(&[Status::NxDomain, Status::Timeout]),
             Status::Timeout
         );
-        assert_eq!(combine(&[]), Status::Error);
+        assert_eq!(combine_statuses(&[]), Status::Error);
     }
 }

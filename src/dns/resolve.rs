@@ -14,7 +14,7 @@ use hickory_proto::rr::RecordType;
 use crate::dns::search::{self, Lookup, SearchConfig};
 use crate::dns::{millis, wire, Querier, QuerySettings};
 use crate::error::Error;
-use crate::report::{Libc, Resolution};
+use crate::report::{Libc, LookupStatus, Resolution};
 use crate::resolvconf;
 
 /// Per-query deadline: a probe should say "DNS timed out" long before glibc's 5 s × 2.
@@ -42,11 +42,7 @@ pub fn resolve(name: &str, resolv_conf: &Path, deadline: Duration) -> Result<Res
         types: &types,
         use_search: true,
     };
-    let config = SearchConfig {
-        search: &glibc.search,
-        ndots: glibc.ndots,
-        no_tld_query: glibc.has_flag("no-tld-query"),
-    };
+    let config = SearchConfig::of(&glibc, Libc::Glibc);
     let mut querier = Querier::new(QuerySettings {
         servers,
         timeout: QUERY_TIMEOUT.min(deadline),
@@ -60,7 +56,7 @@ pub fn resolve(name: &str, resolv_conf: &Path, deadline: Duration) -> Result<Res
         return Ok(Resolved {
             report: Resolution {
                 name: name.to_string(),
-                status: "invalid",
+                status: LookupStatus::Invalid,
                 final_name: None,
                 addresses: Vec::new(),
                 reason: "not a valid DNS name".into(),

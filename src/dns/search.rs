@@ -6,10 +6,14 @@
 //! answers and records the outcome of every candidate, so the report can show both C
 //! libraries' paths side by side.
 
+use std::time::Duration;
+
 use hickory_proto::rr::RecordType;
 
-use crate::dns::{CandidateResult, Querier, ServerStrategy, Status};
-use crate::report::{CandidateOutcome, Libc, LibcAnswer};
+use crate::dns::transport::Transport;
+use crate::dns::{CandidateResult, Querier, Timers};
+use crate::report::{CandidateOutcome, Libc, LibcAnswer, LookupStatus as Status};
+use crate::resolvconf::Effective;
 
 /// What is being looked up, independent of which C library looks it up.
 #[derive(Clone, Debug)]
@@ -28,6 +32,23 @@ pub struct SearchConfig<'a> {
     pub ndots: u32,
     /// glibc's `no-tld-query`: never send a single-label name as-is.
     pub no_tld_query: bool,
+    /// The library's `timeout` and `attempts`, for what its walk costs an application.
+    pub timers: Timers,
+}
+
+impl<'a> SearchConfig<'a> {
+    /// `libc`'s search settings from its reading of resolv.conf.
+    pub fn of(effective: &'a Effective, libc: Libc) -> Self {
+        SearchConfig {
+            search: &effective.search,
+            ndots: effective.ndots,
+            no_tld_query: libc == Libc::Glibc && effective.has_flag("no-tld-query"),
+            timers: Timers {
+                timeout_s: effective.timeout_s,
+                attempts: effective.attempts,
+            },
+        }
+    }
 }
 
 /// A name to try, and whether it came from the search list.
@@ -46,7 +67,7 @@ impl Candidate {
 }
 
 /// Whether the lookup is an address lookup (getaddrinfo) rather than res_search.
-fn is_address_lookup(types: &[RecordType]) -> bool {
+pub fn is_address_lookup(types: &[RecordType]) -> bool {
     types
         .iter()
         .all(|t| matches!(t, RecordType::A | RecordType::AAAA))
@@ -113,29 +134,35 @@ pub fn musl_candidates(lookup: &Lookup, config: &SearchConfig) -> Vec<Candidate>
         .collect()
 }
 
-/// Walks glibc's candidates: a search candidate that ends in NXDOMAIN, NODATA or SERVFAIL
-/// lets the walk go on; any other failure (a timeout, REFUSED) ends the search, though
-/// the name is still tried as-is. The final error follows res_nsearch: the as-is error if
-/// it was tried first, else NODATA if any candidate had the name, else SERVFAIL if seen.
-pub fn walk_glibc(lookup: &Lookup, config: &SearchConfig, querier: &mut Querier) -> LibcAnswer {
+/// Walks glibc's candidates (res_nsearch): a search candidate that ends in NXDOMAIN,
+/// NODATA or SERVFAIL lets the walk go on; any other failure (a timeout, REFUSED) ends the
+/// search, though the name is still tried as-is; a query every server refused with an
+/// ICMP error (`ECONNREFUSED`) ends the whole lookup there, as-is try included. The final
+/// error follows res_nsearch: the as-is error if it was tried first, else NODATA if any
+/// candidate had the name, else SERVFAIL if seen, else the last one.
+pub fn walk_glibc<T: Transport>(
+    lookup: &Lookup,
+    config: &SearchConfig,
+    querier: &mut Querier<T>,
+) -> LibcAnswer {
     let candidates = glibc_candidates(lookup, config);
     let mut outcomes: Vec<CandidateOutcome> = Vec::new();
     let mut results: Vec<(usize, CandidateResult)> = Vec::new();
     let mut search_ended = false;
+    let mut lookup_ended = false;
     for (index, candidate) in candidates.iter().enumerate() {
-        let stop_walk = results
-            .last()
-            .is_some_and(|(_, r)| r.status == Status::Resolved || r.status == Status::Deadline);
+        let stop_walk = lookup_ended
+            || results
+                .last()
+                .is_some_and(|(_, r)| r.status == Status::Resolved || r.status == Status::Deadline);
         if stop_walk || (search_ended && matches!(candidate, Candidate::Searched(_))) {
             outcomes.push(not_tried(candidate));
             continue;
         }
-        let result = querier.lookup(candidate.name(), lookup.types, ServerStrategy::Sequential);
-        outcomes.push(CandidateOutcome {
-            name: candidate.name().to_string(),
-            outcome: result.status.as_str(),
-        });
+        let result = querier.lookup(candidate.name(), lookup.types, Libc::Glibc, config.timers);
+        outcomes.push(tried(candidate, &result));
         if let Candidate::Searched(_) = candidate {
+            lookup_ended = result.network_refused;
             search_ended |= !matches!(
                 result.status,
                 Status::NxDomain | Status::NoData | Status::ServFail
@@ -147,7 +174,9 @@ pub fn walk_glibc(lookup: &Lookup, config: &SearchConfig, querier: &mut Querier)
         matches!(candidates.first(), Some(Candidate::AsIs(_))) && candidates.len() > 1;
     let resolved = results.iter().find(|(_, r)| r.status == Status::Resolved);
     let chosen = resolved.or_else(|| {
-        if as_is_first {
+        if lookup_ended {
+            results.last()
+        } else if as_is_first {
             results.first()
         } else if let Some(nodata) = results.iter().find(|(_, r)| r.status == Status::NoData) {
             Some(nodata)
@@ -157,24 +186,24 @@ pub fn walk_glibc(lookup: &Lookup, config: &SearchConfig, querier: &mut Querier)
             results.last()
         }
     });
-    let reason = reason(
-        Libc::Glibc,
-        &candidates,
-        results.len(),
-        chosen,
-        search_ended,
-    );
-    answer(Libc::Glibc, outcomes, &candidates, chosen, reason)
+    let ended = if lookup_ended {
+        Ended::Lookup
+    } else if search_ended {
+        Ended::Search
+    } else {
+        Ended::No
+    };
+    let reason = reason(Libc::Glibc, &candidates, results.len(), chosen, ended);
+    answer(Libc::Glibc, outcomes, &candidates, &results, chosen, reason)
 }
 
 /// Walks musl's candidates: only NXDOMAIN moves on. NODATA, SERVFAIL, a timeout or any
 /// other error ends the lookup there, which is how a search domain that answers "no
 /// such record" hides the real Service from Alpine pods.
-pub fn walk_musl(
+pub fn walk_musl<T: Transport>(
     lookup: &Lookup,
     config: &SearchConfig,
-    querier: &mut Querier,
-    strategy: ServerStrategy,
+    querier: &mut Querier<T>,
 ) -> LibcAnswer {
     let candidates = musl_candidates(lookup, config);
     let mut outcomes = Vec::new();
@@ -187,22 +216,37 @@ pub fn walk_musl(
             outcomes.push(not_tried(candidate));
             continue;
         }
-        let result = querier.lookup(candidate.name(), lookup.types, strategy);
-        outcomes.push(CandidateOutcome {
-            name: candidate.name().to_string(),
-            outcome: result.status.as_str(),
-        });
+        let result = querier.lookup(candidate.name(), lookup.types, Libc::Musl, config.timers);
+        outcomes.push(tried(candidate, &result));
         results.push((index, result));
     }
     let chosen = results.last();
-    let reason = reason(Libc::Musl, &candidates, results.len(), chosen, false);
-    answer(Libc::Musl, outcomes, &candidates, chosen, reason)
+    let reason = reason(Libc::Musl, &candidates, results.len(), chosen, Ended::No);
+    answer(Libc::Musl, outcomes, &candidates, &results, chosen, reason)
+}
+
+/// Whether glibc's walk was cut short, and how much of it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    No,
+    /// A timeout or an error other than NXDOMAIN/NODATA/SERVFAIL: no more search
+    /// domains, the name as-is still tried.
+    Search,
+    /// Every server refused with ICMP: nothing more is tried.
+    Lookup,
+}
+
+fn tried(candidate: &Candidate, result: &CandidateResult) -> CandidateOutcome {
+    CandidateOutcome {
+        name: candidate.name().to_string(),
+        outcome: Some(result.status),
+    }
 }
 
 fn not_tried(candidate: &Candidate) -> CandidateOutcome {
     CandidateOutcome {
         name: candidate.name().to_string(),
-        outcome: "not-tried",
+        outcome: None,
     }
 }
 
@@ -210,12 +254,13 @@ fn answer(
     libc: Libc,
     candidates: Vec<CandidateOutcome>,
     names: &[Candidate],
+    results: &[(usize, CandidateResult)],
     chosen: Option<&(usize, CandidateResult)>,
     reason: String,
 ) -> LibcAnswer {
     let (status, final_name, records) = match chosen {
         Some((index, result)) => (
-            result.status.as_str(),
+            result.status,
             names.get(*index).map(|c| c.name().to_string()),
             if result.status == Status::Resolved {
                 result.records.clone()
@@ -223,8 +268,9 @@ fn answer(
                 Vec::new()
             },
         ),
-        None => (Status::Error.as_str(), None, Vec::new()),
+        None => (Status::Error, None, Vec::new()),
     };
+    let wait: Duration = results.iter().map(|(_, r)| r.wait).sum();
     LibcAnswer {
         libc,
         candidates,
@@ -232,6 +278,7 @@ fn answer(
         final_name,
         records,
         reason,
+        app_wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
     }
 }
 
@@ -259,7 +306,7 @@ fn reason(
     candidates: &[Candidate],
     tried: usize,
     chosen: Option<&(usize, CandidateResult)>,
-    search_ended: bool,
+    ended: Ended,
 ) -> String {
     let Some((index, result)) = chosen else {
         return "no candidate to try".into();
@@ -267,6 +314,12 @@ fn reason(
     let name = candidates.get(*index).map(Candidate::name).unwrap_or("?");
     let at = position(candidates, *index);
     let mut why = match result.status {
+        Status::Resolved if result.truncated && libc == Libc::Musl => {
+            return format!(
+                "{name} answered ({at}), truncated: musl before 1.2.4 uses the records that \
+                 fit in UDP, without a TCP retry"
+            )
+        }
         Status::Resolved => return format!("{name} answered ({at})"),
         Status::Deadline => {
             return "the command's deadline passed before every candidate was tried".into()
@@ -276,19 +329,26 @@ fn reason(
             candidates.len()
         ),
         Status::NoData => format!("{name} exists but has no record of the asked type ({at})"),
+        Status::Timeout if libc == Libc::Musl => format!(
+            "no usable answer for {name} in time ({at}); musl's unconnected socket never \
+             sees ICMP errors, so a refused server is a timeout to it"
+        ),
         Status::Timeout => format!("no answer for {name} in time ({at})"),
         Status::Unreachable => format!("the DNS server is unreachable ({name}, {at})"),
-        Status::ServFail | Status::Refused | Status::Error => format!(
+        Status::ServFail | Status::Refused | Status::Error | Status::Invalid => format!(
             "the DNS server answered {} for {name} ({at})",
             result.status.as_str().to_uppercase()
         ),
     };
     let stopped_early = tried < candidates.len();
-    match libc {
-        Libc::Musl if stopped_early => {
+    match (libc, ended) {
+        (Libc::Musl, _) if stopped_early => {
             why.push_str("; musl stops at anything but NXDOMAIN");
         }
-        Libc::Glibc if search_ended => {
+        (Libc::Glibc, Ended::Lookup) => {
+            why.push_str("; the server refused the query (ICMP), which ends glibc's lookup: no other candidate is tried");
+        }
+        (Libc::Glibc, Ended::Search) => {
             why.push_str("; a timeout or an error other than NXDOMAIN/NODATA/SERVFAIL ends glibc's search list");
         }
         _ => {}
@@ -301,6 +361,10 @@ mod tests {
     use super::*;
 
     const AAAA_A: &[RecordType] = &[RecordType::A, RecordType::AAAA];
+    const TIMERS: Timers = Timers {
+        timeout_s: 5,
+        attempts: 2,
+    };
 
     fn search3() -> Vec<String> {
         [
@@ -326,6 +390,7 @@ mod tests {
             search,
             ndots,
             no_tld_query: false,
+            timers: TIMERS,
         };
         (
             names(glibc_candidates(&lookup, &config)),
@@ -375,6 +440,7 @@ mod tests {
             search: &search3(),
             ndots: 5,
             no_tld_query: false,
+            timers: TIMERS,
         };
         assert_eq!(
             names(glibc_candidates(&lookup, &config)),
@@ -395,6 +461,7 @@ mod tests {
             search: &search3(),
             ndots: 5,
             no_tld_query: true,
+            timers: TIMERS,
         };
         assert_eq!(glibc_candidates(&lookup, &config).len(), 3);
     }
@@ -410,6 +477,7 @@ mod tests {
             search: &search3(),
             ndots: 5,
             no_tld_query: false,
+            timers: TIMERS,
         };
         assert_eq!(
             names(musl_candidates(&lookup, &config)),

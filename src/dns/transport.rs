@@ -4,12 +4,78 @@
 //! threads, and nothing can wait longer than the caller allows. UDP sockets are
 //! connected so that an ICMP port-unreachable from a dead server surfaces at once as
 //! `ECONNREFUSED` (glibc connects its sockets too and moves on to the next server).
+//!
+//! [`Transport`] is the seam between the C libraries' walks and the network: the walks
+//! are unit-tested against a scripted server behind the same trait.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use crate::dns::wire::{self, Question, Response};
+use crate::report::Rcode;
+
+/// How questions reach nameservers: [`Network`] in svcprobe, a scripted server in tests.
+pub trait Transport {
+    /// Every question to one server from one connected UDP socket (glibc's way).
+    fn udp(
+        &mut self,
+        server: SocketAddr,
+        questions: &[Question],
+        edns: bool,
+        timeout: Duration,
+    ) -> Vec<Sent>;
+    /// Every question to every server from one unconnected socket (musl's way).
+    fn udp_parallel(
+        &mut self,
+        servers: &[SocketAddr],
+        questions: &[Question],
+        timeout: Duration,
+    ) -> Vec<Sent>;
+    /// One question over TCP.
+    fn tcp(
+        &mut self,
+        server: SocketAddr,
+        question: &Question,
+        edns: bool,
+        timeout: Duration,
+    ) -> Sent;
+}
+
+/// The real network, through the functions below.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Network;
+
+impl Transport for Network {
+    fn udp(
+        &mut self,
+        server: SocketAddr,
+        questions: &[Question],
+        edns: bool,
+        timeout: Duration,
+    ) -> Vec<Sent> {
+        udp(server, questions, edns, timeout)
+    }
+
+    fn udp_parallel(
+        &mut self,
+        servers: &[SocketAddr],
+        questions: &[Question],
+        timeout: Duration,
+    ) -> Vec<Sent> {
+        udp_parallel(servers, questions, timeout)
+    }
+
+    fn tcp(
+        &mut self,
+        server: SocketAddr,
+        question: &Question,
+        edns: bool,
+        timeout: Duration,
+    ) -> Sent {
+        tcp(server, question, edns, timeout)
+    }
+}
 
 /// How one question fared against one server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +87,21 @@ pub enum Outcome {
     Unreachable(String),
     /// Something came back that is not a valid answer to this question.
     BadResponse(String),
+    /// Not sent: the whole command's deadline had passed.
+    Deadline,
+}
+
+impl Outcome {
+    /// The report's name for it: the response code, or what happened instead.
+    pub fn rcode(&self) -> Rcode {
+        match self {
+            Outcome::Answered(r) => r.rcode,
+            Outcome::Timeout => Rcode::Timeout,
+            Outcome::Unreachable(_) => Rcode::Unreachable,
+            Outcome::BadResponse(_) => Rcode::BadResponse,
+            Outcome::Deadline => Rcode::NotSent,
+        }
+    }
 }
 
 /// The record of one question sent to one server.
@@ -310,7 +391,7 @@ fn io_outcome(e: &io::Error) -> Outcome {
 }
 
 fn is_servfail(outcome: &Outcome) -> bool {
-    matches!(outcome, Outcome::Answered(r) if r.rcode == "SERVFAIL")
+    matches!(outcome, Outcome::Answered(r) if r.rcode == Rcode::ServFail)
 }
 
 /// A random query ID not already in flight: unpredictable IDs are what keeps off-path

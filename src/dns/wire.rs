@@ -10,7 +10,7 @@ use std::fmt;
 use hickory_proto::op::{Edns, Message, MessageType, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 
-use crate::report::AnswerRecord;
+use crate::report::{AnswerRecord, Rcode};
 
 /// One question: an absolute name and a record type.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -26,7 +26,7 @@ const EDNS_PAYLOAD: u16 = 1232;
 /// A decoded response, reduced to what the report and the search walk need.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {
-    pub rcode: String,
+    pub rcode: Rcode,
     pub truncated: bool,
     pub authoritative: bool,
     pub answers: Vec<AnswerRecord>,
@@ -41,15 +41,76 @@ impl fmt::Display for WireError {
     }
 }
 
-/// Checks a name the user typed and returns it in absolute form (trailing dot).
-pub fn absolute_name(name: &str) -> Result<String, WireError> {
-    let parsed =
-        Name::from_utf8(name).map_err(|e| WireError(format!("invalid name `{name}`: {e}")))?;
-    let mut ascii = parsed.to_ascii();
-    if !ascii.ends_with('.') {
-        ascii.push('.');
+/// Why a name a user typed cannot be looked up.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NameError {
+    Empty,
+    /// Not ASCII: glibc sends the raw UTF-8 bytes (no IDNA unless the program asks for
+    /// it), musl refuses the name without a query; the IDNA form is what to type instead.
+    NotAscii {
+        idna: Option<String>,
+    },
+    EmptyLabel,
+    LabelTooLong(String),
+    TooLong,
+    BadCharacter(char),
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameError::Empty => f.write_str("the name is empty"),
+            NameError::NotAscii { idna: Some(idna) } => write!(
+                f,
+                "the name is not ASCII: glibc would send its UTF-8 bytes as they are and musl \
+                 refuses it without a query; look up its IDNA form `{idna}` instead"
+            ),
+            NameError::NotAscii { idna: None } => {
+                f.write_str("the name is not ASCII and has no IDNA form")
+            }
+            NameError::EmptyLabel => f.write_str("the name has an empty label (`..`)"),
+            NameError::LabelTooLong(label) => {
+                write!(f, "the label `{label}` is longer than 63 characters")
+            }
+            NameError::TooLong => f.write_str("the name is longer than 253 characters"),
+            NameError::BadCharacter(c) => write!(
+                f,
+                "{c:?} is not a letter, digit, '-', '_' or '.', so it is not a DNS name"
+            ),
+        }
     }
-    Ok(ascii)
+}
+
+/// Checks a name the user typed and returns it in absolute form (trailing dot). Both C
+/// libraries send names with `_` (`my_svc`, `_http._tcp.hostnames`) as they are, so
+/// those pass; what no library would send as typed is an error that says why.
+pub fn absolute_name(name: &str) -> Result<String, NameError> {
+    if name.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if !name.is_ascii() {
+        let idna = Name::from_utf8(name).ok().map(|n| n.to_ascii());
+        return Err(NameError::NotAscii { idna });
+    }
+    let bare = name.strip_suffix('.').unwrap_or(name);
+    if bare.len() > 253 {
+        return Err(NameError::TooLong);
+    }
+    for label in bare.split('.') {
+        if label.is_empty() {
+            return Err(NameError::EmptyLabel);
+        }
+        if label.len() > 63 {
+            return Err(NameError::LabelTooLong(label.to_string()));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return Err(NameError::BadCharacter(c));
+        }
+    }
+    Ok(format!("{bare}."))
 }
 
 /// Encodes a query with recursion desired, as both C libraries send it.
@@ -85,16 +146,17 @@ pub fn decode_response(bytes: &[u8], id: u16, question: &Question) -> Result<Res
     if metadata.id != id || metadata.message_type != MessageType::Response {
         return Err(WireError("reply is not a response to this query".into()));
     }
-    let echoed = message.queries.first();
-    let same_question = echoed.is_none_or(|q| {
+    // Both C libraries match a reply to its query by the question section too: a reply
+    // without one is not an answer to anything.
+    let same_question = message.queries.first().is_some_and(|q| {
         q.query_type == question.record_type
             && q.name.to_ascii().eq_ignore_ascii_case(&question.name)
     });
     if !same_question {
-        return Err(WireError("reply answers a different question".into()));
+        return Err(WireError("reply does not repeat this question".into()));
     }
     Ok(Response {
-        rcode: rcode_name(metadata.response_code),
+        rcode: rcode(metadata.response_code),
         truncated: metadata.truncation,
         authoritative: metadata.authoritative,
         answers: message
@@ -110,23 +172,37 @@ pub fn decode_response(bytes: &[u8], id: u16, question: &Question) -> Result<Res
     })
 }
 
-/// The mnemonic dig prints for a response code.
-pub fn rcode_name(code: ResponseCode) -> String {
-    let name = match code {
-        ResponseCode::NoError => "NOERROR",
-        ResponseCode::FormErr => "FORMERR",
-        ResponseCode::ServFail => "SERVFAIL",
-        ResponseCode::NXDomain => "NXDOMAIN",
-        ResponseCode::NotImp => "NOTIMP",
-        ResponseCode::Refused => "REFUSED",
-        ResponseCode::YXDomain => "YXDOMAIN",
-        ResponseCode::YXRRSet => "YXRRSET",
-        ResponseCode::NXRRSet => "NXRRSET",
-        ResponseCode::NotAuth => "NOTAUTH",
-        ResponseCode::NotZone => "NOTZONE",
-        other => return format!("RCODE{}", u16::from(other)),
-    };
-    name.to_string()
+/// The records of `question`'s type that answer it: owned by the name asked, or by the
+/// target of a CNAME chain that starts there. glibc skips any other record in the answer
+/// section, so a reply that holds only records of another name answers nothing.
+pub fn usable_records(answers: &[AnswerRecord], question: &Question) -> Vec<AnswerRecord> {
+    let wanted = question.record_type.to_string();
+    let mut owner = question.name.clone();
+    let mut usable = Vec::new();
+    for record in answers {
+        if !record.name.eq_ignore_ascii_case(&owner) {
+            continue;
+        }
+        if record.record_type == wanted {
+            usable.push(record.clone());
+        } else if record.record_type == "CNAME" {
+            owner = record.data.clone();
+        }
+    }
+    usable
+}
+
+/// The response code as the report names it.
+pub fn rcode(code: ResponseCode) -> Rcode {
+    match code {
+        ResponseCode::NoError => Rcode::NoError,
+        ResponseCode::FormErr => Rcode::FormErr,
+        ResponseCode::ServFail => Rcode::ServFail,
+        ResponseCode::NXDomain => Rcode::NxDomain,
+        ResponseCode::NotImp => Rcode::NotImp,
+        ResponseCode::Refused => Rcode::Refused,
+        other => Rcode::Other(u16::from(other)),
+    }
 }
 
 /// The in-addr.arpa / ip6.arpa name for an address, for PTR lookups of an IP argument.
@@ -171,7 +247,7 @@ mod tests {
     fn decodes_a_real_answer() {
         let q = question("hostnames.default.svc.cluster.local.", RecordType::A);
         let response = decode_response(BIND_ANSWER, 0x1234, &q).unwrap();
-        assert_eq!(response.rcode, "NOERROR");
+        assert_eq!(response.rcode, Rcode::NoError);
         assert!(response.authoritative);
         assert_eq!(
             response.answers,
@@ -213,12 +289,80 @@ mod tests {
             .is_none());
     }
 
+    /// BIND_ANSWER with its question section cut out (QDCOUNT 0), the answer's owner
+    /// name written out instead of pointing at the question.
+    fn without_question() -> Vec<u8> {
+        let mut bytes = BIND_ANSWER[..12].to_vec();
+        bytes[5] = 0;
+        bytes.extend_from_slice(&BIND_ANSWER[12..49]);
+        bytes.extend_from_slice(&BIND_ANSWER[55..]);
+        bytes
+    }
+
+    #[test]
+    fn a_reply_without_its_question_is_not_an_answer() {
+        let q = question("hostnames.default.svc.cluster.local.", RecordType::A);
+        let bytes = without_question();
+        let parsed = Message::from_vec(&bytes).unwrap();
+        assert!(parsed.queries.is_empty());
+        assert_eq!(parsed.answers.len(), 1);
+        assert!(decode_response(&bytes, 0x1234, &q).is_err());
+    }
+
+    #[test]
+    fn records_of_another_owner_answer_nothing() {
+        let record = |name: &str, record_type: &str, data: &str| AnswerRecord {
+            name: name.into(),
+            record_type: record_type.into(),
+            ttl: 30,
+            data: data.into(),
+        };
+        let q = question("hostnames.default.svc.cluster.local.", RecordType::A);
+        let stray = [record("other.example.", "A", "10.9.9.9")];
+        assert!(usable_records(&stray, &q).is_empty());
+        let chain = [
+            record(
+                "HOSTNAMES.default.svc.cluster.local.",
+                "CNAME",
+                "real.example.",
+            ),
+            record("other.example.", "A", "10.9.9.9"),
+            record("real.example.", "A", "10.0.1.175"),
+            record("real.example.", "AAAA", "fd00::1"),
+        ];
+        assert_eq!(
+            usable_records(&chain, &q),
+            vec![record("real.example.", "A", "10.0.1.175")]
+        );
+    }
+
     #[test]
     fn names_and_reverse_names() {
         assert_eq!(absolute_name("hostnames").unwrap(), "hostnames.");
         assert_eq!(absolute_name("a.b.").unwrap(), "a.b.");
-        assert!(absolute_name(&"x".repeat(64)).is_err());
-        assert!(absolute_name("a..b").is_err());
+        assert_eq!(absolute_name("my_svc").unwrap(), "my_svc.");
+        assert_eq!(
+            absolute_name("_http._tcp.hostnames").unwrap(),
+            "_http._tcp.hostnames."
+        );
+        assert_eq!(absolute_name(""), Err(NameError::Empty));
+        assert_eq!(absolute_name("."), Err(NameError::EmptyLabel));
+        assert_eq!(absolute_name("a..b"), Err(NameError::EmptyLabel));
+        assert_eq!(absolute_name("a b"), Err(NameError::BadCharacter(' ')));
+        assert!(matches!(
+            absolute_name(&"x".repeat(64)),
+            Err(NameError::LabelTooLong(_))
+        ));
+        assert_eq!(
+            absolute_name("héllo.example."),
+            Err(NameError::NotAscii {
+                idna: Some("xn--hllo-bpa.example.".into())
+            })
+        );
+        assert!(absolute_name("héllo.example.")
+            .unwrap_err()
+            .to_string()
+            .contains("xn--hllo-bpa.example."));
         assert_eq!(
             reverse_name("10.0.1.175".parse().unwrap()),
             "175.1.0.10.in-addr.arpa."
@@ -226,7 +370,7 @@ mod tests {
         assert!(reverse_name("fd00::1".parse().unwrap()).starts_with(
             "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa."
         ));
-        assert_eq!(rcode_name(ResponseCode::NXDomain), "NXDOMAIN");
-        assert_eq!(rcode_name(ResponseCode::from(0, 11)), "RCODE11");
+        assert_eq!(rcode(ResponseCode::NXDomain).to_string(), "NXDOMAIN");
+        assert_eq!(rcode(ResponseCode::from(0, 11)).to_string(), "RCODE11");
     }
 }

@@ -57,7 +57,7 @@ fn resolution_line(r: &Resolution) -> String {
     if r.addresses.is_empty() {
         format!(
             "  DNS {}: {} ({:.1} ms)",
-            r.status.to_uppercase(),
+            r.status.as_str().to_uppercase(),
             r.reason,
             r.duration_ms
         )

@@ -26,3 +26,101 @@ pub struct Latency {
     pub p90_ms: f64,
     pub max_ms: f64,
 }
+
+/// `report::Finding`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Finding {
+    pub severity: String,
+    pub code: String,
+    pub message: String,
+    #[serde(default)]
+    pub line: Option<usize>,
+}
+
+/// The `nslookup` report (`report::NslookupReport` in its envelope).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Nslookup {
+    pub schema_version: u32,
+    pub command: String,
+    pub ok: bool,
+    pub name: String,
+    pub types: Vec<String>,
+    pub libc: String,
+    pub config_source: String,
+    pub nameservers: Vec<String>,
+    pub search: Vec<String>,
+    pub ndots: u32,
+    pub timeout_ms: u64,
+    pub deadline_ms: u64,
+    pub queries: Vec<Query>,
+    pub answer: LibcAnswer,
+    pub other_libc: LibcAnswer,
+    pub libc_disagreement: Option<String>,
+    pub timed_out: Vec<String>,
+    pub deadline_exceeded: bool,
+    pub duration_ms: f64,
+    pub findings: Vec<Finding>,
+}
+
+/// `report::QueryRecord`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub record_type: String,
+    pub server: String,
+    pub transport: String,
+    pub rcode: String,
+    pub answers: Vec<Record>,
+    pub truncated: bool,
+    pub authoritative: bool,
+    pub duration_ms: f64,
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+/// `report::AnswerRecord`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub record_type: String,
+    pub ttl: u32,
+    pub data: String,
+}
+
+/// `report::LibcAnswer`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LibcAnswer {
+    pub libc: String,
+    pub candidates: Vec<Candidate>,
+    pub status: String,
+    pub final_name: Option<String>,
+    pub records: Vec<Record>,
+    pub reason: String,
+    pub app_wait_ms: u64,
+}
+
+impl LibcAnswer {
+    /// The candidate names this library sends, in order.
+    pub fn tried(&self) -> Vec<String> {
+        self.candidates
+            .iter()
+            .filter(|c| c.outcome != "not-tried")
+            .map(|c| c.name.clone())
+            .collect()
+    }
+}
+
+/// `report::CandidateOutcome`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Candidate {
+    pub name: String,
+    pub outcome: String,
+}
