@@ -37,6 +37,8 @@ pub enum Error {
         path: PathBuf,
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// HTTPS cannot be verified: no CA certificates to verify against.
+    Trust(crate::probe::tls::TrustError),
     /// The system refused something the command needs (binding a port, a thread, ...).
     Io {
         what: String,
@@ -50,6 +52,7 @@ impl Error {
             Error::Usage(_) => ExitCode::Usage,
             Error::Read { .. } => ExitCode::CouldNotRun,
             Error::Invalid { .. } => ExitCode::CouldNotRun,
+            Error::Trust(_) => ExitCode::CouldNotRun,
             Error::Io { .. } => ExitCode::CouldNotRun,
         }
     }
@@ -60,6 +63,7 @@ impl Error {
             Error::Usage(_) => "usage",
             Error::Read { .. } => "read",
             Error::Invalid { .. } => "invalid-input",
+            Error::Trust(_) => "read",
             Error::Io { .. } => "io",
         }
     }
@@ -71,6 +75,12 @@ impl fmt::Display for Error {
             Error::Usage(msg) => write!(f, "{msg}"),
             Error::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
             Error::Invalid { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Trust(e) => write!(
+                f,
+                "{e}: give the server's CA with --cacert FILE (for the cluster's API server, the \
+                 service account's {}/ca.crt), or --insecure to skip verification",
+                crate::kubeapi::SERVICE_ACCOUNT_DIR
+            ),
             Error::Io { what, source } => write!(f, "cannot {what}: {source}"),
         }
     }
@@ -81,6 +91,7 @@ impl std::error::Error for Error {
         match self {
             Error::Read { source, .. } | Error::Io { source, .. } => Some(source),
             Error::Invalid { source, .. } => Some(source.as_ref()),
+            Error::Trust(e) => Some(e),
             Error::Usage(_) => None,
         }
     }

@@ -25,7 +25,7 @@ pub fn run(args: &HttpArgs) -> Result<Envelope<HttpReport>, Error> {
     } else if args.insecure {
         Some(Trust::Nothing)
     } else {
-        Some(Trust::load(args.cacert.as_deref())?)
+        Some(Trust::load(args.cacert.as_deref()).map_err(Error::Trust)?)
     };
     let (resolution, addresses) = addresses(args)?;
     let mut attempts = Vec::new();

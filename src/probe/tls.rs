@@ -7,6 +7,7 @@
 //! 100 KB of a binary that must stay under 2 MB). Every server a probe meets offers
 //! AES-GCM; a client certificate is not something `http` sends.
 
+use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,12 +45,18 @@ pub enum Trust {
 
 impl Trust {
     /// `--cacert FILE`, or the system bundle (`SSL_CERT_FILE` first, as OpenSSL does).
-    pub fn load(cacert: Option<&Path>) -> Result<Trust, Error> {
+    pub fn load(cacert: Option<&Path>) -> Result<Trust, TrustError> {
         let path = match cacert {
             Some(p) => p.to_path_buf(),
             None => system_bundle()?,
         };
-        let pem = crate::input::read_text(&path)?;
+        let pem = crate::input::read_text(&path).map_err(|e| TrustError::Unreadable {
+            path: path.clone(),
+            source: match e {
+                Error::Read { source, .. } => source,
+                other => io::Error::other(other.to_string()),
+            },
+        })?;
         let certificates: Vec<Certificate<'static>> = parse_pem(pem.as_bytes())
             .filter_map(|item| match item {
                 Ok(PemItem::Certificate(c)) => Some(c),
@@ -57,10 +64,7 @@ impl Trust {
             })
             .collect();
         if certificates.is_empty() {
-            return Err(Error::Read {
-                path,
-                source: io::Error::new(io::ErrorKind::InvalidData, "no PEM certificate in it"),
-            });
+            return Err(TrustError::NoCertificate { path });
         }
         Ok(Trust::Roots {
             file: path.display().to_string(),
@@ -69,7 +73,51 @@ impl Trust {
     }
 }
 
-fn system_bundle() -> Result<PathBuf, Error> {
+/// Why no roots could be loaded. What to do about it depends on the caller (`http` can skip
+/// verification, the API read never does), so the caller gives the hint.
+#[derive(Debug)]
+pub enum TrustError {
+    /// No `--cacert`, no `SSL_CERT_FILE`, and none of the usual bundles: a `FROM scratch`
+    /// image such as svcprobe's own.
+    NoBundle,
+    Unreadable {
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// The file holds no PEM certificate.
+    NoCertificate {
+        path: PathBuf,
+    },
+}
+
+impl fmt::Display for TrustError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrustError::NoBundle => write!(
+                f,
+                "no CA bundle in this image (none of {})",
+                SYSTEM_CA_FILES.join(", ")
+            ),
+            TrustError::Unreadable { path, source } => {
+                write!(f, "cannot read the CA file {}: {source}", path.display())
+            }
+            TrustError::NoCertificate { path } => {
+                write!(f, "no PEM certificate in the CA file {}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for TrustError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TrustError::Unreadable { source, .. } => Some(source),
+            TrustError::NoBundle | TrustError::NoCertificate { .. } => None,
+        }
+    }
+}
+
+fn system_bundle() -> Result<PathBuf, TrustError> {
     if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
         return Ok(PathBuf::from(file));
     }
@@ -77,13 +125,7 @@ fn system_bundle() -> Result<PathBuf, Error> {
         .iter()
         .map(PathBuf::from)
         .find(|p| p.is_file())
-        .ok_or_else(|| Error::Io {
-            what: format!(
-                "verify TLS: no CA bundle found ({}); use --cacert FILE or --insecure",
-                SYSTEM_CA_FILES.join(", ")
-            ),
-            source: io::ErrorKind::NotFound.into(),
-        })
+        .ok_or(TrustError::NoBundle)
 }
 
 /// The provider `http`'s TLS runs on (see the module comment for what is left out).
@@ -208,6 +250,26 @@ mod tests {
         KernelRandom.fill(&mut b).unwrap();
         assert_ne!(a, b);
         assert!(a.iter().any(|x| *x != 0));
+    }
+
+    #[test]
+    fn a_ca_that_cannot_be_used_says_which_file_and_why() {
+        let missing = Trust::load(Some(Path::new("/nonexistent/ca.pem"))).unwrap_err();
+        assert!(
+            matches!(missing, TrustError::Unreadable { .. }),
+            "{missing:?}"
+        );
+        assert!(missing.to_string().contains("/nonexistent/ca.pem"));
+        let not_pem = Trust::load(Some(Path::new("/proc/self/status"))).unwrap_err();
+        assert!(
+            matches!(not_pem, TrustError::NoCertificate { .. }),
+            "{not_pem:?}"
+        );
+        // `http` says how to give a CA, the API server's included, or how to do without.
+        let line = Error::Trust(TrustError::NoBundle).to_string();
+        for hint in ["--cacert FILE", "serviceaccount/ca.crt", "--insecure"] {
+            assert!(line.contains(hint), "{line}");
+        }
     }
 
     #[test]
