@@ -13,6 +13,7 @@ packages=(
     iptables conntrack nftables iproute2 util-linux procps  # the test bed's node and pods
     wrk hyperfine time                   # benchmarks (/usr/bin/time reports peak RSS)
     buildah                              # scripts/build-image.sh
+    tcpdump                              # tests/libc_oracle.rs: what the C libraries send
     curl ca-certificates git
 )
 

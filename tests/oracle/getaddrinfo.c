@@ -7,6 +7,7 @@
  *   error EAI_NAME      the getaddrinfo error, by its symbolic name
  * followed by the time the call took, in milliseconds.
  */
+#define _GNU_SOURCE
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>

@@ -1,0 +1,586 @@
+//! The real C libraries are the oracle for svcprobe's glibc and musl walks.
+//!
+//! A network namespace of the test's own holds BIND (on 10.53.0.1), iptables rules that
+//! refuse (ICMP) or drop the queries for chosen names, and tcpdump on its loopback. In it,
+//! `tests/oracle/getaddrinfo.c` linked against glibc and against musl 1.2.3 (Debian's
+//! musl-gcc, built by this test) looks names up as an application does, and svcprobe
+//! looks the same names up and says what each library would send and get. The capture
+//! shows what each really sent; for every case of `tests/fixtures/dns_failures.rs` (the
+//! table the walks' unit tests use too) both must match the table, and svcprobe's claims
+//! must match both, time an application waits included. Every case runs at once, with
+//! `options timeout:1 attempts:1`, so the whole test takes a few seconds.
+
+mod common;
+
+#[allow(dead_code)]
+mod table {
+    include!("fixtures/dns_failures.rs");
+}
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::schema::Nslookup;
+use common::testbed::{describe, require_root, run_with_timeout};
+use table::{Case, Reply, CASES, SEARCH};
+
+const SVCPROBE: &str = env!("CARGO_BIN_EXE_svcprobe");
+/// The lab's DNS server. Not 127.0.0.1: that is where the libraries fall back to.
+const SERVER: &str = "10.53.0.1";
+const OPTIONS: &str = "options ndots:5 timeout:1 attempts:1";
+/// Hard cap for one program's run in the lab.
+const RUN_TIMEOUT: Duration = Duration::from_secs(15);
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// `getaddrinfo.c` built against glibc (gcc) and musl (musl-gcc -static), once per run.
+fn programs() -> &'static (PathBuf, PathBuf) {
+    static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/getaddrinfo.c");
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("libc-oracle");
+        fs::create_dir_all(&dir).expect("oracle build dir");
+        let build = |compiler: &str, extra: &[&str], out: &str| {
+            let path = dir.join(out);
+            let status = Command::new(compiler)
+                .args(extra)
+                .arg("-O2")
+                .arg("-o")
+                .arg(&path)
+                .arg(&source)
+                .status()
+                .unwrap_or_else(|e| {
+                    panic!("cannot run {compiler} ({e}): install build-essential and musl-tools (scripts/deps.sh)")
+                });
+            assert!(status.success(), "{compiler} failed on {}", source.display());
+            path
+        };
+        (
+            build("gcc", &[], "getaddrinfo-glibc"),
+            build("musl-gcc", &["-static"], "getaddrinfo-musl"),
+        )
+    })
+}
+
+/// A network namespace with BIND, the case's iptables rules and a capture; removed on drop.
+struct Lab {
+    netns: String,
+    dir: PathBuf,
+    named: Child,
+    capture: Option<Child>,
+}
+
+impl Lab {
+    fn up(
+        cluster_zone: &str,
+        root_zone: &str,
+        subzones: &[(String, bool)],
+        rules: &[String],
+    ) -> Lab {
+        require_root();
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let netns = format!("svcprobe-oracle-{}-{n}", std::process::id());
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(&netns);
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("lab dir");
+        let _ = Command::new("ip").args(["netns", "del", &netns]).output();
+        ip(&["netns", "add", &netns]);
+        let lab_netns = netns.clone();
+        let in_lab = |args: &[&str]| ip(&[&["netns", "exec", &lab_netns][..], args].concat());
+        in_lab(&["ip", "link", "set", "lo", "up"]);
+        in_lab(&["ip", "addr", "add", &format!("{SERVER}/32"), "dev", "lo"]);
+        for rule in rules {
+            let args: Vec<&str> = rule.split(' ').collect();
+            in_lab(&[&["iptables"][..], &args].concat());
+        }
+        fs::write(dir.join("cluster.zone"), cluster_zone).expect("zone");
+        fs::write(dir.join("root.zone"), root_zone).expect("zone");
+        fs::write(dir.join("broken.zone"), "this is not a zone file\n").expect("zone");
+        fs::write(
+            dir.join("closed.zone"),
+            "$TTL 30\n@ IN SOA ns. h. 1 1800 900 604800 5\n@ IN NS ns.\n",
+        )
+        .expect("zone");
+        fs::write(dir.join("named.conf"), named_conf(&dir, subzones)).expect("named.conf");
+        let named = Command::new("ip")
+            .args(["netns", "exec", &netns, "named", "-f", "-n", "1", "-c"])
+            .arg(dir.join("named.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start named (bind9)");
+        let mut lab = Lab {
+            netns,
+            dir,
+            named,
+            capture: None,
+        };
+        lab.wait_for_named();
+        lab.start_capture();
+        lab
+    }
+
+    fn wait_for_named(&mut self) {
+        for _ in 0..100 {
+            let out = self.exec(
+                &[
+                    "dig",
+                    "+short",
+                    "+time=1",
+                    "+tries=1",
+                    &format!("@{SERVER}"),
+                    "ready.cluster.local",
+                    "A",
+                ],
+                Duration::from_secs(3),
+            );
+            if String::from_utf8_lossy(&out.stdout).trim() == "10.53.9.9" {
+                return;
+            }
+            if let Ok(Some(status)) = self.named.try_wait() {
+                panic!(
+                    "named exited ({status}): {}",
+                    fs::read_to_string(self.dir.join("named.log")).unwrap_or_default()
+                );
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        panic!("named did not answer in the lab within 5 s");
+    }
+
+    /// tcpdump on the lab's loopback, every DNS packet, one line each.
+    fn start_capture(&mut self) {
+        let out = fs::File::create(self.dir.join("capture.txt")).expect("capture file");
+        let err = fs::File::create(self.dir.join("tcpdump.err")).expect("capture log");
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.netns,
+                "tcpdump",
+                "-l",
+                "-n",
+                "-i",
+                "lo",
+                "port 53",
+            ])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start tcpdump (scripts/deps.sh installs it)");
+        self.capture = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let log = fs::read_to_string(self.dir.join("tcpdump.err")).unwrap_or_default();
+            if log.contains("listening on") {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        panic!("tcpdump did not start in the lab");
+    }
+
+    /// Stops the capture and returns each query sent: (server address, name), in order.
+    fn queries(&mut self) -> Vec<(String, String)> {
+        thread::sleep(Duration::from_millis(200)); // the last lines reach the file
+        if let Some(mut child) = self.capture.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let text = fs::read_to_string(self.dir.join("capture.txt")).unwrap_or_default();
+        text.lines().filter_map(query_of).collect()
+    }
+
+    fn exec(&self, args: &[&str], timeout: Duration) -> Output {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.netns]).args(args);
+        run_with_timeout(command, timeout)
+    }
+
+    /// Runs `args` in the lab with `resolv_conf` bind-mounted over /etc/resolv.conf
+    /// (`ip netns exec` gives each command a private mount namespace).
+    fn run(&self, name: &str, resolv_conf: &str, args: &[&str]) -> Output {
+        let file = self.dir.join(format!("resolv-{name}.conf"));
+        fs::write(&file, resolv_conf).expect("resolv.conf");
+        let mut command = vec![
+            "sh",
+            "-c",
+            "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"",
+            file.to_str().expect("utf-8 path"),
+        ];
+        command.extend_from_slice(args);
+        self.exec(&command, RUN_TIMEOUT)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.capture.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = self.named.kill();
+        let _ = self.named.wait();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .output();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn named_conf(dir: &Path, subzones: &[(String, bool)]) -> String {
+    let d = dir.display();
+    let mut conf = format!(
+        "options {{ directory \"{d}\"; pid-file none; session-keyfile none; managed-keys-directory \"{d}\";\n\
+         listen-on port 53 {{ {SERVER}; }}; listen-on-v6 {{ none; }}; recursion no; allow-query {{ any; }};\n\
+         dnssec-validation no; notify no; minimal-responses yes; empty-zones-enable no; check-names primary ignore; }};\n\
+         controls {{ }};\n\
+         logging {{ channel g {{ file \"{d}/named.log\"; severity info; }}; category default {{ g; }}; }};\n\
+         zone \".\" {{ type primary; file \"root.zone\"; }};\n\
+         zone \"cluster.local\" {{ type primary; file \"cluster.zone\"; }};\n"
+    );
+    for (zone, broken) in subzones {
+        let zone = zone.trim_end_matches('.');
+        conf.push_str(&if *broken {
+            format!("zone \"{zone}\" {{ type primary; file \"broken.zone\"; }};\n")
+        } else {
+            format!("zone \"{zone}\" {{ type primary; file \"closed.zone\"; allow-query {{ none; }}; }};\n")
+        });
+    }
+    conf
+}
+
+/// `IP 10.53.0.1.40993 > 10.53.0.1.53: 23973+ A? name. (46)` -> ("10.53.0.1", "name.")
+fn query_of(line: &str) -> Option<(String, String)> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let arrow = words.iter().position(|w| *w == ">")?;
+    let destination = words.get(arrow + 1)?.strip_suffix(".53:")?;
+    let asked = words.iter().position(|w| w.ends_with('?'))?;
+    let name = words.get(asked + 1)?;
+    Some((destination.to_string(), name.to_ascii_lowercase()))
+}
+
+/// The query name in wire format, as iptables' string match sees it in the packet.
+fn wire_hex(name: &str) -> String {
+    let mut hex = String::from("|");
+    for label in name.trim_end_matches('.').split('.') {
+        hex.push_str(&format!("{:02x}", label.len()));
+        for b in label.bytes() {
+            hex.push_str(&format!("{b:02x}"));
+        }
+    }
+    hex.push_str("00|");
+    hex
+}
+
+fn candidates(label: &str) -> Vec<String> {
+    SEARCH
+        .iter()
+        .map(|d| format!("{label}.{d}."))
+        .chain([format!("{label}.")])
+        .collect()
+}
+
+/// Who looks the case's name up: each gets its own copy of the names, so that all run at
+/// once and the capture still tells them apart.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Asker {
+    Glibc,
+    Musl,
+    Svcprobe,
+}
+
+impl Asker {
+    const ALL: [Asker; 3] = [Asker::Glibc, Asker::Musl, Asker::Svcprobe];
+
+    fn label(self, case: &Case) -> String {
+        let suffix = match self {
+            Asker::Glibc => "g",
+            Asker::Musl => "m",
+            Asker::Svcprobe => "s",
+        };
+        format!("{}-{suffix}", case.label)
+    }
+}
+
+/// Zones, subzones and iptables rules that make the server behave as the table says.
+fn lab_for(cases: &[Case]) -> Lab {
+    let mut cluster = String::from(
+        "$TTL 30\n@ 5 IN SOA ns. h. 1 1800 900 604800 5\n@ IN NS ns.\nready IN A 10.53.9.9\n",
+    );
+    let mut root = String::from(
+        "$TTL 30\n. 5 IN SOA ns. h. 1 1800 900 604800 5\n. IN NS ns.\nns. IN A 10.53.0.1\n",
+    );
+    let mut subzones = Vec::new();
+    let mut rules = Vec::new();
+    for case in cases {
+        for asker in Asker::ALL {
+            for (name, reply) in candidates(&asker.label(case)).into_iter().zip(case.replies) {
+                let zone = if name.ends_with(".cluster.local.") {
+                    &mut cluster
+                } else {
+                    &mut root
+                };
+                match reply {
+                    Reply::Answer => zone.push_str(&format!("{name} IN A 10.53.1.1\n")),
+                    Reply::NoData => zone.push_str(&format!("{name} IN TXT \"no address\"\n")),
+                    Reply::Truncated => {
+                        for i in 1..=60 {
+                            zone.push_str(&format!("{name} IN A 10.53.2.{i}\n"));
+                        }
+                    }
+                    Reply::NxDomain => {}
+                    Reply::ServFail => subzones.push((name, true)),
+                    Reply::Refused => subzones.push((name, false)),
+                    Reply::Icmp | Reply::Silence => {
+                        let target = if reply == Reply::Icmp {
+                            "REJECT --reject-with icmp-port-unreachable"
+                        } else {
+                            "DROP"
+                        };
+                        rules.push(format!(
+                            "-A INPUT -p udp --dport 53 -m string --algo bm --hex-string {} -j {target}",
+                            wire_hex(&name)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Lab::up(&cluster, &root, &subzones, &rules)
+}
+
+fn kubelet_conf() -> String {
+    format!(
+        "nameserver {SERVER}\nsearch {}\n{OPTIONS}\n",
+        SEARCH.join(" ")
+    )
+}
+
+/// What the program printed: `ok ADDR... MS` or `error EAI_X MS`.
+struct Gai {
+    result: String,
+    addresses: usize,
+    ms: f64,
+}
+
+fn gai(out: &Output) -> Gai {
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let ms = words
+        .last()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no time: {}", describe(out)));
+    match words.first() {
+        Some(&"ok") => Gai {
+            result: "ok".into(),
+            addresses: words.len() - 2,
+            ms,
+        },
+        Some(&"error") => Gai {
+            result: words.get(1).unwrap_or(&"?").to_string(),
+            addresses: 0,
+            ms,
+        },
+        _ => panic!("unexpected output: {}", describe(out)),
+    }
+}
+
+/// The getaddrinfo result each of the report's statuses stands for, per library.
+fn expected_gai(status: &str, musl: bool) -> &'static str {
+    match status {
+        "resolved" => "ok",
+        "nxdomain" => "EAI_NONAME",
+        "nodata" if musl => "EAI_NONAME",
+        "nodata" => "EAI_NODATA",
+        "servfail" | "refused" | "timeout" | "unreachable" => "EAI_AGAIN",
+        other => panic!("no getaddrinfo result for {other}"),
+    }
+}
+
+/// The candidates (indices) of `label` that were sent, in order, repeats folded.
+fn sent(queries: &[(String, String)], label: &str) -> Vec<usize> {
+    let names = candidates(label);
+    let mut order: Vec<usize> = Vec::new();
+    for (_, name) in queries {
+        if let Some(i) = names.iter().position(|n| n == name) {
+            if order.last() != Some(&i) {
+                order.push(i);
+            }
+        }
+    }
+    order
+}
+
+fn indices(tried: &[String], label: &str) -> Vec<usize> {
+    let names = candidates(label);
+    tried
+        .iter()
+        .map(|t| names.iter().position(|n| n == t).unwrap_or(usize::MAX))
+        .collect()
+}
+
+#[test]
+fn svcprobe_walks_as_glibc_and_musl_really_walk_when_the_server_fails() {
+    let (glibc_program, musl_program) = programs().clone();
+    let mut lab = lab_for(CASES);
+    let conf = kubelet_conf();
+    let started = Instant::now();
+    let outputs: Vec<[Output; 3]> = thread::scope(|scope| {
+        let handles: Vec<_> = CASES
+            .iter()
+            .map(|case| {
+                let (lab, conf) = (&lab, &conf);
+                let (g, m) = (
+                    glibc_program.to_str().expect("path"),
+                    musl_program.to_str().expect("path"),
+                );
+                scope.spawn(move || {
+                    let glibc = Asker::Glibc.label(case);
+                    let musl = Asker::Musl.label(case);
+                    let ours = Asker::Svcprobe.label(case);
+                    [
+                        lab.run(&glibc, conf, &[g, &glibc]),
+                        lab.run(&musl, conf, &[m, &musl]),
+                        lab.run(
+                            &ours,
+                            conf,
+                            &[
+                                SVCPROBE,
+                                "nslookup",
+                                "--timeout",
+                                "1s",
+                                "--deadline",
+                                "8s",
+                                &ours,
+                            ],
+                        ),
+                    ]
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("case thread"))
+            .collect()
+    });
+    let elapsed = started.elapsed();
+    let queries = lab.queries();
+    for (case, [glibc_out, musl_out, ours_out]) in CASES.iter().zip(&outputs) {
+        let label = case.label;
+        // The real libraries do what the table says.
+        let glibc = gai(glibc_out);
+        let musl = gai(musl_out);
+        assert_eq!(
+            sent(&queries, &Asker::Glibc.label(case)),
+            case.glibc.sent,
+            "{label}: what glibc sent"
+        );
+        assert_eq!(
+            sent(&queries, &Asker::Musl.label(case)),
+            case.musl.sent,
+            "{label}: what musl sent"
+        );
+        assert_eq!(
+            glibc.result,
+            expected_gai(case.glibc.status, false),
+            "{label}: glibc's getaddrinfo"
+        );
+        assert_eq!(
+            musl.result,
+            expected_gai(case.musl.status, true),
+            "{label}: musl's getaddrinfo"
+        );
+        for (who, real, timeouts) in [
+            ("glibc", &glibc, case.glibc.timeouts),
+            ("musl", &musl, case.musl.timeouts),
+        ] {
+            let expected = f64::from(timeouts) * 1000.0;
+            assert!(
+                (expected - 50.0..expected + 600.0).contains(&real.ms),
+                "{label}: {who} took {} ms, the table says {timeouts} timeout(s) of 1 s",
+                real.ms
+            );
+        }
+        // svcprobe claims the same for each library, and sends the glibc walk's queries.
+        let report: Nslookup = serde_json::from_slice(&ours_out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{label}: not an nslookup report ({e}): {}",
+                describe(ours_out)
+            )
+        });
+        let ours = Asker::Svcprobe.label(case);
+        let (claim_glibc, claim_musl) = (&report.answer, &report.other_libc);
+        assert_eq!(
+            indices(&claim_glibc.tried(), &ours),
+            case.glibc.sent,
+            "{label}: svcprobe's glibc walk"
+        );
+        assert_eq!(
+            indices(&claim_musl.tried(), &ours),
+            case.musl.sent,
+            "{label}: svcprobe's musl walk"
+        );
+        assert_eq!(
+            claim_glibc.status, case.glibc.status,
+            "{label}: {}",
+            claim_glibc.reason
+        );
+        assert_eq!(
+            claim_musl.status, case.musl.status,
+            "{label}: {}",
+            claim_musl.reason
+        );
+        assert_eq!(
+            claim_glibc.app_wait_ms,
+            u64::from(case.glibc.timeouts) * 1000,
+            "{label}: glibc's wait"
+        );
+        assert_eq!(
+            claim_musl.app_wait_ms,
+            u64::from(case.musl.timeouts) * 1000,
+            "{label}: musl's wait"
+        );
+        let ours_sent = sent(&queries, &ours);
+        assert_eq!(
+            &ours_sent[..case.glibc.sent.len().min(ours_sent.len())],
+            case.glibc.sent,
+            "{label}: what svcprobe sent"
+        );
+        if case.label == "truncated" {
+            assert_eq!(glibc.addresses, 60, "glibc asks again over TCP");
+            assert!(
+                (1..60).contains(&musl.addresses),
+                "musl 1.2.3 keeps what fit: {}",
+                musl.addresses
+            );
+            assert_eq!(claim_glibc.records.len(), 60);
+            assert_eq!(
+                claim_musl.records.len(),
+                musl.addresses,
+                "svcprobe's musl view keeps what fit"
+            );
+        }
+    }
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "the cases run at once: {elapsed:?}"
+    );
+}
