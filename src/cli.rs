@@ -1,4 +1,6 @@
-//! The command line: flags in, a [`Cli`] out. No I/O here, so every rule is table-tested.
+//! The command line: arguments in, a [`Cli`] out. No I/O here, so every rule is
+//! table-tested and the whole of it can be fuzzed. Each command declares its flags once
+//! (`flags::Flag`: name, default, help) and its `--help` is generated from them.
 
 use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
@@ -11,66 +13,171 @@ use crate::error::Error;
 use crate::report::Libc;
 
 pub mod diagnose;
+pub mod flags;
 pub mod hairpin;
 pub mod probes;
+use flags::{Default, Flag, Matches};
 use probes::{HttpArgs, ServeArgs, TcpArgs};
 
-pub const USAGE: &str = "\
-svcprobe: debug a Kubernetes Service from inside a pod
+/// A subcommand: its synopsis, its prose, its flags, and what its exit codes mean.
+pub struct Spec {
+    pub name: &'static str,
+    /// What follows the name: `SERVICE`, `TARGET...`.
+    pub operands: &'static str,
+    /// One line for `svcprobe --help`.
+    pub summary: &'static str,
+    /// Paragraphs, wrapped by hand to 80 columns.
+    pub about: &'static str,
+    pub flags: &'static [Flag],
+    pub footer: &'static str,
+}
 
-Usage: svcprobe [-o json|text] <command> [options]
+const OUTPUT: Flag = Flag::value(
+    "--output",
+    "json|text",
+    "JSON for scripts, or a short view for people",
+)
+.short("-o")
+.default(Default::Text("json"));
+const HELP: Flag = Flag::switch("--help", "this text, or a command's options").short("-h");
+const VERSION: Flag = Flag::switch("--version", "the version").short("-V");
+/// Accepted before and after the command.
+const GLOBAL: &[Flag] = &[OUTPUT, HELP, VERSION];
 
-Commands:
-  diagnose SERVICE [options]       the whole Debug Services walk, with a verdict
-  resolvconf [--file PATH]         read and lint resolv.conf the way glibc and musl read it
-  nslookup NAME [options]          resolve NAME exactly as the pod's C library would,
-                                   showing every query
-  tcp TARGET... [options]          connect to host:port targets; classify each attempt
-                                   (connected, refused, rejected + ICMP sender, timeout)
-  http URL [options]               GET a URL over new connections: status, timing,
-                                   which backends answered
-  serve [--listen ADDR]            serve the hostname over HTTP (like serve_hostname)
-  hairpin SERVICE|VIP:PORT         from a backend pod: can it reach itself through its
-                                   Service IP? (the guide's hairpin edge case)
-  help [COMMAND]                   this text, or a command's options
+pub const DEFAULT_RESOLV_CONF: &str = "/etc/resolv.conf";
 
-Global options:
-  -o, --output json|text           JSON (default) or a short human view
-  -h, --help                       help
-  -V, --version                    version
+/// `--resolv-conf`, shared by every command that resolves names.
+pub const RESOLV_CONF: Flag = Flag::value(
+    "--resolv-conf",
+    "PATH",
+    "read this file instead of /etc/resolv.conf",
+);
 
-Exit codes: 0 ok, 1 the probe found a problem, 2 usage error, 3 could not run.
-";
+/// `-n`: the namespace of a Service whose name has none; the default says where it comes from.
+pub const NAMESPACE: Flag = Flag::value(
+    "--namespace",
+    "NS",
+    "the Service's namespace, when its name has none",
+)
+.short("-n");
 
-pub const RESOLVCONF_USAGE: &str = "\
-Usage: svcprobe resolvconf [--file PATH] [-o json|text]
+/// A namespace as `-n` takes it.
+pub fn parse_namespace(text: &str) -> Result<String, String> {
+    crate::service_name::check_namespace(text)
+        .map(|()| text.to_string())
+        .map_err(|e| e.to_string())
+}
 
-Parses resolv.conf (default /etc/resolv.conf) and reports the nameservers, search list
-and options, what glibc and musl each make of them, the namespace and cluster domain the
-search list implies, and findings with a severity and a stable code.
-Exit 1 if a finding has severity `error`.
-";
+const FILE: Flag =
+    Flag::value("--file", "PATH", "the file to read").default(Default::Text(DEFAULT_RESOLV_CONF));
 
-pub const NSLOOKUP_USAGE: &str = "\
-Usage: svcprobe nslookup NAME [options]
+const RESOLVCONF: Spec = Spec {
+    name: "resolvconf",
+    operands: "",
+    summary: "read and lint resolv.conf the way glibc and musl read it",
+    about: "\
+Parses resolv.conf and reports the nameservers, search list and options, what
+glibc and musl each make of them, the namespace and cluster domain the search
+list implies, and findings with a severity and a stable code.",
+    flags: &[FILE],
+    footer: "Exit 1 if a finding has severity `error`.",
+};
 
-Tries the candidate names in the order the pod's C library would (ndots, search list,
-trailing dot) and shows every query: name, type, response code, answers with TTLs,
-server, time. Then the answer an application gets, for glibc and for musl.
-An IP address as NAME looks up its PTR record.
+const NS_SERVER: Flag = Flag::value(
+    "--server",
+    "IP[:PORT]",
+    "ask this server instead of resolv.conf's (repeatable)",
+)
+.repeatable();
+const NS_TYPE: Flag = Flag::value(
+    "--type",
+    "T",
+    "record type: A, AAAA, SRV, PTR, CNAME, TXT, MX, NS, SOA, ... (repeatable)",
+)
+.repeatable()
+.default(Default::Note("A and AAAA, like getaddrinfo"));
+const NS_NO_SEARCH: Flag = Flag::switch(
+    "--no-search",
+    "do not use the search list: NAME is absolute",
+);
+const NS_LIBC: Flag = Flag::value("--libc", "glibc|musl", "whose behaviour decides the answer")
+    .default(Default::Text("glibc"));
+const NS_TCP: Flag = Flag::switch("--tcp", "query over TCP (as `options use-vc` does)");
+const NS_TIMEOUT: Flag = Flag::value("--timeout", "D", "per-query deadline, e.g. 500ms, 2s")
+    .default(Default::Duration(Duration::from_secs(1)));
+const NS_DEADLINE: Flag = Flag::value("--deadline", "D", "whole-command deadline")
+    .default(Default::Duration(Duration::from_secs(5)));
 
-Options:
-  --server IP[:PORT]     ask this server instead of resolv.conf's (repeatable)
-  --type T               record type: A, AAAA, SRV, PTR, CNAME, TXT, MX, NS, SOA, ...
-                         (repeatable; default A and AAAA, like getaddrinfo)
-  --no-search            do not use the search list: NAME is absolute
-  --libc glibc|musl      whose behaviour decides the answer (default glibc)
-  --tcp                  query over TCP (as `options use-vc` does)
-  --timeout D            per-query deadline (default 1s; e.g. 500ms, 2s)
-  --deadline D           whole-command deadline (default 5s)
-  --resolv-conf PATH     read this file instead of /etc/resolv.conf
-Exit 1 if the name does not resolve for the chosen C library.
-";
+const NSLOOKUP: Spec = Spec {
+    name: "nslookup",
+    operands: "NAME",
+    summary: "resolve NAME exactly as the pod's C library would, showing every query",
+    about: "\
+Tries the candidate names in the order the pod's C library would (ndots, search
+list, trailing dot) and shows every query: name, type, response code, answers
+with TTLs, server, time. Then the answer an application gets, for glibc and for
+musl. An IP address as NAME looks up its PTR record.",
+    flags: &[
+        NS_SERVER,
+        NS_TYPE,
+        NS_NO_SEARCH,
+        NS_LIBC,
+        NS_TCP,
+        NS_TIMEOUT,
+        NS_DEADLINE,
+        RESOLV_CONF,
+    ],
+    footer: "Exit 1 if the name does not resolve for the chosen C library.",
+};
+
+/// Every command, in the order `svcprobe --help` lists them.
+const COMMANDS: [&Spec; 7] = [
+    &diagnose::SPEC,
+    &RESOLVCONF,
+    &NSLOOKUP,
+    &probes::TCP,
+    &probes::HTTP,
+    &probes::SERVE,
+    &hairpin::SPEC,
+];
+
+/// `svcprobe --help`.
+pub fn usage() -> String {
+    let commands = flags::rows(COMMANDS.iter().map(|spec| {
+        let left = format!("{} {}", spec.name, spec.operands);
+        (left.trim_end().to_string(), spec.summary.to_string())
+    }));
+    let help_row = flags::rows([(
+        "help COMMAND".to_string(),
+        "a command's options (or: svcprobe COMMAND --help)".to_string(),
+    )]);
+    format!(
+        "svcprobe: debug a Kubernetes Service from inside a pod\n\n\
+         Usage: svcprobe [-o json|text] COMMAND [options]\n\n\
+         Commands:\n{commands}{help_row}\n\
+         Global options (before or after the command):\n{}\n\
+         Durations take a unit: 500ms, 2s, 1m.\n\
+         Exit codes: 0 ok, 1 the probe found a problem, 2 usage error, 3 could not run.\n",
+        flags::options_text(GLOBAL)
+    )
+}
+
+/// `svcprobe COMMAND --help`.
+pub fn command_usage(spec: &Spec) -> String {
+    let operands = match spec.operands {
+        "" => String::new(),
+        o => format!(" {o}"),
+    };
+    format!(
+        "Usage: svcprobe {}{operands} [options]\n\n{}\n\nOptions:\n{}\n\
+         Global options: -o, --output json|text; -h, --help.\n\
+         Durations take a unit: 500ms, 2s, 1m.\n{}\n",
+        spec.name,
+        spec.about,
+        flags::options_text(spec.flags),
+        spec.footer
+    )
+}
 
 /// Output format for every report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,7 +202,7 @@ pub enum Command {
     Diagnose(diagnose::DiagnoseArgs),
     Hairpin(hairpin::HairpinArgs),
     /// Print this usage text and exit 0.
-    Help(&'static str),
+    Help(String),
     Version,
 }
 
@@ -118,110 +225,196 @@ pub struct NslookupArgs {
     pub resolv_conf: PathBuf,
 }
 
-pub const DEFAULT_RESOLV_CONF: &str = "/etc/resolv.conf";
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
-const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
-/// No probe needs longer; a typo like `--timeout 5000` (seconds) should not hang a shell.
-const MAX_DURATION: Duration = Duration::from_secs(600);
+/// The shortest duration a flag takes, in milliseconds.
+const MIN_DURATION_MS: f64 = 1.0;
+/// No probe needs longer; a typo like `--timeout 5000s` should not hang a shell.
+const MAX_DURATION_MS: f64 = 600_000.0;
 
 /// Parses the arguments after the program name.
-pub fn parse(args: Vec<OsString>) -> Result<Cli, Error> {
-    let mut args = pico_args::Arguments::from_vec(args);
-    let format = match args.opt_value_from_str::<_, String>(["-o", "--output"])? {
-        None => Format::Json,
-        Some(f) if f == "json" => Format::Json,
-        Some(f) if f == "text" => Format::Text,
-        Some(other) => {
+pub fn parse(mut args: Vec<OsString>) -> Result<Cli, Error> {
+    let Some(at) = command_position(&args) else {
+        let globals = flags::scan(&[GLOBAL], args).map_err(top_level)?;
+        let format = format_of(&globals, &Matches::default()).map_err(top_level)?;
+        let command = if globals.given(&VERSION) {
+            Command::Version
+        } else if globals.given(&HELP) {
+            Command::Help(usage())
+        } else {
             return Err(Error::Usage(format!(
-                "unknown output format `{other}` (use json or text)"
-            )))
-        }
+                "no command given\n\n{}",
+                usage().trim_end()
+            )));
+        };
+        return Ok(Cli { format, command });
     };
-    let help = args.contains(["-h", "--help"]);
-    if args.contains(["-V", "--version"]) {
+    let after = args.split_off(at + 1);
+    let name = args.pop().unwrap_or_default();
+    let before = flags::scan(&[GLOBAL], args).map_err(top_level)?;
+    let name = name.to_string_lossy();
+    if name == "help" {
+        return help_command(after, &before);
+    }
+    let spec = spec_of(&name).map_err(top_level)?;
+    let for_command = |e: String| {
+        Error::Usage(format!(
+            "{}: {e}; see 'svcprobe {} --help'",
+            spec.name, spec.name
+        ))
+    };
+    let asks_help = after
+        .iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a == "-h" || a == "--help");
+    if asks_help || before.given(&HELP) {
+        let format = format_of(&before, &Matches::default()).map_err(for_command)?;
+        return Ok(Cli {
+            format,
+            command: Command::Help(command_usage(spec)),
+        });
+    }
+    let matches = flags::scan(&[spec.flags, GLOBAL], after).map_err(for_command)?;
+    let format = format_of(&before, &matches).map_err(for_command)?;
+    if before.given(&VERSION) || matches.given(&VERSION) {
         return Ok(Cli {
             format,
             command: Command::Version,
         });
     }
-    let subcommand = args.subcommand()?;
-    let command = match subcommand.as_deref() {
-        None => Command::Help(USAGE),
-        Some("help") => match args.opt_free_from_str::<String>()? {
-            None => Command::Help(USAGE),
-            Some(name) => Command::Help(usage_of(&name)?),
-        },
-        Some(name) if help => Command::Help(usage_of(name)?),
-        Some("resolvconf") => Command::Resolvconf(ResolvconfArgs {
-            file: args
-                .opt_value_from_str("--file")?
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_RESOLV_CONF)),
-        }),
-        Some("nslookup") => Command::Nslookup(parse_nslookup(&mut args)?),
-        Some("tcp") => Command::Tcp(probes::parse_tcp(&mut args)?),
-        Some("http") => Command::Http(probes::parse_http(&mut args)?),
-        Some("serve") => Command::Serve(probes::parse_serve(&mut args)?),
-        Some("diagnose") => Command::Diagnose(diagnose::parse_diagnose(&mut args)?),
-        Some("hairpin") => Command::Hairpin(hairpin::parse_hairpin(&mut args)?),
-        Some(other) => return Err(Error::Usage(format!("unknown command `{other}`"))),
-    };
-    let rest = args.finish();
-    if let Some(extra) = rest.first() {
-        return Err(Error::Usage(format!(
-            "unexpected argument `{}`",
-            extra.to_string_lossy()
-        )));
-    }
+    let command = command_of(spec, &matches).map_err(for_command)?;
     Ok(Cli { format, command })
 }
 
-/// The usage text of a command; an unknown command is a usage error even with `--help`,
-/// so that `svcprobe X --help` exiting 0 means X exists.
-fn usage_of(command: &str) -> Result<&'static str, Error> {
-    match command {
-        "resolvconf" => Ok(RESOLVCONF_USAGE),
-        "nslookup" => Ok(NSLOOKUP_USAGE),
-        "tcp" => Ok(probes::TCP_USAGE),
-        "http" => Ok(probes::HTTP_USAGE),
-        "serve" => Ok(probes::SERVE_USAGE),
-        "diagnose" => Ok(diagnose::DIAGNOSE_USAGE),
-        "hairpin" => Ok(hairpin::HAIRPIN_USAGE),
-        other => Err(Error::Usage(format!("unknown command `{other}`"))),
+/// Where the command name is: the first argument that is neither a global flag nor the
+/// value of `-o`.
+fn command_position(args: &[OsString]) -> Option<usize> {
+    let mut skip_value = false;
+    for (index, arg) in args.iter().enumerate() {
+        if std::mem::take(&mut skip_value) {
+            continue;
+        }
+        match arg.to_str() {
+            Some("-o" | "--output") => skip_value = true,
+            Some(t) if t.len() > 1 && t.starts_with('-') => {}
+            _ => return Some(index),
+        }
     }
+    None
 }
 
-fn parse_nslookup(args: &mut pico_args::Arguments) -> Result<NslookupArgs, Error> {
-    let servers = args.values_from_fn("--server", parse_server)?;
-    let types = args.values_from_fn("--type", parse_type)?;
-    let libc = match args.opt_value_from_str::<_, String>("--libc")?.as_deref() {
-        None | Some("glibc") => Libc::Glibc,
-        Some("musl") => Libc::Musl,
-        Some(other) => {
-            return Err(Error::Usage(format!(
-                "unknown libc `{other}` (use glibc or musl)"
+fn top_level(e: String) -> Error {
+    Error::Usage(format!("{e}; see 'svcprobe --help'"))
+}
+
+fn spec_of(name: &str) -> Result<&'static Spec, String> {
+    COMMANDS
+        .into_iter()
+        .find(|spec| spec.name == name)
+        .ok_or_else(|| format!("unknown command `{name}`"))
+}
+
+/// `svcprobe help [COMMAND]`; an unknown command is a usage error, so that exit 0 means
+/// the command exists.
+fn help_command(after: Vec<OsString>, before: &Matches) -> Result<Cli, Error> {
+    let matches = flags::scan(&[GLOBAL], after).map_err(top_level)?;
+    let format = format_of(before, &matches).map_err(top_level)?;
+    let text = match matches.operands.as_slice() {
+        [] => usage(),
+        [name] => command_usage(spec_of(&name.to_string_lossy()).map_err(top_level)?),
+        [_, extra, ..] => {
+            return Err(top_level(format!(
+                "unexpected argument `{}`",
+                extra.to_string_lossy()
             )))
         }
     };
-    let parsed = NslookupArgs {
-        servers,
-        types,
-        no_search: args.contains("--no-search"),
-        libc,
-        tcp: args.contains("--tcp"),
-        timeout: args
-            .opt_value_from_fn("--timeout", parse_duration)?
-            .unwrap_or(DEFAULT_TIMEOUT),
-        deadline: args
-            .opt_value_from_fn("--deadline", parse_duration)?
-            .unwrap_or(DEFAULT_DEADLINE),
-        resolv_conf: args
-            .opt_value_from_str("--resolv-conf")?
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_RESOLV_CONF)),
-        name: args
-            .opt_free_from_str::<String>()?
-            .ok_or_else(|| Error::Usage("nslookup needs a NAME".into()))?,
+    Ok(Cli {
+        format,
+        command: Command::Help(text),
+    })
+}
+
+fn format_of(before: &Matches, after: &Matches) -> Result<Format, String> {
+    let parse = |text: &str| match text {
+        "json" => Ok(Format::Json),
+        "text" => Ok(Format::Text),
+        other => Err(format!(
+            "unknown output format `{other}` (use json or text)"
+        )),
     };
-    Ok(parsed)
+    match (before.get(&OUTPUT, parse)?, after.get(&OUTPUT, parse)?) {
+        (Some(_), Some(_)) => Err(format!("`{}` is given more than once", OUTPUT.name)),
+        (first, second) => Ok(first.or(second).unwrap_or(Format::Json)),
+    }
+}
+
+fn command_of(spec: &Spec, m: &Matches) -> Result<Command, String> {
+    Ok(match spec.name {
+        "resolvconf" => {
+            no_operands(m)?;
+            Command::Resolvconf(ResolvconfArgs {
+                file: path_or(m, &FILE, DEFAULT_RESOLV_CONF),
+            })
+        }
+        "nslookup" => Command::Nslookup(parse_nslookup(m)?),
+        "tcp" => Command::Tcp(probes::parse_tcp(m)?),
+        "http" => Command::Http(probes::parse_http(m)?),
+        "serve" => Command::Serve(probes::parse_serve(m)?),
+        "diagnose" => Command::Diagnose(diagnose::parse_diagnose(m)?),
+        _ => Command::Hairpin(hairpin::parse_hairpin(m)?),
+    })
+}
+
+/// A path flag's value (any bytes), or `default`.
+pub fn path_or(m: &Matches, flag: &Flag, default: &str) -> PathBuf {
+    m.os(flag)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default))
+}
+
+/// The operands as text.
+pub fn operands(m: &Matches) -> Result<Vec<&str>, String> {
+    m.operands
+        .iter()
+        .map(|o| {
+            o.to_str()
+                .ok_or_else(|| format!("argument `{}` is not valid UTF-8", o.to_string_lossy()))
+        })
+        .collect()
+}
+
+/// Exactly one operand, called `what` in the error.
+pub fn one_operand<'a>(m: &'a Matches, what: &str) -> Result<&'a str, String> {
+    match operands(m)?.as_slice() {
+        [] => Err(format!("needs {what}")),
+        [one] => Ok(one),
+        [_, extra, ..] => Err(format!("unexpected argument `{extra}`")),
+    }
+}
+
+fn no_operands(m: &Matches) -> Result<(), String> {
+    match m.operands.first() {
+        Some(extra) => Err(format!("unexpected argument `{}`", extra.to_string_lossy())),
+        None => Ok(()),
+    }
+}
+
+fn parse_nslookup(m: &Matches) -> Result<NslookupArgs, String> {
+    let libc = m.get_or_default(&NS_LIBC, |text| match text {
+        "glibc" => Ok(Libc::Glibc),
+        "musl" => Ok(Libc::Musl),
+        other => Err(format!("unknown libc `{other}` (use glibc or musl)")),
+    })?;
+    Ok(NslookupArgs {
+        name: one_operand(m, "a NAME")?.to_string(),
+        servers: m.all(&NS_SERVER, parse_server)?,
+        types: m.all(&NS_TYPE, parse_type)?,
+        no_search: m.given(&NS_NO_SEARCH),
+        libc,
+        tcp: m.given(&NS_TCP),
+        timeout: m.get_or_default(&NS_TIMEOUT, parse_duration)?,
+        deadline: m.get_or_default(&NS_DEADLINE, parse_duration)?,
+        resolv_conf: path_or(m, &RESOLV_CONF, DEFAULT_RESOLV_CONF),
+    })
 }
 
 /// `10.0.0.10`, `10.0.0.10:5353`, `fd00::10`, `[fd00::10]:53`.
@@ -241,11 +434,16 @@ fn parse_type(text: &str) -> Result<RecordType, String> {
     }
 }
 
-/// A TCP or UDP port: 1 to 65535.
+/// A TCP or UDP port: 1 to 65535. A name (`http`) is not a number this command can use.
 pub fn parse_port(text: &str) -> Result<u16, String> {
     match text.parse::<u16>() {
-        Ok(0) | Err(_) => Err(format!("`{text}` is not a port (1-65535)")),
+        Ok(0) => Err("port 0 is not a port (1-65535)".into()),
         Ok(p) => Ok(p),
+        Err(_) if text.starts_with(|c: char| c.is_ascii_alphabetic()) => Err(format!(
+            "`{text}` is a port name; give its number (1-65535), e.g. from \
+             `kubectl get service NAME -o wide`"
+        )),
+        Err(_) => Err(format!("`{text}` is not a port (1-65535)")),
     }
 }
 
@@ -257,7 +455,8 @@ pub fn parse_count(text: &str, max: u32) -> Result<u32, String> {
     }
 }
 
-/// `500ms`, `1s`, `1.5s`, `2m`, or a bare number of seconds.
+/// `500ms`, `1s`, `1.5s`, `2m`: a number and a unit, from 1ms to 10m. A bare number is
+/// refused: `--timeout 500` meant milliseconds as often as seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit_ms) = if let Some(n) = text.strip_suffix("ms") {
         (n, 1.0)
@@ -265,24 +464,32 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         (n, 1000.0)
     } else if let Some(n) = text.strip_suffix('m') {
         (n, 60_000.0)
-    } else {
-        (text, 1000.0)
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (e.g. 500ms, 2s, 1m)"))?;
-    let millis = value * unit_ms;
-    if !millis.is_finite() || millis < 1.0 {
-        return Err(format!("`{text}` is too short: at least 1ms"));
-    }
-    let duration = Duration::from_secs_f64(millis / 1000.0);
-    if duration > MAX_DURATION {
+    } else if is_decimal(text) {
         return Err(format!(
-            "`{text}` is too long: at most {}s",
-            MAX_DURATION.as_secs()
+            "`{text}` has no unit: a duration is 1ms to 10m, e.g. 500ms or 2s"
         ));
+    } else {
+        (text, 0.0)
+    };
+    let out_of_range = || format!("`{text}` is not a duration from 1ms to 10m (e.g. 500ms, 2s)");
+    if !is_decimal(number) {
+        return Err(out_of_range());
     }
-    Ok(duration)
+    // Checked before any conversion: 1e300 or 2^64 seconds must not reach `Duration`.
+    let millis = number.parse::<f64>().map_err(|_| out_of_range())? * unit_ms;
+    if !(MIN_DURATION_MS..=MAX_DURATION_MS).contains(&millis) {
+        return Err(out_of_range());
+    }
+    Ok(Duration::from_micros((millis * 1000.0).round() as u64))
+}
+
+/// Digits with at most one decimal point: no sign, exponent, `inf` or `NaN`.
+fn is_decimal(text: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match text.split_once('.') {
+        Some((whole, fraction)) => digits(whole) && digits(fraction),
+        None => digits(text),
+    }
 }
 
 #[cfg(test)]
@@ -291,6 +498,13 @@ mod tests {
 
     fn parse_str(line: &str) -> Result<Cli, Error> {
         parse(line.split_whitespace().map(OsString::from).collect())
+    }
+
+    fn usage_error(line: &str) -> String {
+        match parse_str(line) {
+            Err(Error::Usage(message)) => message,
+            other => panic!("{line}: {other:?}"),
+        }
     }
 
     #[test]
@@ -303,13 +517,14 @@ mod tests {
         assert_eq!(args.types, vec![]);
         assert_eq!(
             (args.timeout, args.deadline),
-            (DEFAULT_TIMEOUT, DEFAULT_DEADLINE)
+            (Duration::from_secs(1), Duration::from_secs(5))
         );
         assert_eq!(args.libc, Libc::Glibc);
+        assert_eq!(args.resolv_conf, PathBuf::from(DEFAULT_RESOLV_CONF));
 
         let cli = parse_str(
-            "-o text nslookup --server 10.0.0.10 --server [fd00::a]:5353 --type srv --no-search \
-             --libc musl --tcp --timeout 250ms --deadline 2 _http._tcp.hostnames",
+            "-o text nslookup --server 10.0.0.10 --server=[fd00::a]:5353 --type srv --no-search \
+             --libc=musl --tcp --timeout 250ms --deadline 2s _http._tcp.hostnames",
         )
         .unwrap();
         assert_eq!(cli.format, Format::Text);
@@ -328,26 +543,37 @@ mod tests {
         assert_eq!(args.libc, Libc::Musl);
         assert_eq!(args.timeout, Duration::from_millis(250));
         assert_eq!(args.deadline, Duration::from_secs(2));
+        let cli = parse_str("nslookup x --output=text").unwrap();
+        assert_eq!(cli.format, Format::Text);
     }
 
     #[test]
     fn usage_errors_are_errors_not_panics() {
         for line in [
+            "",
             "nslookup",
             "nslookup a b",
             "nslookup --server dns.local a",
             "nslookup --type BOGUS a",
             "nslookup --timeout 0 a",
+            "nslookup --timeout 0ms a",
             "nslookup --timeout -1s a",
             "nslookup --timeout 1h a",
             "nslookup --timeout NaNs a",
+            "nslookup --timeout 500 a",
             "nslookup --libc bionic a",
+            "nslookup --timeout 1s --timeout 2s a",
             "-o yaml resolvconf",
+            "-o json resolvconf -o text",
             "frobnicate",
             "resolvconf --bogus",
             "resolvconf --file",
+            "resolvconf extra",
             "frobnicate --help",
             "help frobnicate",
+            "help diagnose extra",
+            "--bogus",
+            "--bogus diagnose x",
         ] {
             let result = parse_str(line);
             assert!(matches!(result, Err(Error::Usage(_))), "{line}: {result:?}");
@@ -355,26 +581,106 @@ mod tests {
     }
 
     #[test]
+    fn usage_errors_name_the_culprit_and_the_commands_help() {
+        let error = usage_error("diagnose --bogus hostnames");
+        assert_eq!(
+            error,
+            "diagnose: unknown option `--bogus`; see 'svcprobe diagnose --help'"
+        );
+        assert!(usage_error("frobnicate").ends_with("see 'svcprobe --help'"));
+        let error = usage_error("");
+        assert!(error.starts_with("no command given\n\n"), "{error}");
+        assert!(error.contains("Commands:"), "the usage follows: {error}");
+        assert!(usage_error("tcp --timeout 500 a:1").contains("has no unit"));
+    }
+
+    #[test]
     fn help_and_version() {
-        assert_eq!(parse_str("").unwrap().command, Command::Help(USAGE));
-        assert_eq!(parse_str("--help").unwrap().command, Command::Help(USAGE));
-        assert_eq!(
-            parse_str("nslookup --help").unwrap().command,
-            Command::Help(NSLOOKUP_USAGE)
-        );
-        assert_eq!(
-            parse_str("help resolvconf").unwrap().command,
-            Command::Help(RESOLVCONF_USAGE)
-        );
+        assert_eq!(parse_str("--help").unwrap().command, Command::Help(usage()));
+        assert_eq!(parse_str("-h").unwrap().command, Command::Help(usage()));
+        assert_eq!(parse_str("help").unwrap().command, Command::Help(usage()));
+        for line in [
+            "nslookup --help",
+            "nslookup -h",
+            "--help nslookup",
+            "help nslookup",
+            "nslookup --bogus --help",
+        ] {
+            assert_eq!(
+                parse_str(line).unwrap().command,
+                Command::Help(command_usage(&NSLOOKUP)),
+                "{line}"
+            );
+        }
         assert_eq!(parse_str("-V").unwrap().command, Command::Version);
+        assert_eq!(parse_str("tcp -V").unwrap().command, Command::Version);
+    }
+
+    #[test]
+    fn every_help_fits_80_columns_and_shows_the_defaults_the_code_uses() {
+        let mut texts = vec![usage()];
+        texts.extend(COMMANDS.iter().map(|spec| command_usage(spec)));
+        for text in &texts {
+            for line in text.lines() {
+                assert!(line.chars().count() <= flags::WIDTH, "too wide: {line}");
+            }
+        }
+        let nslookup = command_usage(&NSLOOKUP);
+        assert!(nslookup.contains("per-query deadline, e.g. 500ms, 2s (default 1s)"));
+        for spec in COMMANDS {
+            assert!(usage().contains(spec.summary.split(' ').next().unwrap()));
+        }
+    }
+
+    #[test]
+    fn every_default_parses() {
+        // A default that its own parser refused would be a usage error nobody typed.
+        for line in [
+            "resolvconf",
+            "nslookup x",
+            "tcp x:1",
+            "http http://x/",
+            "serve",
+            "diagnose x",
+            "hairpin x",
+        ] {
+            assert!(parse_str(line).is_ok(), "{line}");
+        }
     }
 
     #[test]
     fn durations() {
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("").is_err());
-        assert!(parse_duration("ms").is_err());
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1ms"), Ok(Duration::from_millis(1)));
+        assert!(parse_duration("0.5ms").is_err());
+        for bad in [
+            "",
+            "ms",
+            "3",
+            "500",
+            "1e300s",
+            "1e300",
+            "18446744073709551616s",
+            "18446744073709551616",
+            "2e19s",
+            "-1s",
+            "+1s",
+            "NaNs",
+            "infs",
+            "1.s",
+            ".5s",
+            "10.1m",
+            "1h",
+            "1 s",
+            "0s",
+        ] {
+            let error = parse_duration(bad).unwrap_err();
+            assert!(
+                error.contains("1ms") && error.contains("10m"),
+                "{bad}: {error}"
+            );
+        }
     }
 }

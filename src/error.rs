@@ -96,9 +96,3 @@ impl std::error::Error for Error {
         }
     }
 }
-
-impl From<pico_args::Error> for Error {
-    fn from(e: pico_args::Error) -> Self {
-        Error::Usage(e.to_string())
-    }
-}

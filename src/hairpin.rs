@@ -131,6 +131,7 @@ pub fn probe(config: &Config) -> Result<HairpinReport, Error> {
     };
     let mut report = HairpinReport {
         target: service.to_string(),
+        service_ref: None,
         service: Some(service.to_string()),
         resolution: None,
         pod_ip: source_address(service).map(|ip| ip.to_string()),

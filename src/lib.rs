@@ -17,6 +17,7 @@ pub mod output;
 pub mod probe;
 pub mod report;
 pub mod resolvconf;
+pub mod service_name;
 pub mod sockdiag;
 
 use cli::{Command, Format};
@@ -25,7 +26,7 @@ use error::{Error, ExitCode};
 /// Runs one parsed command, prints its report or error on stdout, and returns the exit code.
 pub fn run(command: Command, format: Format) -> ExitCode {
     let printed = match command {
-        Command::Help(text) => output::write_stdout(text).map(|()| ExitCode::Ok),
+        Command::Help(text) => output::write_stdout(&text).map(|()| ExitCode::Ok),
         Command::Version => {
             output::write_stdout(concat!("svcprobe ", env!("CARGO_PKG_VERSION"), "\n"))
                 .map(|()| ExitCode::Ok)

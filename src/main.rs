@@ -5,7 +5,7 @@ fn main() -> std::process::ExitCode {
     let code = match svcprobe::cli::parse(std::env::args_os().skip(1).collect()) {
         Ok(cli) => svcprobe::run(cli.command, cli.format),
         Err(error) => {
-            eprintln!("svcprobe: {error}\nTry 'svcprobe --help'.");
+            eprintln!("svcprobe: {error}");
             error.exit_code()
         }
     };

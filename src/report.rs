@@ -714,6 +714,8 @@ pub struct EchoBody {
 pub struct HairpinReport {
     /// As given (`hostnames`, `10.0.1.175:80`).
     pub target: String,
+    /// The Service a name settled on (absent when the target is an address).
+    pub service_ref: Option<ServiceRef>,
     /// The Service `ip:port` connected to; absent when the name did not resolve.
     pub service: Option<String>,
     /// How the name resolved; absent when the target is an address.
@@ -835,6 +837,8 @@ pub struct HairpinVerdict {
 pub struct DiagnoseReport {
     pub service: String,
     pub namespace: String,
+    /// The Service as typed, what the walk settled on, and where each part came from.
+    pub service_ref: ServiceRef,
     /// The Service port probed, and where that number came from.
     pub port: u16,
     pub port_source: &'static str,
@@ -853,8 +857,57 @@ pub struct ProbeContext {
     /// The address this pod uses towards the cluster DNS server.
     pub pod_ip: Option<String>,
     pub namespace: String,
-    /// `serviceaccount`, `POD_NAMESPACE`, `search-list`, or `default`.
-    pub namespace_source: &'static str,
+    pub namespace_source: Origin,
+}
+
+/// A Service as typed (`hostnames.default`, `svc/hostnames`) and the one a command settled on:
+/// what the name leaves out comes from `-n` or the pod's context, and the report says which.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ServiceRef {
+    pub as_given: String,
+    pub service: String,
+    pub namespace: String,
+    pub namespace_source: Origin,
+    pub cluster_domain: String,
+    pub cluster_domain_source: Origin,
+    /// `SERVICE.NAMESPACE.svc.DOMAIN.`, the name the DNS checks end with.
+    pub fqdn: String,
+}
+
+/// Where a namespace or cluster domain came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Origin {
+    /// Written in the Service name (`hostnames.default`).
+    #[serde(rename = "name")]
+    Name,
+    /// `-n`/`--namespace`.
+    #[serde(rename = "flag")]
+    Flag,
+    /// The pod's service account namespace file.
+    #[serde(rename = "serviceaccount")]
+    ServiceAccount,
+    #[serde(rename = "POD_NAMESPACE")]
+    PodNamespace,
+    /// The pod's resolv.conf search list (`<ns>.svc.<domain>`).
+    #[serde(rename = "search-list")]
+    SearchList,
+    /// Nothing said otherwise: `default`, `cluster.local`.
+    #[serde(rename = "default")]
+    Default,
+}
+
+impl Origin {
+    /// The JSON spelling, for the text view.
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Name => "name",
+            Origin::Flag => "flag",
+            Origin::ServiceAccount => "serviceaccount",
+            Origin::PodNamespace => "POD_NAMESPACE",
+            Origin::SearchList => "search-list",
+            Origin::Default => "default",
+        }
+    }
 }
 
 vocabulary! {

@@ -1,16 +1,24 @@
-//! Whole-command tests that need no network: exit codes, error documents, and the JSON
-//! schema of `resolvconf`, decoded into mirror structs that reject unknown fields so
-//! any drift in the report fails here first.
+//! Whole-command tests that need no network but loopback: exit codes, usage errors, `--help`,
+//! error documents, and the JSON schema of `resolvconf`, decoded into mirror structs that
+//! reject unknown fields so any drift in the report fails here first. Every run is in a
+//! network namespace of its own with only `lo` (`unshare --net`), never the machine's.
 
 use std::process::{Command, Output};
 
 use serde::Deserialize;
 
 fn svcprobe(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_svcprobe"))
+    Command::new("unshare")
+        .args([
+            "--net",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$0\" \"$@\"",
+        ])
+        .arg(env!("CARGO_BIN_EXE_svcprobe"))
         .args(args)
         .output()
-        .expect("run svcprobe")
+        .expect("run svcprobe under unshare --net")
 }
 
 fn fixture(name: &str) -> String {
@@ -165,6 +173,110 @@ fn usage_errors_exit_2_with_a_clear_line() {
         assert!(out.stdout.is_empty(), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.starts_with("svcprobe: "), "{args:?}: {stderr}");
+    }
+}
+
+/// Each usage error names its culprit and the command's own help, on one line.
+#[test]
+fn usage_errors_blame_the_culprit_and_point_to_the_commands_help() {
+    for (args, says) in [
+        (
+            &["diagnose", "--bogus", "hostnames"][..],
+            "unknown option `--bogus`",
+        ),
+        (&["diagnose", "--timeout", "500", "x"], "`500` has no unit"),
+        (&["hairpin", "--timeout", "500", "x"], "`500` has no unit"),
+        (
+            &["diagnose", "--port", "http", "x"],
+            "`http` is a port name",
+        ),
+        (&["hairpin", "--port", "http", "x"], "`http` is a port name"),
+        (&["nslookup", "--timeout", "1e300", "x"], "1ms to 10m"),
+        (
+            &["tcp", "--interval", "18446744073709551616", "127.0.0.1:1"],
+            "1ms to 10m",
+        ),
+        (&["diagnose", "--deadline", "2e19", "x"], "1ms to 10m"),
+        (&["tcp", "--timeout", "-1s", "127.0.0.1:1"], "1ms to 10m"),
+        (
+            &["http", "--timeout", "NaNs", "http://127.0.0.1:1/"],
+            "1ms to 10m",
+        ),
+        (&["nslookup", "--deadline", "2e19s", "x"], "1ms to 10m"),
+        (
+            &["tcp", "--count", "1", "--count", "2", "127.0.0.1:1"],
+            "more than once",
+        ),
+    ] {
+        let out = svcprobe(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        let help = format!("see 'svcprobe {} --help'", args[0]);
+        assert!(stderr.contains(&help), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn no_arguments_is_the_usage_on_stderr_and_exit_2() {
+    let out = svcprobe(&[]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Commands:") && stderr.contains("diagnose"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_equals_form_is_accepted_everywhere() {
+    // A refused DNS server on loopback: the probe ran (exit 1), the flags were understood.
+    let out = svcprobe(&[
+        "nslookup",
+        "--server=127.0.0.1:9",
+        "--timeout=200ms",
+        "--deadline=1s",
+        "--no-search",
+        "--output=json",
+        "hostnames",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let out = svcprobe(&[
+        "tcp",
+        "--count=2",
+        "--interval=1ms",
+        "--timeout=1s",
+        "127.0.0.1:9",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["count"], 2);
+}
+
+#[test]
+fn every_help_fits_80_columns() {
+    let mut texts = vec![svcprobe(&["--help"])];
+    for command in [
+        "diagnose",
+        "resolvconf",
+        "nslookup",
+        "tcp",
+        "http",
+        "serve",
+        "hairpin",
+    ] {
+        texts.push(svcprobe(&[command, "--help"]));
+        texts.push(svcprobe(&["help", command]));
+    }
+    for out in texts {
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Usage:"), "{text}");
+        for line in text.lines() {
+            assert!(line.chars().count() <= 80, "too wide: {line}");
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::schema::{Latency, Resolution};
+use common::schema::{Latency, Resolution, ServiceRef};
 use common::testbed::{
     self, Testbed, BACKENDS, BACKEND_IPS, BACKEND_PORT, CLIENT, HOSTNAMES_FQDN, HOSTNAMES_VIP,
     NODE_BRIDGE_IP, SELF_BACKEND, SELF_FQDN, SELF_VIP,
@@ -32,6 +32,7 @@ struct Envelope {
     command: String,
     ok: bool,
     target: String,
+    service_ref: Option<ServiceRef>,
     service: Option<String>,
     resolution: Option<Resolution>,
     pod_ip: Option<String>,

@@ -5,47 +5,100 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{parse_duration, DEFAULT_RESOLV_CONF};
-use crate::error::Error;
+use super::flags::{Default, Flag, Matches};
+use super::{
+    one_operand, parse_count, parse_duration, parse_namespace, parse_port, path_or, Spec,
+    DEFAULT_RESOLV_CONF, RESOLV_CONF,
+};
 use crate::kubeapi::{ApiArgs, ApiServer, Mode};
+use crate::service_name::{self, Namespace, ServiceName};
 
-pub const DIAGNOSE_USAGE: &str = "\
-Usage: svcprobe diagnose SERVICE [options]
+const NAMESPACE: Flag = super::NAMESPACE.default(Default::Note("this pod's"));
+const PORT: Flag = Flag::value("--port", "PORT", "the Service port number")
+    .default(Default::Note("its first port, else 80"));
+const OBJECTS: Flag = Flag::value(
+    "--objects",
+    "FILE|-",
+    "`kubectl get service,endpointslices,pods -o json` output (instead of reading \
+     the API server)",
+);
+const API: Flag = Flag::switch(
+    "--api",
+    "read the API server, or say why not (default: read it when in a pod with a \
+     service account and no --objects is given)",
+);
+const NO_API: Flag = Flag::switch("--no-api", "do not read the API server");
+const API_SERVER: Flag = Flag::value(
+    "--api-server",
+    "URL",
+    "https://HOST[:PORT] instead of KUBERNETES_SERVICE_HOST/_PORT",
+);
+const TOKEN_FILE: Flag = Flag::value(
+    "--token-file",
+    "FILE",
+    "bearer token, re-read per request, never printed",
+)
+.default(Default::Note("the service account's"));
+const CACERT: Flag = Flag::value("--cacert", "FILE", "the API server's CA")
+    .default(Default::Note("the service account's ca.crt"));
+const ENDPOINTS: Flag = Flag::value(
+    "--endpoints",
+    "IP:PORT,...",
+    "endpoint addresses to probe directly, without objects",
+);
+/// `--samples` was its name before every command counted attempts with `--count`.
+const COUNT: Flag = Flag::value("--count", "N", "connections to the ClusterIP, 1 to 1000")
+    .aliases(&["--samples"])
+    .default(Default::Number(20));
+const TIMEOUT: Flag = Flag::value(
+    "--timeout",
+    "D",
+    "per connection attempt: longer than the kernel's first SYN retransmit (1s), as \
+     ICMP errors the kernel rate-limits may come only with it; DNS queries get at \
+     most 1s each",
+)
+.default(Default::Duration(Duration::from_secs(2)));
+const DEADLINE: Flag = Flag::value("--deadline", "D", "the whole command")
+    .default(Default::Duration(Duration::from_secs(5)));
+const MAX_SAMPLES: u32 = 1000;
 
-The whole Debug Services walk from this pod, in the guide's order: the probe's context,
-resolv.conf, the DNS server, kubernetes.default, the Service's short, namespaced and full
-names, the Service definition and its endpoints (read from the API server with the pod's
-service account, or from --objects), the ClusterIP sampled (which backends answer), each
-endpoint directly, hairpin; then a verdict naming the broken layer, the evidence and the
-next steps.
+pub const SPEC: Spec = Spec {
+    name: "diagnose",
+    operands: "SERVICE",
+    summary: "the whole Debug Services walk, with a verdict",
+    about: "\
+The whole Debug Services walk from this pod, in the guide's order: the probe's
+context, resolv.conf, the DNS server, kubernetes.default, the Service's short,
+namespaced and full names, the Service definition and its endpoints (read from
+the API server with the pod's service account, or from --objects), the ClusterIP
+sampled (which backends answer), each endpoint directly, hairpin; then a verdict
+naming the broken layer, the evidence and the next steps.
 
-Options:
-  -n, --namespace NS        the Service's namespace (default: this pod's)
-  --port PORT               the Service port (default: its first port, else 80)
-  --objects FILE|-          `kubectl get service,endpointslices,pods -o json` output
-                            (instead of reading the API server)
-  --api                     read the API server, or say why not (default: read it when
-                            in a pod with a service account and no --objects is given)
-  --no-api                  do not read the API server
-  --api-server URL          https://HOST[:PORT] instead of KUBERNETES_SERVICE_HOST/_PORT
-  --token-file FILE         bearer token (default: the service account's; re-read per
-                            request, never printed)
-  --cacert FILE             the API server's CA (default: the service account's ca.crt)
-  --endpoints IP:PORT,...   endpoint addresses to probe directly, without objects
-  --samples N               connections to the ClusterIP (default 20)
-  --timeout D               per connection attempt (default 2s: longer than the
-                            kernel's first SYN retransmit at 1s, and ICMP errors
-                            the kernel rate-limits may come only with it);
-                            DNS queries get at most 1s each
-  --deadline D              the whole command (default 5s)
-  --resolv-conf PATH        read this file instead of /etc/resolv.conf
-Exit 0 when the verdict is `healthy`, 1 for any other cause.
-";
+SERVICE is NAME, NAME.NS, NAME.NS.svc or NAME.NS.svc.DOMAIN (a trailing dot is
+fine), or service/NAME or svc/NAME as kubectl writes it.",
+    flags: &[
+        NAMESPACE,
+        PORT,
+        OBJECTS,
+        API,
+        NO_API,
+        API_SERVER,
+        TOKEN_FILE,
+        CACERT,
+        ENDPOINTS,
+        COUNT,
+        TIMEOUT,
+        DEADLINE,
+        RESOLV_CONF,
+    ],
+    footer: "Exit 0 when the verdict is `healthy`, 1 for any other cause.",
+};
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct DiagnoseArgs {
-    pub service: String,
-    pub namespace: Option<String>,
+    pub service: ServiceName,
+    /// From the name or `-n` (they agree); None: this pod's.
+    pub namespace: Option<Namespace>,
     pub port: Option<u16>,
     /// `-` is standard input.
     pub objects: Option<PathBuf>,
@@ -57,67 +110,41 @@ pub struct DiagnoseArgs {
     pub resolv_conf: PathBuf,
 }
 
-/// Enough samples to see every one of a handful of backends, few enough to stay fast.
-const DEFAULT_SAMPLES: usize = 20;
-const MAX_SAMPLES: usize = 1000;
-
-pub fn parse_diagnose(args: &mut pico_args::Arguments) -> Result<DiagnoseArgs, Error> {
-    let endpoints = args
-        .opt_value_from_fn("--endpoints", parse_endpoints)?
-        .unwrap_or_default();
-    let samples = args
-        .opt_value_from_str("--samples")?
-        .unwrap_or(DEFAULT_SAMPLES);
-    if !(1..=MAX_SAMPLES).contains(&samples) {
-        return Err(Error::Usage(format!(
-            "--samples must be 1 to {MAX_SAMPLES}"
-        )));
-    }
-    let objects: Option<PathBuf> = args.opt_value_from_str("--objects")?;
-    let api = parse_api(args, objects.is_some())?;
-    let parsed = DiagnoseArgs {
-        namespace: args.opt_value_from_str(["-n", "--namespace"])?,
-        port: args.opt_value_from_str("--port")?,
+pub fn parse_diagnose(m: &Matches) -> Result<DiagnoseArgs, String> {
+    let text = one_operand(m, "a SERVICE name")?;
+    let service = service_name::parse(text).map_err(|e| e.to_string())?;
+    let flag_namespace = m.get(&NAMESPACE, parse_namespace)?;
+    let namespace = service.namespace_with(flag_namespace.as_deref())?;
+    let objects = m.os(&OBJECTS).map(PathBuf::from);
+    Ok(DiagnoseArgs {
+        namespace,
+        port: m.get(&PORT, parse_port)?,
+        api: parse_api(m, objects.is_some())?,
         objects,
-        api,
-        endpoints,
-        samples,
-        timeout: args
-            .opt_value_from_fn("--timeout", parse_duration)?
-            .unwrap_or(Duration::from_secs(2)),
-        deadline: args
-            .opt_value_from_fn("--deadline", parse_duration)?
-            .unwrap_or(Duration::from_secs(5)),
-        resolv_conf: args
-            .opt_value_from_str("--resolv-conf")?
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_RESOLV_CONF)),
-        service: args
-            .opt_free_from_str::<String>()?
-            .ok_or_else(|| Error::Usage("diagnose needs a SERVICE name".into()))?,
-    };
-    if parsed.port == Some(0) {
-        return Err(Error::Usage("--port must be 1 to 65535".into()));
-    }
-    Ok(parsed)
+        endpoints: m.get(&ENDPOINTS, parse_endpoints)?.unwrap_or_default(),
+        samples: m.get_or_default(&COUNT, |t| parse_count(t, MAX_SAMPLES))? as usize,
+        timeout: m.get_or_default(&TIMEOUT, parse_duration)?,
+        deadline: m.get_or_default(&DEADLINE, parse_duration)?,
+        resolv_conf: path_or(m, &RESOLV_CONF, DEFAULT_RESOLV_CONF),
+        service,
+    })
 }
 
-fn parse_api(args: &mut pico_args::Arguments, objects: bool) -> Result<ApiArgs, Error> {
-    let force = args.contains("--api");
-    let off = args.contains("--no-api");
-    let server = args.opt_value_from_fn("--api-server", ApiServer::parse)?;
-    let token_file: Option<PathBuf> = args.opt_value_from_str("--token-file")?;
-    let cacert: Option<PathBuf> = args.opt_value_from_str("--cacert")?;
+fn parse_api(m: &Matches, objects: bool) -> Result<ApiArgs, String> {
+    let force = m.given(&API);
+    let off = m.given(&NO_API);
+    let server = m.get(&API_SERVER, ApiServer::parse)?;
+    let token_file = m.os(&TOKEN_FILE).map(PathBuf::from);
+    let cacert = m.os(&CACERT).map(PathBuf::from);
     let configured = server.is_some() || token_file.is_some() || cacert.is_some();
     if off && (force || configured) {
-        return Err(Error::Usage(
-            "--no-api excludes --api, --api-server, --token-file and --cacert".into(),
-        ));
+        return Err("--no-api excludes --api, --api-server, --token-file and --cacert".into());
     }
     if objects && (force || configured) {
-        return Err(Error::Usage(
+        return Err(
             "--objects replaces the API read: drop --api, --api-server, --token-file, --cacert"
                 .into(),
-        ));
+        );
     }
     let mode = if off {
         Mode::Off
@@ -147,29 +174,37 @@ fn parse_endpoints(text: &str) -> Result<Vec<SocketAddr>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::flags::scan;
+    use crate::report::Origin;
     use std::ffi::OsString;
 
-    fn parse(line: &str) -> Result<DiagnoseArgs, Error> {
-        let mut args =
-            pico_args::Arguments::from_vec(line.split_whitespace().map(OsString::from).collect());
-        parse_diagnose(&mut args)
+    fn parse(line: &str) -> Result<DiagnoseArgs, String> {
+        let args = line.split_whitespace().map(OsString::from).collect();
+        parse_diagnose(&scan(&[SPEC.flags], args)?)
     }
 
     #[test]
     fn flags() {
         let a = parse("hostnames").unwrap();
         assert_eq!(
-            (a.service.as_str(), a.samples, a.port),
-            ("hostnames", 20, None)
+            (a.service.name.as_str(), a.samples, a.port, a.namespace),
+            ("hostnames", 20, None, None)
         );
+        assert_eq!(a.timeout, Duration::from_secs(2));
         let a = parse(
-            "-n prod --port 8080 --objects - --endpoints 10.0.0.1:80,[fd00::1]:81 --samples 5 web",
+            "-n prod --port 8080 --objects - --endpoints 10.0.0.1:80,[fd00::1]:81 --count 5 web",
         )
         .unwrap();
-        assert_eq!(a.namespace.as_deref(), Some("prod"));
+        let ns = a.namespace.unwrap();
+        assert_eq!((ns.name.as_str(), ns.origin), ("prod", Origin::Flag));
         assert_eq!(a.objects, Some(PathBuf::from("-")));
-        assert_eq!(a.endpoints.len(), 2);
+        assert_eq!((a.endpoints.len(), a.samples), (2, 5));
         assert_eq!(a.api.mode, Mode::Auto);
+        assert_eq!(
+            parse("--samples 7 web").unwrap().samples,
+            7,
+            "the old spelling"
+        );
         let a =
             parse("--api-server https://10.0.0.1:6443 --token-file /t --cacert /c web").unwrap();
         assert_eq!(a.api.mode, Mode::Force);
@@ -177,6 +212,37 @@ mod tests {
         assert_eq!(a.api.token_file, Some(PathBuf::from("/t")));
         assert_eq!(parse("--no-api web").unwrap().api.mode, Mode::Off);
         assert_eq!(parse("--api web").unwrap().api.mode, Mode::Force);
+    }
+
+    #[test]
+    fn the_service_as_people_type_it() {
+        for (line, name, ns, origin) in [
+            ("hostnames.default", "hostnames", "default", Origin::Name),
+            (
+                "kube-dns.kube-system",
+                "kube-dns",
+                "kube-system",
+                Origin::Name,
+            ),
+            ("svc/hostnames -n prod", "hostnames", "prod", Origin::Flag),
+            ("hostnames.prod. -n prod", "hostnames", "prod", Origin::Name),
+        ] {
+            let a = parse(line).unwrap();
+            let given = a.namespace.unwrap();
+            assert_eq!(
+                (a.service.name.as_str(), given.name.as_str(), given.origin),
+                (name, ns, origin),
+                "{line}"
+            );
+        }
+        let a = parse("hostnames.default.svc.cluster.local.").unwrap();
+        assert_eq!(a.service.cluster_domain.as_deref(), Some("cluster.local"));
+        let error = parse("hostnames.default -n prod").unwrap_err();
+        assert!(error.contains("-n says prod"), "{error}");
+    }
+
+    #[test]
+    fn usage_errors() {
         for bad in [
             "--api --no-api x",
             "--no-api --cacert /c x",
@@ -184,13 +250,23 @@ mod tests {
             "--objects - --api-server https://10.0.0.1 x",
             "--api-server http://10.0.0.1 x",
             "",
-            "--samples 0 x",
+            "a b",
+            "--count 0 x",
+            "--count 1001 x",
             "--port 0 x",
             "--port 70000 x",
+            "--port http x",
             "--endpoints 10.0.0.1 x",
             "--timeout 0 x",
+            "--timeout 500 x",
+            "--deadline 2e19 x",
+            "-n Prod x",
+            "-n a.b x",
+            "web.default.pod",
         ] {
-            assert!(matches!(parse(bad), Err(Error::Usage(_))), "{bad}");
+            assert!(parse(bad).is_err(), "{bad}");
         }
+        let error = parse("--port http x").unwrap_err();
+        assert!(error.contains("port name"), "{error}");
     }
 }

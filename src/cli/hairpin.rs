@@ -5,33 +5,72 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{parse_count, parse_duration, parse_port, DEFAULT_RESOLV_CONF};
-use crate::error::Error;
+use super::flags::{Default, Flag, Matches};
+use super::{
+    one_operand, parse_count, parse_duration, parse_namespace, parse_port, path_or, Spec,
+    DEFAULT_RESOLV_CONF, RESOLV_CONF,
+};
 use crate::hairpin::{DEFAULT_COUNT, DEFAULT_DEADLINE, DEFAULT_TIMEOUT, MAX_COUNT};
+use crate::service_name::{self, Namespace, ServiceName};
 
-pub const HAIRPIN_USAGE: &str = "\
-Usage: svcprobe hairpin SERVICE[:PORT]|VIP[:PORT] [options]
+const NAMESPACE: Flag = super::NAMESPACE.default(Default::Note(
+    "the search list's, as this pod's applications",
+));
+/// `--attempts` was its name before every command counted attempts with `--count`.
+const COUNT: Flag = Flag::value("--count", "N", "connections to make, 1 to 1000")
+    .aliases(&["--attempts"])
+    .default(Default::Number(DEFAULT_COUNT as u64));
+const TIMEOUT: Flag = Flag::value("--timeout", "D", "deadline of each connect")
+    .default(Default::Duration(DEFAULT_TIMEOUT));
+const DEADLINE: Flag = Flag::value("--deadline", "D", "deadline of the whole probe")
+    .default(Default::Duration(DEFAULT_DEADLINE));
+const PORT: Flag = Flag::value("--port", "PORT", "the Service port, instead of :PORT")
+    .default(Default::Number(DEFAULT_PORT as u64));
+const TARGET_PORT: Flag = Flag::value(
+    "--target-port",
+    "PORT",
+    "the Service's targetPort: only a server on it counts as this pod",
+);
+/// `--endpoints` was its name; in `diagnose` that flag is a list of addresses.
+const ENDPOINT_COUNT: Flag = Flag::value(
+    "--endpoint-count",
+    "N",
+    "how many endpoints the Service has (for the odds of landing here)",
+)
+.aliases(&["--endpoints"]);
 
-Run in a pod that backs the Service: connects to the Service IP again and again and shows
-whether the connections kube-proxy sends back to this very pod succeed (the guide's \"a Pod
-fails to reach itself via the Service IP\"). Each connection's SYN carries a distinct MSS
-tag, so the pod's own socket table shows which ones this pod accepted, without help from
-the application. A dropped hairpin SYN shows as a timeout, or as a connect that took about
-a second (the kernel's retransmit, which kube-proxy may send to another endpoint).
-SERVICE resolves as glibc would (resolv.conf, search list); PORT defaults to 80.
+pub const SPEC: Spec = Spec {
+    name: "hairpin",
+    operands: "SERVICE[:PORT]|VIP[:PORT]",
+    summary: "from a backend pod: can it reach itself through its Service IP?",
+    about: "\
+Run in a pod that backs the Service: connects to the Service IP again and again
+and shows whether the connections kube-proxy sends back to this very pod succeed
+(the guide's \"a Pod fails to reach itself via the Service IP\"). Each
+connection's SYN carries a distinct MSS tag, so the pod's own socket table shows
+which ones this pod accepted, without help from the application. A dropped
+hairpin SYN shows as a timeout, or as a connect that took about a second (the
+kernel's retransmit, which kube-proxy may send to another endpoint).
 
-Options:
-  --attempts N        connections to make (default 20, at most 1000)
-  --timeout D         deadline of each connect (default 1.5s)
-  --deadline D        deadline of the whole probe (default 5s)
-  --port PORT         the Service port, instead of :PORT
-  --target-port PORT  the Service's targetPort: only a server on it counts as this pod
-  --endpoints N       how many endpoints the Service has (for the odds of landing here)
-  --resolv-conf PATH  read this file instead of /etc/resolv.conf
-Verdict: pass (this pod reached itself), fail (connections to it are dropped, or none
-succeeded), inconclusive (none landed here, with the odds; or this pod is not an endpoint).
-Exit 0 only for pass, 1 otherwise.
-";
+SERVICE is NAME, NAME.NS, NAME.NS.svc or NAME.NS.svc.DOMAIN (a trailing dot is
+fine), or service/NAME or svc/NAME; its full name is resolved through
+resolv.conf's nameservers, the namespace and cluster domain it leaves out taken
+from the search list.",
+    flags: &[
+        NAMESPACE,
+        COUNT,
+        TIMEOUT,
+        DEADLINE,
+        PORT,
+        TARGET_PORT,
+        ENDPOINT_COUNT,
+        RESOLV_CONF,
+    ],
+    footer: "\
+Verdict: pass (this pod reached itself), fail (connections to it are dropped, or
+none succeeded), inconclusive (none landed here, with the odds; or this pod is
+not an endpoint). Exit 0 only for pass, 1 otherwise.",
+};
 
 const DEFAULT_PORT: u16 = 80;
 const MAX_ENDPOINTS: u32 = 100_000;
@@ -40,7 +79,7 @@ const MAX_ENDPOINTS: u32 = 100_000;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServiceHost {
     Ip(IpAddr),
-    Name(String),
+    Name(ServiceName),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -48,6 +87,8 @@ pub struct HairpinArgs {
     /// As given on the command line.
     pub target: String,
     pub host: ServiceHost,
+    /// From the name or `-n` (they agree); None: the search list's.
+    pub namespace: Option<Namespace>,
     pub port: u16,
     pub count: u32,
     pub timeout: Duration,
@@ -57,47 +98,42 @@ pub struct HairpinArgs {
     pub resolv_conf: PathBuf,
 }
 
-pub fn parse_hairpin(args: &mut pico_args::Arguments) -> Result<HairpinArgs, Error> {
-    let count = args.opt_value_from_fn("--attempts", |t| parse_count(t, MAX_COUNT))?;
-    let timeout = args.opt_value_from_fn("--timeout", parse_duration)?;
-    let deadline = args.opt_value_from_fn("--deadline", parse_duration)?;
-    let port_flag = args.opt_value_from_fn("--port", parse_port)?;
-    let target_port = args.opt_value_from_fn("--target-port", parse_port)?;
-    let endpoints = args.opt_value_from_fn("--endpoints", parse_endpoints)?;
-    let resolv_conf = args
-        .opt_value_from_str("--resolv-conf")?
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_RESOLV_CONF));
-    let target: String = args
-        .opt_free_from_str()?
-        .ok_or_else(|| Error::Usage("hairpin needs a SERVICE or VIP:PORT".into()))?;
-    if target.starts_with('-') {
-        return Err(Error::Usage(format!("unknown option `{target}`")));
-    }
-    let (host, port) = parse_service(&target).map_err(Error::Usage)?;
-    let port = match (port, port_flag) {
+pub fn parse_hairpin(m: &Matches) -> Result<HairpinArgs, String> {
+    let target = one_operand(m, "a SERVICE or VIP:PORT")?;
+    let (host, port) = parse_service(target)?;
+    let flag_namespace = m.get(&NAMESPACE, parse_namespace)?;
+    let namespace = match &host {
+        ServiceHost::Name(name) => name.namespace_with(flag_namespace.as_deref())?,
+        ServiceHost::Ip(_) if flag_namespace.is_some() => {
+            return Err(format!(
+                "`{target}` is an address: -n applies to a Service name"
+            ))
+        }
+        ServiceHost::Ip(_) => None,
+    };
+    let port = match (port, m.get(&PORT, parse_port)?) {
         (Some(a), Some(b)) if a != b => {
-            return Err(Error::Usage(format!(
-                "`{target}` and --port {b} name different ports"
-            )))
+            return Err(format!("`{target}` and --port {b} name different ports"))
         }
         (Some(p), _) | (None, Some(p)) => p,
-        (None, None) => DEFAULT_PORT,
+        (None, None) => m.get_or_default(&PORT, parse_port)?,
     };
     Ok(HairpinArgs {
-        target,
+        target: target.to_string(),
         host,
+        namespace,
         port,
-        count: count.unwrap_or(DEFAULT_COUNT),
-        timeout: timeout.unwrap_or(DEFAULT_TIMEOUT),
-        deadline: deadline.unwrap_or(DEFAULT_DEADLINE),
-        target_port,
-        endpoints,
-        resolv_conf,
+        count: m.get_or_default(&COUNT, |t| parse_count(t, MAX_COUNT))?,
+        timeout: m.get_or_default(&TIMEOUT, parse_duration)?,
+        deadline: m.get_or_default(&DEADLINE, parse_duration)?,
+        target_port: m.get(&TARGET_PORT, parse_port)?,
+        endpoints: m.get(&ENDPOINT_COUNT, parse_endpoint_count)?,
+        resolv_conf: path_or(m, &RESOLV_CONF, DEFAULT_RESOLV_CONF),
     })
 }
 
-/// `hostnames`, `hostnames.default:8080`, `10.0.1.175`, `10.0.1.175:80`, `fd00::1`,
-/// `[fd00::1]:80`.
+/// `hostnames`, `hostnames.default:8080`, `svc/hostnames`, `10.0.1.175`, `10.0.1.175:80`,
+/// `fd00::1`, `[fd00::1]:80`.
 pub fn parse_service(text: &str) -> Result<(ServiceHost, Option<u16>), String> {
     if let Ok(ip) = text.parse::<IpAddr>() {
         return Ok((ServiceHost::Ip(ip), None));
@@ -126,19 +162,11 @@ pub fn parse_service(text: &str) -> Result<(ServiceHost, Option<u16>), String> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok((ServiceHost::Ip(ip), port));
     }
-    let valid = !host.is_empty()
-        && host.len() <= 253
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if valid {
-        Ok((ServiceHost::Name(host.to_string()), port))
-    } else {
-        Err(format!("`{text}` is not a Service name or IP[:PORT]"))
-    }
+    let name = service_name::parse(host).map_err(|e| e.to_string())?;
+    Ok((ServiceHost::Name(name), port))
 }
 
-fn parse_endpoints(text: &str) -> Result<u32, String> {
+fn parse_endpoint_count(text: &str) -> Result<u32, String> {
     match text.parse::<u32>() {
         Ok(n) if (1..=MAX_ENDPOINTS).contains(&n) => Ok(n),
         _ => Err(format!(
@@ -150,34 +178,40 @@ fn parse_endpoints(text: &str) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::flags::scan;
+    use crate::report::Origin;
     use std::ffi::OsString;
 
-    fn parse(line: &str) -> Result<HairpinArgs, Error> {
-        let mut args =
-            pico_args::Arguments::from_vec(line.split_whitespace().map(OsString::from).collect());
-        let parsed = parse_hairpin(&mut args)?;
-        match args.finish().first() {
-            Some(extra) => Err(Error::Usage(format!("extra {extra:?}"))),
-            None => Ok(parsed),
-        }
+    fn parse(line: &str) -> Result<HairpinArgs, String> {
+        let args = line.split_whitespace().map(OsString::from).collect();
+        parse_hairpin(&scan(&[SPEC.flags], args)?)
     }
 
     #[test]
     fn services() {
         let ip = |s: &str| ServiceHost::Ip(s.parse().unwrap());
-        let name = |s: &str| ServiceHost::Name(s.into());
-        let table: [(&str, ServiceHost, Option<u16>); 7] = [
+        let name = |s: &str| ServiceHost::Name(service_name::parse(s).unwrap());
+        let table: [(&str, ServiceHost, Option<u16>); 9] = [
             ("10.0.1.175", ip("10.0.1.175"), None),
             ("10.0.1.175:8080", ip("10.0.1.175"), Some(8080)),
             ("fd00::1", ip("fd00::1"), None),
             ("[fd00::1]:443", ip("fd00::1"), Some(443)),
             ("[fd00::1]", ip("fd00::1"), None),
             ("hostnames", name("hostnames"), None),
-            ("hostnames.default:80", name("hostnames.default"), Some(80)),
+            ("hostnames.default", name("hostnames.default"), None),
+            ("svc/hostnames", name("svc/hostnames"), None),
+            (
+                "hostnames.default.svc.cluster.local.",
+                name("hostnames.default.svc.cluster.local."),
+                None,
+            ),
         ];
         for (text, host, port) in table {
             assert_eq!(parse_service(text), Ok((host, port)), "{text}");
         }
+        let (host, port) = parse_service("hostnames.default:80").unwrap();
+        assert_eq!(host, name("hostnames.default"));
+        assert_eq!(port, Some(80));
         for bad in [
             "",
             ":80",
@@ -188,6 +222,8 @@ mod tests {
             "[::1]80",
             "a b",
             "a/b:1",
+            "my_svc",
+            "a.b.c",
         ] {
             assert!(parse_service(bad).is_err(), "{bad}");
         }
@@ -198,9 +234,12 @@ mod tests {
         let a = parse("hostnames").unwrap();
         assert_eq!((a.port, a.count), (80, DEFAULT_COUNT));
         assert_eq!((a.timeout, a.deadline), (DEFAULT_TIMEOUT, DEFAULT_DEADLINE));
-        assert_eq!((a.target_port, a.endpoints), (None, None));
+        assert_eq!(
+            (a.target_port, a.endpoints, a.namespace),
+            (None, None, None)
+        );
         let a = parse(
-            "--attempts 40 --timeout 1s --deadline 3s --target-port 9376 --endpoints 3 \
+            "--count 40 --timeout 1s --deadline 3s --target-port 9376 --endpoint-count 3 \
              --resolv-conf /tmp/r 10.0.1.175:80",
         )
         .unwrap();
@@ -212,22 +251,34 @@ mod tests {
         assert_eq!(a.resolv_conf, PathBuf::from("/tmp/r"));
         assert_eq!(parse("--port 8080 hostnames").unwrap().port, 8080);
         assert_eq!(parse("--port 80 hostnames:80").unwrap().port, 80);
+        let old = parse("--attempts 7 --endpoints 2 hostnames").unwrap();
+        assert_eq!(
+            (old.count, old.endpoints),
+            (7, Some(2)),
+            "the old spellings"
+        );
+        let a = parse("-n prod hostnames").unwrap();
+        assert_eq!(a.namespace.unwrap().origin, Origin::Flag);
     }
 
     #[test]
     fn usage_errors() {
         for line in [
             "",
-            "--attempts 0 a",
-            "--attempts 1001 a",
-            "--endpoints 0 a",
+            "--count 0 a",
+            "--count 1001 a",
+            "--endpoint-count 0 a",
             "--timeout 0 a",
+            "--timeout 500 a",
             "--port 81 a:80",
+            "--port http a",
             "--target-port 0 a",
             "--bogus a",
             "a b",
+            "-n prod 10.0.1.175",
+            "-n prod hostnames.default",
         ] {
-            assert!(matches!(parse(line), Err(Error::Usage(_))), "{line}");
+            assert!(parse(line).is_err(), "{line}");
         }
     }
 }

@@ -7,77 +7,117 @@ use std::time::Duration;
 
 use ureq::http::Uri;
 
-use super::{parse_count, parse_duration, parse_port, DEFAULT_RESOLV_CONF};
-use crate::error::Error;
-
-pub const TCP_USAGE: &str = "\
-Usage: svcprobe tcp TARGET... [options]
-
-Connects to each TARGET (host:port, [v6]:port, or name:port; names resolve as glibc
-would, through resolv.conf) and classifies every attempt: connected; refused (TCP RST
-from the destination: nothing listens there); rejected (ICMP unreachable, with the host
-that sent it: kube-proxy rejects a Service without endpoints from the node); timeout
-(packets dropped); no-route. A name probes every address it resolves to. Targets are
-probed at the same time; the attempts of one target one after another.
-
-Options:
-  --count N          attempts per address (default 1, at most 10000)
-  --interval D       pause between attempts (default 100ms)
-  --timeout D        deadline of each connect (default 2s); also bounds DNS
-  --source IP        connect from this local address
-  --resolv-conf PATH read this file instead of /etc/resolv.conf
-Exit 1 unless every attempt connected.
-";
-
-pub const HTTP_USAGE: &str = "\
-Usage: svcprobe http URL [options]
-
-GETs URL (http or https; the host resolves as glibc would) over a new connection per
-attempt and reports status, peer address, timing phases (connect, TLS, first byte,
-total), a body excerpt, and with --count the distinct responses and how often each
-came back: for a Service whose pods answer with their name, which backends answered.
-Redirects are reported, not followed.
-
-Options:
-  --count N            attempts (default 1, at most 10000)
-  --timeout D          deadline of each whole attempt, body included (default 5s)
-  --connect-timeout D  deadline of the TCP (and TLS) handshake (default 2s)
-  --max-body BYTES     read at most this much of each body (default 65536)
-  --cacert FILE        trust these PEM certificates instead of the system's
-  --insecure           do not verify the server's certificate (reported)
-  --source IP          connect from this local address
-  --resolv-conf PATH   read this file instead of /etc/resolv.conf
-Exit 1 unless every attempt got a response with a status below 400.
-";
-
-pub const SERVE_USAGE: &str = "\
-Usage: svcprobe serve [--listen ADDR] [--body TEXT]
-
-A small HTTP server, a drop-in for registry.k8s.io/serve_hostname:
-  GET /         the hostname (or --body TEXT), newline-terminated
-  GET /echo     JSON: the client address and port the server saw (SNAT shows here),
-                the server address the connection reached, the hostname
-  GET /healthz  ok
-It closes every connection after one response, limits headers to 8 KiB and a request
-to 5 s, serves at most 32 connections at once (more wait in the kernel's backlog),
-writes nothing to disk, and stops cleanly on SIGTERM or SIGINT, then prints a report.
-
-Options:
-  --listen ADDR  IP:PORT or :PORT to listen on (default 0.0.0.0:9376)
-  --body TEXT    answer TEXT on / instead of the hostname
-";
+use super::flags::{Default, Flag, Matches};
+use super::{
+    operands, parse_count, parse_duration, parse_port, path_or, Spec, DEFAULT_RESOLV_CONF,
+    RESOLV_CONF,
+};
 
 const DEFAULT_COUNT: u32 = 1;
 const MAX_COUNT: u32 = 10_000;
 const MAX_TARGETS: usize = 64;
-const DEFAULT_INTERVAL: Duration = Duration::from_millis(100);
-const DEFAULT_TCP_TIMEOUT: Duration = Duration::from_secs(2);
-const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(5);
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-pub const DEFAULT_MAX_BODY: u64 = 64 * 1024;
+const DEFAULT_MAX_BODY: u64 = 64 * 1024;
 /// A body cap is a memory cap too: every attempt holds its body until it is summed up.
 const MAX_MAX_BODY: u64 = 16 * 1024 * 1024;
-pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9376);
+
+const COUNT: Flag = Flag::value("--count", "N", "attempts per address, 1 to 10000")
+    .default(Default::Number(DEFAULT_COUNT as u64));
+const INTERVAL: Flag = Flag::value("--interval", "D", "pause between attempts")
+    .default(Default::Duration(Duration::from_millis(100)));
+const TCP_TIMEOUT: Flag = Flag::value(
+    "--timeout",
+    "D",
+    "deadline of each connect; also bounds DNS",
+)
+.default(Default::Duration(Duration::from_secs(2)));
+const SOURCE: Flag = Flag::value("--source", "IP", "connect from this local address");
+
+pub const TCP: Spec = Spec {
+    name: "tcp",
+    operands: "TARGET...",
+    summary: "connect to host:port targets and classify each attempt",
+    about: "\
+Connects to each TARGET (host:port, [v6]:port, or name:port; names resolve as
+glibc would, through resolv.conf) and classifies every attempt: connected;
+refused (TCP RST from the destination: nothing listens there); rejected (ICMP
+unreachable, with the host that sent it: kube-proxy rejects a Service without
+endpoints from the node); timeout (packets dropped); no-route. A name probes
+every address it resolves to. Targets are probed at the same time; the attempts
+of one target one after another.",
+    flags: &[COUNT, INTERVAL, TCP_TIMEOUT, SOURCE, RESOLV_CONF],
+    footer: "Exit 1 unless every attempt connected.",
+};
+
+const HTTP_COUNT: Flag = Flag::value("--count", "N", "attempts, 1 to 10000")
+    .default(Default::Number(DEFAULT_COUNT as u64));
+const HTTP_TIMEOUT: Flag = Flag::value(
+    "--timeout",
+    "D",
+    "deadline of each whole attempt, body included",
+)
+.default(Default::Duration(Duration::from_secs(5)));
+const CONNECT_TIMEOUT: Flag = Flag::value(
+    "--connect-timeout",
+    "D",
+    "deadline of the TCP (and TLS) handshake, at most --timeout",
+)
+.default(Default::Duration(Duration::from_secs(2)));
+const MAX_BODY: Flag = Flag::value("--max-body", "BYTES", "read at most this much of each body")
+    .default(Default::Number(DEFAULT_MAX_BODY));
+const CACERT: Flag = Flag::value(
+    "--cacert",
+    "FILE",
+    "trust these PEM certificates instead of the system's",
+);
+const INSECURE: Flag = Flag::switch(
+    "--insecure",
+    "do not verify the server's certificate (reported)",
+);
+
+pub const HTTP: Spec = Spec {
+    name: "http",
+    operands: "URL",
+    summary: "GET a URL over new connections: status, timing, which backends answered",
+    about: "\
+GETs URL (http or https; the host resolves as glibc would) over a new connection
+per attempt and reports status, peer address, timing phases (connect, TLS, first
+byte, total), a body excerpt, and with --count the distinct responses and how
+often each came back: for a Service whose pods answer with their name, which
+backends answered. Redirects are reported, not followed.",
+    flags: &[
+        HTTP_COUNT,
+        HTTP_TIMEOUT,
+        CONNECT_TIMEOUT,
+        MAX_BODY,
+        CACERT,
+        INSECURE,
+        SOURCE,
+        RESOLV_CONF,
+    ],
+    footer: "Exit 1 unless every attempt got a response with a status below 400.",
+};
+
+const LISTEN: Flag = Flag::value("--listen", "ADDR", "IP:PORT or :PORT to listen on")
+    .default(Default::Text("0.0.0.0:9376"));
+const BODY: Flag = Flag::value("--body", "TEXT", "answer TEXT on / instead of the hostname");
+
+pub const SERVE: Spec = Spec {
+    name: "serve",
+    operands: "",
+    summary: "serve the hostname over HTTP (like serve_hostname)",
+    about: "\
+A small HTTP server, a drop-in for registry.k8s.io/serve_hostname:
+  GET /         the hostname (or --body TEXT), newline-terminated
+  GET /echo     JSON: the client address and port the server saw (SNAT shows
+                here), the server address the connection reached, the hostname
+  GET /healthz  ok
+It closes every connection after one response, limits headers to 8 KiB and a
+request to 5 s, serves at most 32 connections at once (more wait in the
+kernel's backlog), writes nothing to disk, and stops cleanly on SIGTERM or
+SIGINT, then prints a report.",
+    flags: &[LISTEN, BODY],
+    footer: "Exit 0 when it stopped cleanly.",
+};
 
 /// A host as the user wrote it: an address, or a name for the resolver.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -189,92 +229,51 @@ fn parse_max_body(text: &str) -> Result<u64, String> {
     }
 }
 
-fn resolv_conf(args: &mut pico_args::Arguments) -> Result<PathBuf, Error> {
-    Ok(args
-        .opt_value_from_str("--resolv-conf")?
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_RESOLV_CONF)))
-}
-
-fn free_args(args: &mut pico_args::Arguments) -> Result<Vec<String>, Error> {
-    let mut free = Vec::new();
-    while let Some(arg) = args.opt_free_from_str::<String>()? {
-        if arg.starts_with('-') && arg.len() > 1 {
-            return Err(Error::Usage(format!("unknown option `{arg}`")));
-        }
-        free.push(arg);
-    }
-    Ok(free)
-}
-
-pub fn parse_tcp(args: &mut pico_args::Arguments) -> Result<TcpArgs, Error> {
-    let count = args.opt_value_from_fn("--count", |t| parse_count(t, MAX_COUNT))?;
-    let interval = args.opt_value_from_fn("--interval", parse_duration)?;
-    let timeout = args.opt_value_from_fn("--timeout", parse_duration)?;
-    let source = args.opt_value_from_fn("--source", parse_ip)?;
-    let resolv_conf = resolv_conf(args)?;
-    let targets = free_args(args)?
-        .iter()
-        .map(|t| parse_target(t))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(Error::Usage)?;
+pub fn parse_tcp(m: &Matches) -> Result<TcpArgs, String> {
+    let targets = operands(m)?
+        .into_iter()
+        .map(parse_target)
+        .collect::<Result<Vec<_>, _>>()?;
     if targets.is_empty() {
-        return Err(Error::Usage(
-            "tcp needs at least one TARGET (host:port)".into(),
-        ));
+        return Err("needs at least one TARGET (host:port)".into());
     }
     if targets.len() > MAX_TARGETS {
-        return Err(Error::Usage(format!("at most {MAX_TARGETS} targets")));
+        return Err(format!("at most {MAX_TARGETS} targets"));
     }
     Ok(TcpArgs {
         targets,
-        count: count.unwrap_or(DEFAULT_COUNT),
-        interval: interval.unwrap_or(DEFAULT_INTERVAL),
-        timeout: timeout.unwrap_or(DEFAULT_TCP_TIMEOUT),
-        source,
-        resolv_conf,
+        count: m.get_or_default(&COUNT, |t| parse_count(t, MAX_COUNT))?,
+        interval: m.get_or_default(&INTERVAL, parse_duration)?,
+        timeout: m.get_or_default(&TCP_TIMEOUT, parse_duration)?,
+        source: m.get(&SOURCE, parse_ip)?,
+        resolv_conf: path_or(m, &RESOLV_CONF, DEFAULT_RESOLV_CONF),
     })
 }
 
-pub fn parse_http(args: &mut pico_args::Arguments) -> Result<HttpArgs, Error> {
-    let count = args.opt_value_from_fn("--count", |t| parse_count(t, MAX_COUNT))?;
-    let timeout = args
-        .opt_value_from_fn("--timeout", parse_duration)?
-        .unwrap_or(DEFAULT_HTTP_TIMEOUT);
-    let connect_timeout = args
-        .opt_value_from_fn("--connect-timeout", parse_duration)?
-        .unwrap_or(DEFAULT_CONNECT_TIMEOUT)
-        .min(timeout);
-    let max_body = args.opt_value_from_fn("--max-body", parse_max_body)?;
-    let cacert: Option<PathBuf> = args.opt_value_from_str("--cacert")?;
-    let insecure = args.contains("--insecure");
-    let source = args.opt_value_from_fn("--source", parse_ip)?;
-    let resolv_conf = resolv_conf(args)?;
-    let mut free = free_args(args)?;
-    if free.len() > 1 {
-        return Err(Error::Usage(format!("unexpected argument `{}`", free[1])));
-    }
-    let url = free
-        .pop()
-        .ok_or_else(|| Error::Usage("http needs a URL".into()))?;
-    let (host, port, https) = parse_url(&url).map_err(Error::Usage)?;
+pub fn parse_http(m: &Matches) -> Result<HttpArgs, String> {
+    let url = super::one_operand(m, "a URL")?.to_string();
+    let (host, port, https) = parse_url(&url)?;
+    let timeout = m.get_or_default(&HTTP_TIMEOUT, parse_duration)?;
+    let cacert = m.os(&CACERT).map(PathBuf::from);
+    let insecure = m.given(&INSECURE);
     if cacert.is_some() && insecure {
-        return Err(Error::Usage(
-            "--cacert and --insecure contradict each other".into(),
-        ));
+        return Err("--cacert and --insecure contradict each other".into());
     }
     Ok(HttpArgs {
         url,
         host,
         port,
         https,
-        count: count.unwrap_or(DEFAULT_COUNT),
+        count: m.get_or_default(&HTTP_COUNT, |t| parse_count(t, MAX_COUNT))?,
         timeout,
-        connect_timeout,
-        max_body: max_body.unwrap_or(DEFAULT_MAX_BODY),
+        connect_timeout: m
+            .get_or_default(&CONNECT_TIMEOUT, parse_duration)?
+            .min(timeout),
+        max_body: m.get_or_default(&MAX_BODY, parse_max_body)?,
         cacert,
         insecure,
-        source,
-        resolv_conf,
+        source: m.get(&SOURCE, parse_ip)?,
+        resolv_conf: path_or(m, &RESOLV_CONF, DEFAULT_RESOLV_CONF),
     })
 }
 
@@ -302,22 +301,25 @@ pub fn parse_url(url: &str) -> Result<(Host, u16, bool), String> {
     Ok((Host::parse(host)?, port, https))
 }
 
-pub fn parse_serve(args: &mut pico_args::Arguments) -> Result<ServeArgs, Error> {
+pub fn parse_serve(m: &Matches) -> Result<ServeArgs, String> {
+    super::no_operands(m)?;
     Ok(ServeArgs {
-        listen: args
-            .opt_value_from_fn("--listen", parse_listen)?
-            .unwrap_or(DEFAULT_LISTEN),
-        body: args.opt_value_from_str("--body")?,
+        listen: m.get_or_default(&LISTEN, parse_listen)?,
+        body: m.get(&BODY, |t| Ok(t.to_string()))?,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::flags::scan;
     use std::ffi::OsString;
 
-    fn args(line: &str) -> pico_args::Arguments {
-        pico_args::Arguments::from_vec(line.split_whitespace().map(OsString::from).collect())
+    fn args(spec: &Spec, line: &str) -> Result<Matches, String> {
+        scan(
+            &[spec.flags],
+            line.split_whitespace().map(OsString::from).collect(),
+        )
     }
 
     #[test]
@@ -346,17 +348,19 @@ mod tests {
 
     #[test]
     fn tcp_flags() {
-        let a = parse_tcp(&mut args(
+        let a = args(
+            &TCP,
             "--count 5 --interval 1s --timeout 300ms --source 10.244.0.3 a:1 10.0.0.1:2",
-        ))
+        )
+        .and_then(|m| parse_tcp(&m))
         .unwrap();
         assert_eq!(a.targets.len(), 2);
         assert_eq!(a.count, 5);
         assert_eq!(a.interval, Duration::from_secs(1));
         assert_eq!(a.timeout, Duration::from_millis(300));
         assert_eq!(a.source, Some("10.244.0.3".parse().unwrap()));
-        let d = parse_tcp(&mut args("a:1")).unwrap();
-        assert_eq!((d.count, d.timeout), (1, DEFAULT_TCP_TIMEOUT));
+        let d = args(&TCP, "a:1").and_then(|m| parse_tcp(&m)).unwrap();
+        assert_eq!((d.count, d.timeout), (1, Duration::from_secs(2)));
         for bad in [
             "",
             "--count 0 a:1",
@@ -364,7 +368,10 @@ mod tests {
             "--source nope a:1",
             "--bogus a:1",
         ] {
-            assert!(parse_tcp(&mut args(bad)).is_err(), "{bad}");
+            assert!(
+                args(&TCP, bad).and_then(|m| parse_tcp(&m)).is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -395,9 +402,11 @@ mod tests {
 
     #[test]
     fn http_flags() {
-        let a = parse_http(&mut args(
+        let a = args(
+            &HTTP,
             "--count 3 --timeout 1s --connect-timeout 5s --max-body 10 --insecure https://x/",
-        ))
+        )
+        .and_then(|m| parse_http(&m))
         .unwrap();
         assert_eq!(
             (a.count, a.max_body, a.insecure, a.https),
@@ -415,7 +424,10 @@ mod tests {
             "--max-body -1 http://a/",
             "--max-body 99999999999 http://a/",
         ] {
-            assert!(parse_http(&mut args(bad)).is_err(), "{bad}");
+            assert!(
+                args(&HTTP, bad).and_then(|m| parse_http(&m)).is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -427,7 +439,12 @@ mod tests {
         );
         assert_eq!(parse_listen("[::1]:1").unwrap(), "[::1]:1".parse().unwrap());
         assert!(parse_listen("8080").is_err());
-        let s = parse_serve(&mut args("--body hi")).unwrap();
-        assert_eq!((s.listen, s.body), (DEFAULT_LISTEN, Some("hi".into())));
+        let s = args(&SERVE, "--body hi")
+            .and_then(|m| parse_serve(&m))
+            .unwrap();
+        assert_eq!(
+            (s.listen, s.body),
+            ("0.0.0.0:9376".parse().unwrap(), Some("hi".into()))
+        );
     }
 }

@@ -49,7 +49,7 @@ pub fn run(
     cluster_domain: &str,
     deadline: Instant,
 ) -> DnsResult {
-    let svc = &options.service;
+    let svc = &options.service.name;
     let names = [
         format!("kubernetes.default.svc.{cluster_domain}."),
         "kubernetes.default".to_string(),

@@ -22,8 +22,11 @@ use serde_json::json;
 use crate::dns::millis;
 use crate::k8s::Objects;
 use crate::kubeapi;
-use crate::report::{Check, CheckId, CheckStatus, DiagnoseReport, Libc, ProbeContext, Severity};
+use crate::report::{
+    Check, CheckId, CheckStatus, DiagnoseReport, Libc, Origin, ProbeContext, Severity,
+};
 use crate::resolvconf::{self, Effective, ResolvConf};
+use crate::service_name::{Namespace, ServiceName};
 use verdict::Facts;
 
 /// Where a pod's service account namespace is mounted.
@@ -35,8 +38,9 @@ const API_SHARE: f64 = 0.4;
 /// What the user asked for.
 #[derive(Debug)]
 pub struct Options {
-    pub service: String,
-    pub namespace: Option<String>,
+    pub service: ServiceName,
+    /// The namespace given in the name or with `-n`; else the pod's own.
+    pub namespace: Option<Namespace>,
     pub port: Option<u16>,
     pub objects: Option<Objects>,
     /// Whether and how to read the objects from the API server instead.
@@ -62,11 +66,14 @@ pub fn run(options: &Options) -> DiagnoseReport {
     let start = Instant::now();
     let deadline = start + options.deadline;
     let resolver = read_resolver(options);
-    let (context, cluster_domain) = context(&resolver);
-    let namespace = options
-        .namespace
-        .clone()
-        .unwrap_or_else(|| context.namespace.clone());
+    let (context, conf_domain) = context(&resolver);
+    let service_ref = options.service.settle(
+        options.namespace.as_ref(),
+        (&context.namespace, context.namespace_source),
+        (&conf_domain.0, conf_domain.1),
+    );
+    let namespace = service_ref.namespace.clone();
+    let cluster_domain = service_ref.cluster_domain.clone();
     let mut checks = vec![
         context_check(&context),
         resolv_conf_check(&resolver, options),
@@ -80,7 +87,7 @@ pub fn run(options: &Options) -> DiagnoseReport {
             api_checks::run(
                 &options.api,
                 &namespace,
-                &options.service,
+                &options.service.name,
                 &options.resolv_conf,
                 api_deadline,
             )
@@ -133,7 +140,7 @@ pub fn run(options: &Options) -> DiagnoseReport {
         deadline,
     });
     let mut facts = Facts {
-        service: options.service.clone(),
+        service: options.service.name.clone(),
         namespace: namespace.clone(),
         dns_answers: dns.server_answers,
         dns_refused: dns.server_refused,
@@ -153,15 +160,16 @@ pub fn run(options: &Options) -> DiagnoseReport {
     checks.push(api.check);
     checks.extend(objects.checks);
     checks.extend(reach.checks);
-    checks.push(kube_proxy_check(&options.service, &namespace));
+    checks.push(kube_proxy_check(&options.service.name, &namespace));
     facts.skipped = checks
         .iter()
         .filter(|c| c.status == CheckStatus::Skip)
         .map(|c| (c.id, first_clause(&c.summary)))
         .collect();
     DiagnoseReport {
-        service: options.service.clone(),
+        service: options.service.name.clone(),
         namespace,
+        service_ref,
         port,
         port_source,
         context,
@@ -203,15 +211,15 @@ fn read_resolver(options: &Options) -> Resolver {
 
 /// The probe's own identity (its namespace too: the short-name check depends on it), and
 /// the cluster domain its search list implies.
-fn context(resolver: &Resolver) -> (ProbeContext, String) {
+fn context(resolver: &Resolver) -> (ProbeContext, (String, Origin)) {
     let kube = resolver
         .conf
         .as_ref()
         .and_then(ResolvConf::kubernetes_context);
     let cluster_domain = kube
         .as_ref()
-        .map(|k| k.cluster_domain.clone())
-        .unwrap_or_else(|| "cluster.local".into());
+        .map(|k| (k.cluster_domain.clone(), Origin::SearchList))
+        .unwrap_or_else(|| ("cluster.local".into(), Origin::Default));
     let from_file = std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE)
         .ok()
         .map(|s| s.trim().to_string())
@@ -221,13 +229,13 @@ fn context(resolver: &Resolver) -> (ProbeContext, String) {
         .filter(|s| !s.is_empty());
     let from_search = kube.and_then(|k| k.namespace);
     let (namespace, namespace_source) = if let Some(ns) = from_file {
-        (ns, "serviceaccount")
+        (ns, Origin::ServiceAccount)
     } else if let Some(ns) = from_env {
-        (ns, "POD_NAMESPACE")
+        (ns, Origin::PodNamespace)
     } else if let Some(ns) = from_search {
-        (ns, "search-list")
+        (ns, Origin::SearchList)
     } else {
-        ("default".into(), "default")
+        ("default".into(), Origin::Default)
     };
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
@@ -273,7 +281,7 @@ fn context_check(context: &ProbeContext) -> Check {
             .as_deref()
             .unwrap_or("no route to the DNS server"),
         context.namespace,
-        context.namespace_source
+        context.namespace_source.name()
     );
     Check {
         id: CheckId::Context,

@@ -52,7 +52,7 @@ pub fn run(
     let Some(objects) = objects else {
         return without_objects(given);
     };
-    let Some(service) = objects.service(namespace, &options.service) else {
+    let Some(service) = objects.service(namespace, &options.service.name) else {
         return ObjectResult {
             checks: vec![
                 check(
@@ -60,7 +60,7 @@ pub fn run(
                     CheckStatus::Fail,
                     format!(
                         "no Service {}/{} (objects from {source})",
-                        namespace, options.service
+                        namespace, options.service.name
                     ),
                     json!({ "services": objects.services.iter().map(|s| format!("{}/{}", s.metadata.namespace, s.metadata.name)).collect::<Vec<_>>() }),
                     Some("kubectl get services -A | grep <name>: wrong name or namespace?".into()),
@@ -462,7 +462,7 @@ mod tests {
 
     fn options() -> Options {
         Options {
-            service: "hostnames".into(),
+            service: crate::service_name::parse("hostnames").unwrap(),
             namespace: None,
             port: None,
             objects: None,

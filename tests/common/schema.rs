@@ -17,6 +17,19 @@ pub struct Resolution {
     pub duration_ms: f64,
 }
 
+/// `report::ServiceRef`: a Service as typed and the one a command settled on.
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceRef {
+    pub as_given: String,
+    pub service: String,
+    pub namespace: String,
+    pub namespace_source: String,
+    pub cluster_domain: String,
+    pub cluster_domain_source: String,
+    pub fqdn: String,
+}
+
 /// `report::LatencyStats`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
