@@ -42,7 +42,7 @@ const OUTPUT: Flag = Flag::value(
 const HELP: Flag = Flag::switch("--help", "this text, or a command's options").short("-h");
 const VERSION: Flag = Flag::switch("--version", "the version").short("-V");
 /// Accepted before and after the command.
-const GLOBAL: &[Flag] = &[OUTPUT, HELP, VERSION];
+pub const GLOBAL: &[Flag] = &[OUTPUT, HELP, VERSION];
 
 pub const DEFAULT_RESOLV_CONF: &str = "/etc/resolv.conf";
 
@@ -131,7 +131,7 @@ musl. An IP address as NAME looks up its PTR record.",
 };
 
 /// Every command, in the order `svcprobe --help` lists them.
-const COMMANDS: [&Spec; 7] = [
+pub const COMMANDS: [&Spec; 7] = [
     &diagnose::SPEC,
     &RESOLVCONF,
     &NSLOOKUP,
