@@ -668,7 +668,7 @@ pub fn verdict(
             ),
             Some(format!(
                 "run `svcprobe tcp {service}` from another pod: if it connects there, the \
-                 hairpin is broken here ({HAIRPIN_HINT}); pass --endpoints N when the count \
+                 hairpin is broken here ({HAIRPIN_HINT}); pass --endpoint-count N when the count \
                  of endpoints is known"
             )),
         );
@@ -702,8 +702,8 @@ pub fn verdict(
                 r.attempts
             ),
             Some(
-                "make more attempts (--attempts), or check that this pod is one of the \
-                 Service's endpoints (--target-port, --endpoints)"
+                "make more attempts (--count), or check that this pod is one of the \
+                 Service's endpoints (--target-port, --endpoint-count)"
                     .into(),
             ),
         );
@@ -754,8 +754,8 @@ pub fn verdict(
              {odds}"
         ),
         Some(
-            "make more attempts (--attempts), or check that this pod is one of the Service's \
-             endpoints (--target-port, --endpoints)"
+            "make more attempts (--count), or check that this pod is one of the Service's \
+             endpoints (--target-port, --endpoint-count)"
                 .into(),
         ),
     )

@@ -726,7 +726,7 @@ pub struct HairpinReport {
     pub listening_ports: Vec<u16>,
     /// `--target-port`: the Service's targetPort, when known.
     pub target_port: Option<u16>,
-    /// `--endpoints`: how many endpoints the Service has, when known.
+    /// `--endpoint-count`: how many endpoints the Service has, when known.
     pub endpoints: Option<u32>,
     /// Attempts asked for.
     pub count: u32,
