@@ -74,6 +74,19 @@ fn every_form_of_the_name_reaches_the_service_it_names() {
         );
     }
 
+    // The text view says the same in its first line.
+    let out = bed.exec(
+        CLIENT,
+        &[SVCPROBE, "-o", "text", "diagnose", "hostnames.default"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let head: String = text.lines().take(2).collect::<Vec<_>>().join(" ");
+    assert!(
+        head.starts_with("diagnose hostnames.default.svc.cluster.local. port 80")
+            && head.contains("namespace from name, domain from search-list"),
+        "{text}"
+    );
+
     // Another namespace: its DNS answers, and the short name rightly does not from here.
     let doc = diagnose(&bed, &["kube-dns.kube-system", "--port", "53"]);
     assert_eq!(

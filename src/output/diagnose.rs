@@ -11,12 +11,14 @@ const WIDTH: usize = 80;
 impl Text for DiagnoseReport {
     fn text(&self) -> String {
         let mut out = String::new();
+        let r = &self.service_ref;
         let head = format!(
-            "diagnose {}.{} port {} ({} ms)",
-            self.service,
-            self.namespace,
+            "diagnose {} port {} ({} ms; namespace from {}, domain from {})",
+            r.fqdn,
             self.port,
-            self.duration_ms.round()
+            self.duration_ms.round(),
+            r.namespace_source.name(),
+            r.cluster_domain_source.name()
         );
         wrap(&mut out, "", &head);
         for check in &self.checks {
