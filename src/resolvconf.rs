@@ -25,23 +25,21 @@ const MAX_NDOTS: u32 = 15;
 /// Kubernetes' ClusterFirst pods get `ndots:5`; below it, names with dots skip the search list.
 const KUBERNETES_NDOTS: u32 = 5;
 
-/// Options glibc knows (resolv.conf(5), glibc 2.36+). Anything else is silently ignored by it.
-const GLIBC_FLAGS: &[&str] = &[
-    "debug",
-    "rotate",
-    "no-check-names",
-    "inet6",
-    "ip6-bytestring",
-    "ip6-dotint",
-    "no-ip6-dotint",
-    "edns0",
-    "single-request",
-    "single-request-reopen",
-    "no-tld-query",
-    "use-vc",
-    "no-reload",
-    "trust-ad",
-    "no-aaaa",
+/// The boolean options glibc 2.36 knows, in the order res_init.c tries them: it compares
+/// only the first `len` characters (`strncmp`), so `rotate:1` is `rotate` and `use-vc-x`
+/// is `use-vc`. Each maps to the name the report uses (`no_tld_query` is `no-tld-query`).
+/// Anything else, glibc silently ignores.
+const GLIBC_FLAGS: &[(&str, &str)] = &[
+    ("rotate", "rotate"),
+    ("edns0", "edns0"),
+    ("single-request-reopen", "single-request-reopen"),
+    ("single-request", "single-request"),
+    ("no_tld_query", "no-tld-query"),
+    ("no-tld-query", "no-tld-query"),
+    ("no-reload", "no-reload"),
+    ("use-vc", "use-vc"),
+    ("trust-ad", "trust-ad"),
+    ("no-aaaa", "no-aaaa"),
 ];
 /// Options that take a `:N` value; the only ones musl understands at all.
 const VALUED_OPTIONS: &[&str] = &["ndots", "timeout", "attempts"];
@@ -53,6 +51,9 @@ pub struct ResolvConf {
     /// Every `search`/`domain` line, in order; the last one is the one that counts.
     pub search_lines: Vec<SearchLine>,
     pub options: Vec<OptionEntry>,
+    /// The text after `options` on each options line: musl looks for `ndots:`,
+    /// `timeout:` and `attempts:` anywhere in it (`strstr`), not token by token.
+    pub options_text: Vec<String>,
     /// Findings about the syntax, in line order (lints come from [`ResolvConf::lint`]).
     pub syntax_findings: Vec<Finding>,
 }
@@ -65,7 +66,10 @@ pub struct Nameserver {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchLine {
+    /// The search list as glibc reads the line (a `domain` line: its first word).
     pub domains: Vec<String>,
+    /// The search list as musl reads it: everything after the keyword, for both keywords.
+    pub musl_domains: Vec<String>,
     pub line: usize,
     /// Length of the whole line in bytes: musl ignores long lines.
     pub line_len: usize,
@@ -121,6 +125,7 @@ pub fn parse(text: &str) -> ResolvConf {
         nameservers: Vec::new(),
         search_lines: Vec::new(),
         options: Vec::new(),
+        options_text: Vec::new(),
         syntax_findings: Vec::new(),
     };
     for (index, raw) in text.lines().enumerate() {
@@ -134,15 +139,35 @@ fn parse_line(conf: &mut ResolvConf, line: usize, raw: &str) {
     if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
         return;
     }
-    let mut words = trimmed.split_ascii_whitespace();
-    let keyword = words.next().unwrap_or_default();
-    let args: Vec<&str> = words.collect();
     let finding = |severity, code, message: String| Finding {
         severity,
         code,
         message,
         line: Some(line),
     };
+    // Both libraries compare keywords at the very start of the line (glibc's MATCH, musl's
+    // strncmp): an indented line matches nothing.
+    if raw.starts_with(char::is_whitespace) {
+        let keyword = trimmed.split_ascii_whitespace().next().unwrap_or_default();
+        let why = match keyword {
+            "nameserver" => "this nameserver is not used",
+            "search" | "domain" => "this search list is not used",
+            "options" => "these options are not used",
+            _ => "the line is not used",
+        };
+        conf.syntax_findings.push(finding(
+            Severity::Warning,
+            "indented-line",
+            format!(
+                "the line starts with whitespace, and glibc and musl read keywords only at the \
+                 start of a line: {why}"
+            ),
+        ));
+        return;
+    }
+    let mut words = trimmed.split_ascii_whitespace();
+    let keyword = words.next().unwrap_or_default();
+    let args: Vec<&str> = words.collect();
     match keyword {
         "nameserver" => match args.first().map(|a| parse_nameserver(a)) {
             Some(Some(addr)) => conf.nameservers.push(Nameserver { addr, line }),
@@ -159,21 +184,23 @@ fn parse_line(conf: &mut ResolvConf, line: usize, raw: &str) {
         },
         "search" | "domain" => {
             let is_domain = keyword == "domain";
+            let all: Vec<String> = args.iter().map(|d| d.to_string()).collect();
             let domains: Vec<String> = if is_domain {
-                args.first()
-                    .map(|d| vec![d.to_string()])
-                    .unwrap_or_default()
+                all.iter().take(1).cloned().collect()
             } else {
-                args.iter().map(|d| d.to_string()).collect()
+                all.clone()
             };
             if domains.is_empty() {
                 conf.syntax_findings.push(finding(
                     Severity::Warning,
                     "empty-search",
-                    format!("`{keyword}` without a domain clears the search list"),
+                    format!(
+                        "`{keyword}` without a domain: glibc skips the line (an earlier search \
+                         line still counts), musl clears its search list"
+                    ),
                 ));
             }
-            for d in &domains {
+            for d in &all {
                 if let Err(why) = check_domain(d) {
                     conf.syntax_findings.push(finding(
                         Severity::Warning,
@@ -184,12 +211,14 @@ fn parse_line(conf: &mut ResolvConf, line: usize, raw: &str) {
             }
             conf.search_lines.push(SearchLine {
                 domains,
+                musl_domains: all,
                 line,
                 line_len: raw.len(),
                 is_domain,
             });
         }
         "options" => {
+            conf.options_text.push(args.join(" "));
             for token in args {
                 parse_option(conf, line, token);
             }
@@ -209,13 +238,80 @@ fn parse_nameserver(text: &str) -> Option<IpAddr> {
     address.parse().ok()
 }
 
+/// How glibc's res_setoptions reads one option token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GlibcOption {
+    Ndots(u32),
+    Timeout(u32),
+    Attempts(u32),
+    Flag(&'static str),
+    Ignored,
+}
+
+fn glibc_option(token: &str) -> GlibcOption {
+    if let Some(rest) = token.strip_prefix("ndots:") {
+        // atoi, then `if (i <= RES_MAXNDOTS) ndots = i else RES_MAXNDOTS` into a 4-bit
+        // field: a negative (or wrapped) number keeps its low four bits.
+        let i = atoi(rest);
+        return GlibcOption::Ndots(if i > 15 { MAX_NDOTS } else { (i as u32) & 0xf });
+    }
+    if let Some(rest) = token.strip_prefix("timeout:") {
+        return GlibcOption::Timeout(atoi(rest).clamp(1, 30) as u32);
+    }
+    if let Some(rest) = token.strip_prefix("attempts:") {
+        return GlibcOption::Attempts(atoi(rest).clamp(1, 5) as u32);
+    }
+    GLIBC_FLAGS
+        .iter()
+        .find(|(prefix, _)| token.starts_with(prefix))
+        .map_or(GlibcOption::Ignored, |(_, name)| GlibcOption::Flag(name))
+}
+
+/// C's `atoi` as glibc has it: `(int) strtol(s, NULL, 10)`, so leading blanks and a sign,
+/// digits up to the first non-digit (0 when there are none), saturated to 64 bits and
+/// then cut to the low 32.
+fn atoi(text: &str) -> i32 {
+    let text = text.trim_start();
+    let (negative, digits) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let magnitude = digits
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .fold(0i64, |n, d| {
+            n.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+        });
+    let value = if negative { -magnitude } else { magnitude };
+    value as i32
+}
+
+/// musl's reading of `name:` in an options line: the first occurrence anywhere in the
+/// line (`strstr`), used only when a digit follows (`strtoul`, saturating).
+fn musl_value(text: &str, name: &str) -> Option<u64> {
+    let at = text.find(name)? + name.len();
+    let digits: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    if digits.is_empty() {
+        return None;
+    }
+    Some(digits.bytes().fold(0u64, |n, d| {
+        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+    }))
+}
+
 fn parse_option(conf: &mut ResolvConf, line: usize, token: &str) {
-    let (name, value) = match token.split_once(':') {
+    let (written, value) = match token.split_once(':') {
         Some((name, value)) => (name, Some(value)),
         None => (token, None),
     };
-    let valued = VALUED_OPTIONS.contains(&name);
-    let known_flag = GLIBC_FLAGS.contains(&name);
+    let glibc = glibc_option(token);
+    let musl_reads = VALUED_OPTIONS
+        .iter()
+        .find(|name| musl_value(token, &format!("{name}:")).is_some());
     let mut push_finding = |code, message: String| {
         conf.syntax_findings.push(Finding {
             severity: Severity::Warning,
@@ -224,46 +320,68 @@ fn parse_option(conf: &mut ResolvConf, line: usize, token: &str) {
             line: Some(line),
         })
     };
-    if !valued && !known_flag {
-        push_finding(
-            "unknown-option",
-            format!("unknown option `{token}`; both C libraries ignore it"),
-        );
+    let name = match glibc {
+        GlibcOption::Ndots(_) => "ndots",
+        GlibcOption::Timeout(_) => "timeout",
+        GlibcOption::Attempts(_) => "attempts",
+        GlibcOption::Flag(flag) => flag,
+        GlibcOption::Ignored => written,
+    };
+    if glibc == GlibcOption::Ignored && musl_reads.is_none() {
+        let why = if VALUED_OPTIONS.contains(&written) {
+            format!("`{token}` has no number after the colon; both C libraries ignore it")
+        } else {
+            format!("unknown option `{token}`; both C libraries ignore it")
+        };
+        push_finding("unknown-option", why);
         return;
     }
-    let parsed_value = match (valued, value) {
-        (true, Some(v)) => match v.parse::<u32>() {
-            Ok(n) => Some(n),
-            Err(_) => {
-                push_finding(
-                    "malformed-option",
-                    format!("`{token}`: `{v}` is not a number; the option is ignored"),
-                );
-                return;
-            }
-        },
-        (true, None) => {
-            push_finding(
-                "malformed-option",
-                format!("`{name}` needs a value, e.g. `{name}:5`; the option is ignored"),
-            );
-            return;
-        }
-        (false, Some(_)) => {
-            push_finding(
-                "malformed-option",
-                format!("`{name}` takes no value; glibc ignores `{token}`"),
-            );
-            return;
-        }
-        (false, None) => None,
+    let number = value.map(|v| {
+        v.bytes().take_while(u8::is_ascii_digit).fold(0u32, |n, d| {
+            n.saturating_mul(10).saturating_add(u32::from(d - b'0'))
+        })
+    });
+    let valued = VALUED_OPTIONS.contains(&name);
+    let digits: String = value
+        .unwrap_or_default()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let as_written = if valued {
+        format!("{name}:{digits}")
+    } else {
+        name.to_string()
     };
+    let spelled_as_known = GLIBC_FLAGS.iter().any(|(prefix, _)| *prefix == token);
+    if (token != as_written || (valued && digits.is_empty())) && !spelled_as_known {
+        let glibc_reads = match glibc {
+            GlibcOption::Ndots(n) => format!("ndots:{n}"),
+            GlibcOption::Timeout(n) => format!("timeout:{n}"),
+            GlibcOption::Attempts(n) => format!("attempts:{n}"),
+            GlibcOption::Flag(flag) => format!("`{flag}`"),
+            GlibcOption::Ignored => "nothing".into(),
+        };
+        let musl_reads = match musl_reads {
+            Some(name) => format!(
+                "{name}:{}",
+                musl_value(token, &format!("{name}:")).unwrap_or_default()
+            ),
+            None => "nothing".into(),
+        };
+        push_finding(
+            "malformed-option",
+            format!(
+                "`{token}` is read by prefix: glibc (atoi, prefix match) reads {glibc_reads}, \
+                 musl (strtoul) reads {musl_reads}"
+            ),
+        );
+    }
     conf.options.push(OptionEntry {
         name: name.to_string(),
-        value: parsed_value,
+        value: if valued { number } else { None },
         line,
-        known_to_glibc: true,
-        known_to_musl: valued,
+        known_to_glibc: glibc != GlibcOption::Ignored,
+        known_to_musl: musl_reads.is_some(),
     });
 }
 
@@ -298,37 +416,68 @@ impl ResolvConf {
     pub fn effective(&self, libc: Libc) -> Effective {
         let mut nameservers: Vec<IpAddr> = self.nameservers.iter().map(|n| n.addr).collect();
         nameservers.truncate(MAX_NAMESERVERS);
-        let search_line = self
-            .search_lines
-            .iter()
-            .rev()
-            .find(|s| libc == Libc::Glibc || s.line_len <= MUSL_MAX_LINE);
-        let search = search_line.map(|s| s.domains.clone()).unwrap_or_default();
-        let (max_timeout, max_attempts) = match libc {
-            Libc::Glibc => (30, 5),
-            Libc::Musl => (60, 10),
+        let search = match libc {
+            // glibc skips a search line without domains; the last other one counts.
+            Libc::Glibc => self
+                .search_lines
+                .iter()
+                .rev()
+                .find(|s| !s.domains.is_empty())
+                .map(|s| s.domains.clone()),
+            // musl takes the last line it could read whole, empty or not.
+            Libc::Musl => self
+                .search_lines
+                .iter()
+                .rev()
+                .find(|s| s.line_len <= MUSL_MAX_LINE)
+                .map(|s| s.musl_domains.clone()),
         };
         let mut effective = Effective {
             nameservers,
-            search,
+            search: search.unwrap_or_default(),
             ndots: 1,
             timeout_s: 5,
             attempts: 2,
             flags: Vec::new(),
         };
-        for option in &self.options {
-            if libc == Libc::Musl && !option.known_to_musl {
-                continue;
-            }
-            match (option.name.as_str(), option.value) {
-                ("ndots", Some(n)) => effective.ndots = n.min(MAX_NDOTS),
-                ("timeout", Some(n)) => effective.timeout_s = n.clamp(1, max_timeout),
-                ("attempts", Some(n)) => effective.attempts = n.clamp(1, max_attempts),
-                (flag, None) if !effective.has_flag(flag) => effective.flags.push(flag.into()),
-                _ => {}
-            }
+        match libc {
+            Libc::Glibc => self.apply_glibc_options(&mut effective),
+            Libc::Musl => self.apply_musl_options(&mut effective),
         }
         effective
+    }
+
+    fn apply_glibc_options(&self, effective: &mut Effective) {
+        let tokens = self
+            .options_text
+            .iter()
+            .flat_map(|text| text.split_ascii_whitespace());
+        for token in tokens {
+            match glibc_option(token) {
+                GlibcOption::Ndots(n) => effective.ndots = n,
+                GlibcOption::Timeout(n) => effective.timeout_s = n,
+                GlibcOption::Attempts(n) => effective.attempts = n,
+                GlibcOption::Flag(flag) if !effective.has_flag(flag) => {
+                    effective.flags.push(flag.into())
+                }
+                GlibcOption::Flag(_) | GlibcOption::Ignored => {}
+            }
+        }
+    }
+
+    fn apply_musl_options(&self, effective: &mut Effective) {
+        let clamp = |v: u64, max: u32| u32::try_from(v.min(u64::from(max))).unwrap_or(max);
+        for text in &self.options_text {
+            if let Some(n) = musl_value(text, "ndots:") {
+                effective.ndots = clamp(n, MAX_NDOTS);
+            }
+            if let Some(n) = musl_value(text, "timeout:") {
+                effective.timeout_s = clamp(n, 60).max(1);
+            }
+            if let Some(n) = musl_value(text, "attempts:") {
+                effective.attempts = clamp(n, 10).max(1);
+            }
+        }
     }
 
     /// The namespace and cluster domain a Kubernetes pod's search list encodes.
@@ -516,7 +665,7 @@ impl ResolvConf {
                 ("ndots", Some(n)) if n > MAX_NDOTS => findings.push(Finding {
                     severity: Severity::Warning,
                     code: "ndots-clamped",
-                    message: format!("ndots:{n} is more than {MAX_NDOTS}; both libraries use {MAX_NDOTS}"),
+                    message: format!("ndots above {MAX_NDOTS} is used as {MAX_NDOTS} by both libraries"),
                     line,
                 }),
                 ("ndots", Some(n)) if in_cluster && n < KUBERNETES_NDOTS => findings.push(Finding {
@@ -632,11 +781,13 @@ mod tests {
                     "unknown-option",
                     "malformed-option",
                     "ndots-low",
+                    "option-ignored-by-musl",
                 ],
             ),
             (
                 include_str!("../tests/fixtures/resolv/odd.conf"),
                 &[
+                    "indented-line",
                     "too-many-nameservers",
                     "option-ignored-by-musl",
                     "option-ignored-by-musl",
@@ -650,7 +801,15 @@ mod tests {
         let lines: Vec<Option<usize>> = malformed.lint().iter().map(|f| f.line).collect();
         assert_eq!(
             lines,
-            vec![Some(2), Some(4), Some(5), Some(5), Some(5), None]
+            vec![
+                Some(2),
+                Some(4),
+                Some(5),
+                Some(5),
+                Some(5),
+                Some(5),
+                Some(5)
+            ]
         );
     }
 
@@ -749,5 +908,61 @@ mod tests {
             .collect();
         assert_eq!(addrs, vec!["fe80::1", "10.0.0.10"]);
         assert_eq!(conf.syntax_findings.len(), 1);
+        let five =
+            "nameserver 10.0.0.1\nnameserver 10.0.0.2\nnameserver 10.0.0.3\nnameserver 10.0.0.4\n";
+        assert!(codes(five).contains(&"too-many-nameservers"));
+    }
+
+    #[test]
+    fn keywords_count_only_at_the_start_of_a_line() {
+        let conf = parse("  nameserver 10.0.0.10\nsearch a.example\n\toptions ndots:5\n");
+        assert!(conf.nameservers.is_empty());
+        assert_eq!(
+            conf.effective(Libc::Glibc).servers(),
+            vec![FALLBACK_NAMESERVER]
+        );
+        assert_eq!(conf.effective(Libc::Musl).ndots, 1);
+        let codes: Vec<&str> = conf.lint().iter().map(|f| f.code).collect();
+        assert_eq!(codes[..2], ["indented-line", "indented-line"]);
+        assert!(codes.contains(&"no-nameserver"));
+    }
+
+    #[test]
+    fn numbers_are_read_with_atoi_by_glibc_and_strtoul_by_musl() {
+        let read = |options: &str| {
+            let conf = parse(&format!("nameserver 10.0.0.10\noptions {options}\n"));
+            let (g, m) = (conf.effective(Libc::Glibc), conf.effective(Libc::Musl));
+            ((g.ndots, g.timeout_s), (m.ndots, m.timeout_s))
+        };
+        assert_eq!(read("ndots:999999999999"), ((15, 5), (15, 5)));
+        assert_eq!(read("ndots:5abc"), ((5, 5), (5, 5)));
+        assert_eq!(read("ndots:abc"), ((0, 5), (1, 5)));
+        assert_eq!(read("ndots:-1"), ((15, 5), (1, 5)));
+        // musl finds `timeout:` anywhere in the line; glibc only at a token's start
+        assert_eq!(read("x-timeout:2"), ((1, 5), (1, 2)));
+    }
+
+    #[test]
+    fn glibc_matches_options_by_prefix_and_skips_an_empty_search_line() {
+        let conf = parse(
+            "nameserver 10.0.0.10\nsearch a.example b.example\nsearch\n\
+             options rotate:1 use-vc-x no_tld_query single-request-reopen\n",
+        );
+        let glibc = conf.effective(Libc::Glibc);
+        assert_eq!(
+            glibc.flags,
+            ["rotate", "use-vc", "no-tld-query", "single-request-reopen"]
+        );
+        assert_eq!(glibc.search, ["a.example", "b.example"]);
+        let musl = conf.effective(Libc::Musl);
+        assert!(musl.search.is_empty() && musl.flags.is_empty());
+        let malformed: Vec<String> = conf
+            .lint()
+            .into_iter()
+            .filter(|f| f.code == "malformed-option")
+            .map(|f| f.message)
+            .collect();
+        assert_eq!(malformed.len(), 2, "{malformed:?}");
+        assert!(malformed[1].contains("`use-vc`"), "{malformed:?}");
     }
 }

@@ -288,7 +288,7 @@ fn help_and_text_views() {
     let out = svcprobe(&["-o", "text", "resolvconf", "--file", &fixture("odd.conf")]);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("10.0.0.13 (ignored)"), "{text}");
+    assert!(text.contains("10.0.0.14 (ignored)"), "{text}");
     assert!(text.lines().all(|l| l.chars().count() <= 160), "{text}");
 }
 

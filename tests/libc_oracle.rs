@@ -187,8 +187,8 @@ impl Lab {
         panic!("tcpdump did not start in the lab");
     }
 
-    /// Stops the capture and returns each query sent: (server address, name), in order.
-    fn queries(&mut self) -> Vec<(String, String)> {
+    /// Stops the capture and returns each query sent, in order.
+    fn queries(&mut self) -> Vec<Sent> {
         thread::sleep(Duration::from_millis(200)); // the last lines reach the file
         if let Some(mut child) = self.capture.take() {
             let _ = child.kill();
@@ -196,6 +196,23 @@ impl Lab {
         }
         let text = fs::read_to_string(self.dir.join("capture.txt")).unwrap_or_default();
         text.lines().filter_map(query_of).collect()
+    }
+
+    /// The queries BIND received, from its query log: tcpdump cannot read a TCP segment
+    /// that carries two queries (glibc sends A and AAAA together), BIND can.
+    fn query_log(&self) -> Vec<Sent> {
+        let text = fs::read_to_string(self.dir.join("query.log")).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| {
+                let query = line.split("query: ").nth(1)?;
+                let words: Vec<&str> = query.split_whitespace().collect();
+                Some(Sent {
+                    server: SERVER.to_string(),
+                    name: format!("{}.", words.first()?.trim_end_matches('.')).to_ascii_lowercase(),
+                    tcp: words.get(3)?.contains('T'),
+                })
+            })
+            .collect()
     }
 
     fn exec(&self, args: &[&str], timeout: Duration) -> Output {
@@ -250,9 +267,10 @@ fn named_conf(dir: &Path, subzones: &[(String, bool)]) -> String {
     let mut conf = format!(
         "options {{ directory \"{d}\"; pid-file none; session-keyfile none; managed-keys-directory \"{d}\";\n\
          listen-on port 53 {{ {SERVER}; }}; listen-on-v6 {{ none; }}; recursion no; allow-query {{ any; }};\n\
-         dnssec-validation no; notify no; minimal-responses yes; empty-zones-enable no; check-names primary ignore; }};\n\
+         dnssec-validation no; notify no; minimal-responses yes; empty-zones-enable no; check-names primary ignore; querylog yes; }};\n\
          controls {{ }};\n\
-         logging {{ channel g {{ file \"{d}/named.log\"; severity info; }}; category default {{ g; }}; }};\n\
+         logging {{ channel g {{ file \"{d}/named.log\"; severity info; }}; category default {{ g; }};\n\
+         channel q {{ file \"{d}/query.log\"; severity info; }}; category queries {{ q; }}; }};\n\
          zone \".\" {{ type primary; file \"root.zone\"; }};\n\
          zone \"cluster.local\" {{ type primary; file \"cluster.zone\"; }};\n"
     );
@@ -267,14 +285,27 @@ fn named_conf(dir: &Path, subzones: &[(String, bool)]) -> String {
     conf
 }
 
-/// `IP 10.53.0.1.40993 > 10.53.0.1.53: 23973+ A? name. (46)` -> ("10.53.0.1", "name.")
-fn query_of(line: &str) -> Option<(String, String)> {
+/// One query in the capture.
+#[derive(Debug)]
+struct Sent {
+    server: String,
+    name: String,
+    tcp: bool,
+}
+
+/// `IP 10.53.0.1.40993 > 10.53.0.1.53: 23973+ A? name. (46)`, or the same after a TCP
+/// segment's `Flags [P.], ... length 46`.
+fn query_of(line: &str) -> Option<Sent> {
     let words: Vec<&str> = line.split_whitespace().collect();
     let arrow = words.iter().position(|w| *w == ">")?;
-    let destination = words.get(arrow + 1)?.strip_suffix(".53:")?;
+    let server = words.get(arrow + 1)?.strip_suffix(".53:")?;
     let asked = words.iter().position(|w| w.ends_with('?'))?;
     let name = words.get(asked + 1)?;
-    Some((destination.to_string(), name.to_ascii_lowercase()))
+    Some(Sent {
+        server: server.to_string(),
+        name: name.to_ascii_lowercase(),
+        tcp: line.contains("Flags ["),
+    })
 }
 
 /// The query name in wire format, as iptables' string match sees it in the packet.
@@ -416,11 +447,11 @@ fn expected_gai(status: &str, musl: bool) -> &'static str {
 }
 
 /// The candidates (indices) of `label` that were sent, in order, repeats folded.
-fn sent(queries: &[(String, String)], label: &str) -> Vec<usize> {
+fn sent(queries: &[Sent], label: &str) -> Vec<usize> {
     let names = candidates(label);
     let mut order: Vec<usize> = Vec::new();
-    for (_, name) in queries {
-        if let Some(i) = names.iter().position(|n| n == name) {
+    for query in queries {
+        if let Some(i) = names.iter().position(|n| *n == query.name) {
             if order.last() != Some(&i) {
                 order.push(i);
             }
@@ -583,4 +614,200 @@ fn svcprobe_walks_as_glibc_and_musl_really_walk_when_the_server_fails() {
         elapsed < Duration::from_secs(10),
         "the cases run at once: {elapsed:?}"
     );
+}
+
+/// The names of `label`'s lookup that were sent, in order, repeats folded.
+fn names_sent<'q>(queries: &'q [Sent], label: &str) -> Vec<&'q Sent> {
+    let mut seen: Vec<&Sent> = Vec::new();
+    for query in queries
+        .iter()
+        .filter(|q| q.name.starts_with(&format!("{label}.")))
+    {
+        if seen.last().map(|s| &s.name) != Some(&query.name) {
+            seen.push(query);
+        }
+    }
+    seen
+}
+
+/// A resolv.conf variant: its label, the file, and the name each asker looks up (from
+/// its own label).
+type Variant = (&'static str, String, fn(&str) -> String);
+
+/// resolv.conf as the libraries really read it: each variant is looked up by glibc, musl
+/// and svcprobe at once, and the capture shows what the libraries made of the file.
+#[test]
+fn resolv_conf_is_read_as_glibc_and_musl_read_it() {
+    let (glibc_program, musl_program) = programs().clone();
+    let mut lab = lab_for(&[]);
+    let search = SEARCH.join(" ");
+    let variants: Vec<Variant> = vec![
+        (
+            "indented",
+            format!("  nameserver {SERVER}\nsearch {search}\n{OPTIONS}\n"),
+            |l| l.to_string(),
+        ),
+        (
+            "ndotsbig",
+            format!("nameserver {SERVER}\nsearch {search}\noptions ndots:999999999999 timeout:1 attempts:1\n"),
+            |l| format!("{l}.a.b.c.d.e"),
+        ),
+        (
+            "ndotsabc",
+            format!("nameserver {SERVER}\nsearch {search}\noptions ndots:5abc timeout:1 attempts:1\n"),
+            |l| format!("{l}.a"),
+        ),
+        (
+            "usevc",
+            format!("nameserver {SERVER}\nsearch {search}\n{OPTIONS} use-vc-x\n"),
+            |l| format!("{l}."),
+        ),
+        (
+            "notld",
+            format!("nameserver {SERVER}\nsearch {search}\n{OPTIONS} no_tld_query\n"),
+            |l| l.to_string(),
+        ),
+        (
+            "emptysearch",
+            format!("nameserver {SERVER}\nsearch {search}\nsearch \n{OPTIONS}\n"),
+            |l| l.to_string(),
+        ),
+    ];
+    let reports: Vec<(Output, Output, Output)> = thread::scope(|scope| {
+        let handles: Vec<_> = variants
+            .iter()
+            .map(|(label, conf, name)| {
+                let lab = &lab;
+                let (g, m) = (
+                    glibc_program.to_str().expect("path"),
+                    musl_program.to_str().expect("path"),
+                );
+                scope.spawn(move || {
+                    let (gn, mn, sn) = (
+                        name(&format!("{label}-g")),
+                        name(&format!("{label}-m")),
+                        name(&format!("{label}-s")),
+                    );
+                    (
+                        lab.run(&gn, conf, &[g, &gn]),
+                        lab.run(&mn, conf, &[m, &mn]),
+                        lab.run(
+                            &sn,
+                            conf,
+                            &[
+                                SVCPROBE,
+                                "nslookup",
+                                "--timeout",
+                                "1s",
+                                "--deadline",
+                                "8s",
+                                &sn,
+                            ],
+                        ),
+                    )
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("variant thread"))
+            .collect()
+    });
+    let captured = lab.queries();
+    let logged = lab.query_log();
+    for ((label, _, _), (glibc_out, musl_out, ours_out)) in variants.iter().zip(&reports) {
+        let queries = if *label == "usevc" {
+            &logged
+        } else {
+            &captured
+        };
+        let glibc = names_sent(queries, &format!("{label}-g"));
+        let musl = names_sent(queries, &format!("{label}-m"));
+        let ours_sent = names_sent(queries, &format!("{label}-s"));
+        let report: Nslookup = serde_json::from_slice(&ours_out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{label}: not an nslookup report ({e}): {}",
+                describe(ours_out)
+            )
+        });
+        let strip = |names: Vec<String>, asker: &str| -> Vec<String> {
+            names
+                .into_iter()
+                .map(|n| n.replacen(&format!("{label}-{asker}"), "NAME", 1))
+                .collect()
+        };
+        let real = |sent: &[&Sent], asker: &str| {
+            strip(sent.iter().map(|s| s.name.clone()).collect(), asker)
+        };
+        let (real_glibc, real_musl) = (real(&glibc, "g"), real(&musl, "m"));
+        let claim_glibc = strip(report.answer.tried(), "s");
+        let claim_musl = strip(report.other_libc.tried(), "s");
+        let context = format!(
+            "{label}: glibc sent {real_glibc:?}, musl sent {real_musl:?}; svcprobe claims {claim_glibc:?} and {claim_musl:?}\n{}{}",
+            describe(glibc_out),
+            describe(musl_out)
+        );
+        assert_eq!(claim_glibc, real_glibc, "{context}");
+        assert_eq!(claim_musl, real_musl, "{context}");
+        assert!(!real_glibc.is_empty() && !real_musl.is_empty(), "{context}");
+        let ours_servers: Vec<&str> = ours_sent.iter().map(|s| s.server.as_str()).collect();
+        match *label {
+            "indented" => {
+                // No nameserver line counts: every library falls back to 127.0.0.1.
+                assert!(
+                    glibc.iter().chain(&musl).all(|s| s.server == "127.0.0.1"),
+                    "{context}"
+                );
+                assert_eq!(report.nameservers, ["127.0.0.1:53"], "{context}");
+                assert!(
+                    ours_servers.iter().all(|s| *s == "127.0.0.1"),
+                    "{ours_servers:?}"
+                );
+                assert!(
+                    report.findings.iter().any(|f| f.code == "no-nameserver"),
+                    "{context}"
+                );
+            }
+            "ndotsbig" => {
+                // 999999999999 is read as 15 by both: five dots are fewer, so the search list comes first.
+                assert!(
+                    real_glibc[0].ends_with(".default.svc.cluster.local."),
+                    "{context}"
+                );
+                assert_eq!(report.ndots, 15);
+            }
+            "ndotsabc" => {
+                // ndots:5abc is ndots:5 for both: one dot is fewer, so the search list comes first.
+                assert!(
+                    real_glibc[0].ends_with(".default.svc.cluster.local."),
+                    "{context}"
+                );
+                assert_eq!(report.ndots, 5);
+            }
+            "usevc" => {
+                // glibc reads use-vc-x as use-vc (prefix match) and asks over TCP; musl ignores it.
+                assert!(glibc.iter().all(|s| s.tcp), "{context}");
+                assert!(musl.iter().all(|s| !s.tcp), "{context}");
+                assert!(
+                    report.queries.iter().all(|q| q.transport == "tcp"),
+                    "{context}"
+                );
+            }
+            "notld" => {
+                // glibc never sends the bare single label; musl ignores the option.
+                assert_eq!(real_glibc.len(), 3, "{context}");
+                assert_eq!(
+                    real_musl.last().map(String::as_str),
+                    Some("NAME."),
+                    "{context}"
+                );
+            }
+            "emptysearch" => {
+                // glibc skips the empty line and keeps the search list; musl's is now empty.
+                assert_eq!(real_glibc.len(), 4, "{context}");
+                assert_eq!(real_musl, ["NAME."], "{context}");
+            }
+            other => panic!("no check for {other}"),
+        }
+    }
 }
