@@ -2,8 +2,6 @@
 //! failed attempt saying *how* it failed (RST from the pod, ICMP from the node, silence).
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::thread;
 use std::time::Instant;
 
@@ -11,6 +9,7 @@ use crate::cli::probes::{Host, Target, TcpArgs};
 use crate::dns::millis;
 use crate::dns::resolve::{self, Resolved};
 use crate::error::Error;
+use crate::probe::pool::{self, SpawnError};
 use crate::probe::stats::summarize;
 use crate::probe::tcp::attempt;
 use crate::report::TcpOutcome;
@@ -26,13 +25,15 @@ const MAX_ADDRESSES_PER_NAME: usize = 16;
 
 pub fn run(args: &TcpArgs) -> Result<Envelope<TcpReport>, Error> {
     let start = Instant::now();
-    let resolutions = parallel(&args.targets, |t| resolve_target(t, args))?;
+    let (resolutions, spawn_a) = parallel(&args.targets, |t| resolve_target(t, args));
+    let resolutions = resolutions?;
     let jobs: Vec<(usize, SocketAddr)> = resolutions
         .iter()
         .enumerate()
         .flat_map(|(i, (_, addrs))| addrs.iter().map(move |a| (i, *a)))
         .collect();
-    let probes = parallel(&jobs, |(_, addr)| Ok(probe_address(*addr, args)))?;
+    let (probes, spawn_b) = parallel(&jobs, |(_, addr)| Ok(probe_address(*addr, args)));
+    let probes = probes?;
     let mut targets: Vec<TcpTarget> = args
         .targets
         .iter()
@@ -56,7 +57,14 @@ pub fn run(args: &TcpArgs) -> Result<Envelope<TcpReport>, Error> {
     let ok = targets.iter().all(|t| {
         !t.addresses.is_empty() && t.addresses.iter().all(|a| a.summary.success_ratio >= 1.0)
     });
-    let findings = findings(&targets);
+    let mut findings = findings(&targets, args.source);
+    if let Some(e) = spawn_a.or(spawn_b) {
+        findings.push(Finding::new(
+            Severity::Warning,
+            "threads-limited",
+            e.to_string(),
+        ));
+    }
     Ok(Envelope {
         schema_version: SCHEMA_VERSION,
         command: "tcp",
@@ -120,44 +128,32 @@ fn probe_address(addr: SocketAddr, args: &TcpArgs) -> TcpAddressProbe {
 fn parallel<T: Sync, R: Send>(
     items: &[T],
     f: impl Fn(&T) -> Result<R, Error> + Sync,
-) -> Result<Vec<R>, Error> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<R, Error>>>> =
-        Mutex::new((0..items.len()).map(|_| None).collect());
-    let workers = items.len().clamp(1, MAX_PARALLEL);
-    thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some(item) = items.get(index) else { break };
-                let result = f(item);
-                if let Ok(mut slots) = results.lock() {
-                    if let Some(slot) = slots.get_mut(index) {
-                        *slot = Some(result);
-                    }
-                }
-            });
-        }
-    });
-    results
-        .into_inner()
-        .unwrap_or_default()
+) -> (Result<Vec<R>, Error>, Option<SpawnError>) {
+    // No deadline here (each probe has its own bound), so every item runs.
+    let pooled = pool::map(items, MAX_PARALLEL, None, f);
+    let results = pooled
+        .results
         .into_iter()
         .map(|r| {
             r.unwrap_or_else(|| {
                 Err(Error::Io {
                     what: "run a probe".into(),
-                    source: std::io::Error::other("its thread ended without a result"),
+                    source: std::io::Error::other("it was never started"),
                 })
             })
         })
-        .collect()
+        .collect();
+    (results, pooled.spawn_error)
 }
 
-fn findings(targets: &[TcpTarget]) -> Vec<Finding> {
+fn findings(targets: &[TcpTarget], source: Option<IpAddr>) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut push = |severity, code, message| findings.push(Finding::new(severity, code, message));
     for target in targets {
+        if let Some(why) = family_mismatch(target, source) {
+            push(Severity::Error, "source-family-mismatch", why);
+            continue;
+        }
         if let Some(r) = &target.resolution {
             if target.addresses.is_empty() {
                 push(
@@ -249,6 +245,30 @@ fn findings(targets: &[TcpTarget]) -> Vec<Finding> {
         }
     }
     findings
+}
+
+/// `--source` of one IP family and a target only of the other: no connection can be made.
+fn family_mismatch(target: &TcpTarget, source: Option<IpAddr>) -> Option<String> {
+    let source = source?;
+    let family = |v4: bool| if v4 { "IPv4" } else { "IPv6" };
+    let (theirs, what) = match &target.resolution {
+        None => (vec![target.host.parse::<IpAddr>().ok()?], "is"),
+        Some(r) => (
+            r.addresses.iter().filter_map(|a| a.parse().ok()).collect(),
+            "resolves only to",
+        ),
+    };
+    let all_other = !theirs.is_empty() && theirs.iter().all(|ip| ip.is_ipv4() != source.is_ipv4());
+    all_other.then(|| {
+        format!(
+            "{} {what} {} and --source {source} is {}: a connection cannot cross IP families; \
+             give an {} --source, or none",
+            target.target,
+            family(!source.is_ipv4()),
+            family(source.is_ipv4()),
+            family(!source.is_ipv4()),
+        )
+    })
 }
 
 fn failure_words(s: &ProbeSummary<TcpOutcome>) -> String {

@@ -12,6 +12,7 @@ use super::verdict::Name;
 use super::{Options, Resolver};
 use crate::dns::search::{self, Lookup, SearchConfig};
 use crate::dns::{millis, server_answered, Querier, QuerySettings, Timers};
+use crate::probe::pool;
 use crate::report::{
     Check, CheckId, CheckStatus, Libc, LibcAnswer, LookupStatus, QueryRecord, Rcode,
 };
@@ -65,16 +66,16 @@ pub fn run(
         edns: resolver.glibc.has_flag("edns0"),
     };
     let same_namespace = ns == pod_namespace;
-    let (server, walks) = std::thread::scope(|scope| {
-        let server = scope.spawn(|| server_check(&names[0], &settings));
-        let walks: Vec<_> = names[1..]
-            .iter()
-            .map(|name| scope.spawn(|| walk(name, resolver, &settings)))
-            .collect();
-        let server = server.join().unwrap_or_else(|_| Vec::new());
-        let walks: Vec<Option<Walk>> = walks.into_iter().map(|h| h.join().ok()).collect();
-        (server, walks)
-    });
+    let walk_names = names.get(1..).unwrap_or_default();
+    let (server, walks, _) = pool::join(
+        || server_check(&names[0], &settings),
+        || {
+            pool::map(walk_names, walk_names.len(), None, |n| {
+                walk(n, resolver, &settings)
+            })
+        },
+    );
+    let walks: Vec<Option<Walk>> = walks.results;
     // Every query counts: the kernel rate-limits ICMP errors, so of many queries to a
     // dead server only some come back UNREACHABLE and the rest time out.
     let all_queries = || {

@@ -22,6 +22,7 @@ use serde_json::json;
 use crate::dns::millis;
 use crate::k8s::Objects;
 use crate::kubeapi;
+use crate::probe::pool;
 use crate::report::{
     Check, CheckId, CheckStatus, DiagnoseReport, Libc, Origin, ProbeContext, Severity,
 };
@@ -82,8 +83,9 @@ pub fn run(options: &Options) -> DiagnoseReport {
     // The API read runs while the DNS checks wait for answers; it gets a share of the
     // deadline so that the connectivity checks keep theirs when the API server hangs.
     let api_deadline = start + options.deadline.mul_f64(API_SHARE);
-    let (dns, api) = std::thread::scope(|scope| {
-        let api = scope.spawn(|| {
+    // Without a thread to spare (a pids limit), the two run one after the other.
+    let (api, dns, _) = pool::join(
+        || {
             api_checks::run(
                 &options.api,
                 &namespace,
@@ -91,28 +93,18 @@ pub fn run(options: &Options) -> DiagnoseReport {
                 &options.resolv_conf,
                 api_deadline,
             )
-        });
-        let dns = dns_checks::run(
-            options,
-            &resolver,
-            &namespace,
-            &context.namespace,
-            &cluster_domain,
-            deadline,
-        );
-        (dns, api.join())
-    });
-    let api = api.unwrap_or_else(|_| api_checks::ApiResult {
-        check: Check {
-            id: CheckId::Api,
-            status: CheckStatus::Skip,
-            summary: "the API read failed unexpectedly".into(),
-            evidence: json!({}),
-            hint: None,
-            duration_ms: 0.0,
         },
-        objects: None,
-    });
+        || {
+            dns_checks::run(
+                options,
+                &resolver,
+                &namespace,
+                &context.namespace,
+                &cluster_domain,
+                deadline,
+            )
+        },
+    );
     let (objects, source) = match (&options.objects, &api.objects) {
         (Some(given), _) => (Some(given), "--objects"),
         (None, Some(read)) => (Some(read), "the API server"),

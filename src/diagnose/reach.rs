@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -15,6 +16,7 @@ use crate::hairpin;
 use crate::k8s::Backend;
 use crate::probe::agent::{Prober, Settings};
 use crate::probe::connect;
+use crate::probe::pool::{self, SpawnError};
 use crate::probe::stats::latency_stats;
 use crate::probe::tls::Trust;
 use crate::report::{Check, CheckId, CheckStatus, HairpinStatus, HttpOutcome};
@@ -80,27 +82,36 @@ pub fn run(plan: &Plan) -> ReachResult {
         .pod_ip
         .as_ref()
         .and_then(|ip| plan.backends.iter().find(|b| &b.ip == ip));
-    let (samples, direct, hairpin) = std::thread::scope(|scope| {
-        let hairpin = match (vip, own) {
-            (Some(addr), Some(own)) => Some(scope.spawn(move || hairpin_check(addr, own, plan))),
-            _ => None,
-        };
-        let samples = vip.map(|addr| scope.spawn(move || attempts(addr, plan.samples, plan)));
-        let direct: Vec<_> = direct_targets
-            .iter()
-            .map(|(addr, _)| scope.spawn(move || attempts(*addr, 1, plan)))
-            .collect();
-        let samples = samples.and_then(|h| h.join().ok());
-        let direct: Vec<Vec<Attempt>> = direct
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect();
-        let hairpin = hairpin.and_then(|h| h.join().ok());
-        (samples, direct, hairpin)
-    });
+    // Three fan-outs at once: the hairpin probe, the ClusterIP samples, every endpoint.
+    let hairpin_job = || match (vip, own) {
+        (Some(addr), Some(own)) => Some(hairpin_check(addr, own, plan)),
+        _ => None,
+    };
+    let samples_job = || vip.map(|addr| samples(addr, plan));
+    let direct_job = || {
+        pool::map(
+            &direct_targets,
+            pool::MAX_WORKERS,
+            Some(plan.deadline),
+            |(addr, _)| one(*addr, plan),
+        )
+    };
+    let (hairpin, (samples, direct, spawn_b), spawn_a) =
+        pool::join(hairpin_job, || pool::join(samples_job, direct_job));
+    let samples_spawn = samples.as_ref().and_then(|s| s.1.as_ref());
+    let thread_error = [
+        spawn_a.as_ref(),
+        spawn_b.as_ref(),
+        direct.spawn_error.as_ref(),
+    ]
+    .into_iter()
+    .chain([samples_spawn])
+    .flatten()
+    .map(ToString::to_string)
+    .next();
     let mut checks = Vec::new();
     let cluster_ip = match (vip, samples) {
-        (Some(addr), Some(samples)) => {
+        (Some(addr), Some((samples, _))) => {
             let (check, tally) = cluster_ip_check(addr, plan.http, &samples);
             checks.push(check);
             Some(tally)
@@ -110,16 +121,21 @@ pub fn run(plan: &Plan) -> ReachResult {
             None
         }
     };
-    let direct: Vec<Direct> = direct_targets
-        .iter()
-        .zip(direct)
-        .map(|((addr, pod), attempts)| Direct {
-            address: addr.to_string(),
-            pod: pod.clone(),
-            tally: tally(&attempts),
-        })
-        .collect();
-    checks.push(direct_check(&direct, plan.http));
+    // Endpoints not started before the deadline are listed apart: nothing is claimed of them.
+    let mut not_probed = Vec::new();
+    let mut probed = Vec::new();
+    for ((addr, pod), attempt) in direct_targets.iter().zip(direct.results) {
+        match attempt {
+            Some(attempt) => probed.push(Direct {
+                address: addr.to_string(),
+                pod: pod.clone(),
+                tally: tally(std::slice::from_ref(&attempt)),
+            }),
+            None => not_probed.push(addr.to_string()),
+        }
+    }
+    checks.push(direct_check(&probed, &not_probed, plan.http, thread_error));
+    let direct = probed;
     let (hairpin_check, hairpin_ok) = match hairpin {
         Some((check, ok)) => (check, ok),
         None if plan.backends.is_empty() => (
@@ -141,34 +157,24 @@ pub fn run(plan: &Plan) -> ReachResult {
     }
 }
 
-/// `count` attempts at `addr`, spread over a few threads. A thread stops after a slow
-/// failure (timeout, ICMP reject): a dead address needs no more samples, and the
-/// deadline is better spent elsewhere.
-fn attempts(addr: SocketAddr, count: usize, plan: &Plan) -> Vec<Attempt> {
-    let threads = count.clamp(1, MAX_PARALLEL);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let share = count / threads + usize::from(t < count % threads);
-                scope.spawn(move || {
-                    let mut done: Vec<Attempt> = Vec::with_capacity(share);
-                    for _ in 0..share {
-                        let attempt = one(addr, plan);
-                        let slow = matches!(attempt.outcome, "timeout" | "rejected" | "deadline");
-                        done.push(attempt);
-                        if slow {
-                            break;
-                        }
-                    }
-                    done
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
+/// `plan.samples` attempts at `addr`, a few at a time. After a slow failure (timeout, ICMP
+/// reject) no new one starts: a dead address needs no more samples, and the deadline is
+/// better spent elsewhere.
+fn samples(addr: SocketAddr, plan: &Plan) -> (Vec<Attempt>, Option<SpawnError>) {
+    let slow_failure = AtomicBool::new(false);
+    let indexes: Vec<usize> = (0..plan.samples).collect();
+    let pooled = pool::map(&indexes, MAX_PARALLEL, Some(plan.deadline), |_| {
+        if slow_failure.load(Ordering::Relaxed) {
+            return None;
+        }
+        let attempt = one(addr, plan);
+        if matches!(attempt.outcome, "timeout" | "rejected" | "deadline") {
+            slow_failure.store(true, Ordering::Relaxed);
+        }
+        Some(attempt)
+    });
+    let attempts = pooled.results.into_iter().flatten().flatten().collect();
+    (attempts, pooled.spawn_error)
 }
 
 /// One connection (and, for HTTP, one GET on it), under the per-attempt timeout cut to
@@ -382,8 +388,25 @@ fn describe_failures(attempts: &[Attempt]) -> String {
         .join(", ")
 }
 
-fn direct_check(direct: &[Direct], http: bool) -> Check {
-    if direct.is_empty() {
+/// Failing endpoints named in a summary; the evidence lists every one.
+const NAMED_IN_SUMMARY: usize = 5;
+
+/// `items` joined, the first [`NAMED_IN_SUMMARY`] of them, and how many more there are.
+fn first_few(items: &[String]) -> String {
+    let shown = items.get(..NAMED_IN_SUMMARY).unwrap_or(items).join(", ");
+    match items.len().saturating_sub(NAMED_IN_SUMMARY) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
+fn direct_check(
+    direct: &[Direct],
+    not_probed: &[String],
+    http: bool,
+    thread_error: Option<String>,
+) -> Check {
+    if direct.is_empty() && not_probed.is_empty() {
         return skip(
             CheckId::EndpointsDirect,
             "no endpoint addresses known: read the API (RBAC), or give --objects or --endpoints",
@@ -409,29 +432,55 @@ fn direct_check(direct: &[Direct], http: bool) -> Check {
             )
         })
         .collect();
-    let (status, summary, hint) = if failing.is_empty() {
+    let (status, summary, hint) = if direct.is_empty() {
+        (
+            CheckStatus::Skip,
+            "no endpoint could be probed before the deadline".to_string(),
+            Some("give a longer --deadline".into()),
+        )
+    } else if failing.is_empty() && not_probed.is_empty() {
         (
             CheckStatus::Pass,
-            format!("all {answering} endpoints answer directly"),
+            match answering {
+                1 => "the endpoint answers directly".to_string(),
+                n => format!("all {n} endpoints answer directly"),
+            },
+            None,
+        )
+    } else if failing.is_empty() {
+        (
+            CheckStatus::Warn,
+            format!("all {answering} probed endpoints answer directly"),
             None,
         )
     } else if answering > 0 {
         (
             CheckStatus::Fail,
             format!(
-                "{answering}/{} endpoints answer; {}",
+                "{answering} of {} endpoints answer; {}",
                 direct.len(),
-                failing.join(", ")
+                first_few(&failing)
             ),
             Some("kubectl logs and describe the failing pods".into()),
         )
     } else {
-        (CheckStatus::Fail, format!("no endpoint answers directly: {}", failing.join(", ")), Some("refused: nothing listens on the targetPort; timeout: packets to the pods are dropped".into()))
+        (CheckStatus::Fail, format!("no endpoint answers directly: {}", first_few(&failing)), Some("refused: nothing listens on the targetPort; timeout: packets to the pods are dropped".into()))
     };
-    let evidence = json!({
+    let summary = match not_probed.len() {
+        0 => summary,
+        n => format!(
+            "{summary}; {n} of {} not probed before the deadline",
+            direct.len() + n
+        ),
+    };
+    let mut evidence = json!({
         "protocol": if http { "http" } else { "tcp" },
         "endpoints": direct.iter().map(|d| json!({ "address": d.address, "pod": d.pod, "ok": d.tally.ok > 0, "refused": d.tally.refused, "timeout": d.tally.timeout, "rejected": d.tally.rejected })).collect::<Vec<_>>(),
+        "not_probed": not_probed,
     });
+    if let Some(error) = thread_error {
+        evidence["thread_error"] = json!(error);
+    }
     Check {
         id: CheckId::EndpointsDirect,
         status,

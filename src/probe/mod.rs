@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod connect;
 pub mod http;
+pub mod pool;
 pub mod stats;
 pub mod tcp;
 pub mod tls;
