@@ -32,9 +32,21 @@ struct Run {
 /// is polled from /proc (VmHWM, every 2 ms while it runs): wait4's figure would include the
 /// peak of this test process, which the child's exec inherits as its starting maximum.
 fn svcprobe(args: &[&str], limit: Duration) -> Run {
+    svcprobe_as(args, limit, &[])
+}
+
+/// [`svcprobe`], started through `wrapper` (e.g. `prlimit ... setpriv ...`), which execs it.
+fn svcprobe_as(args: &[&str], limit: Duration, wrapper: &[&str]) -> Run {
     let start = Instant::now();
-    let mut child = netns::private()
-        .command(BIN)
+    let mut command = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut command = netns::private().command(program);
+            command.args(rest).arg(BIN);
+            command
+        }
+        None => netns::private().command(BIN),
+    };
+    let mut child = command
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -613,4 +625,125 @@ fn serve_caps_concurrent_connections_and_keeps_answering_after_they_go() {
     let (report, _) = serve.stop(Duration::from_secs(3));
     assert_eq!(report["requests"], 20);
     assert_eq!(report["max_connections"], 32);
+}
+
+/// Routes 10.98.0.0/16 in the private namespace to a neighbour that never answers (a veth
+/// whose other end has no address): SYNs there leave and are silently lost.
+fn silent_network() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        netns::private().sh("ip link add sink0 type veth peer name sink1 && \
+             ip addr add 10.99.0.1/24 dev sink0 && ip link set sink0 up && ip link set sink1 up && \
+             ip neigh add 10.99.0.254 lladdr 02:00:00:00:00:01 dev sink0 nud permanent && \
+             ip route add 10.98.0.0/16 via 10.99.0.254");
+    });
+}
+
+/// `diagnose` as the nobody user under a process (thread) limit, as a pod's pids limit
+/// does, against `count` silent endpoints.
+fn diagnose_silent_endpoints(count: u32, nproc: u32) -> Run {
+    silent_network();
+    let endpoints: Vec<String> = (0..count)
+        .map(|i| format!("10.98.{}.{}:80", i / 250, i % 250 + 1))
+        .collect();
+    let endpoints = endpoints.join(",");
+    let resolv = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/resolv/loopback.conf"
+    );
+    let nproc = format!("--nproc={nproc}");
+    svcprobe_as(
+        &[
+            "diagnose",
+            "web",
+            "-n",
+            "default",
+            "--no-api",
+            "--resolv-conf",
+            resolv,
+            "--deadline",
+            "2s",
+            "--endpoints",
+            &endpoints,
+        ],
+        Duration::from_secs(10),
+        &[
+            "/usr/bin/prlimit",
+            &nproc,
+            "/usr/bin/setpriv",
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+        ],
+    )
+}
+
+fn endpoints_direct(run: &Run) -> &Value {
+    run.json["checks"]
+        .as_array()
+        .and_then(|checks| checks.iter().find(|c| c["id"] == "endpoints-direct"))
+        .unwrap_or_else(|| panic!("no endpoints-direct check: {}", explain(run)))
+}
+
+#[test]
+fn six_hundred_silent_endpoints_under_a_pids_limit_are_probed_by_a_bounded_pool() {
+    let run = diagnose_silent_endpoints(600, 1024);
+    assert_eq!(run.code, Some(1), "{}", explain(&run));
+    assert!(run.wall < Duration::from_secs(3), "{}", explain(&run));
+    let check = endpoints_direct(&run);
+    let evidence = &check["evidence"];
+    let probed = evidence["endpoints"].as_array().map_or(0, Vec::len);
+    let not_probed = evidence["not_probed"].as_array().map_or(0, Vec::len);
+    assert_eq!(probed + not_probed, 600, "{check}");
+    // 32 at once, each timing out at the 2 s deadline: the first 32, and no more.
+    assert_eq!(probed, 32, "{check}");
+    assert_eq!(evidence["endpoints"][0]["timeout"], 1, "{check}");
+    assert_eq!(evidence["not_probed"][0], "10.98.0.33:80", "{check}");
+    assert!(evidence.get("thread_error").is_none(), "{check}");
+    assert!(
+        check["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("568 of 600 not probed before the deadline")),
+        "{check}"
+    );
+}
+
+#[test]
+fn a_thread_the_system_refuses_is_reported_not_a_panic() {
+    // Four tasks for the nobody user: svcprobe gets a few threads, not the 32 it asks for.
+    let run = diagnose_silent_endpoints(100, 4);
+    assert_eq!(run.code, Some(1), "{}", explain(&run));
+    let check = endpoints_direct(&run);
+    let error = check["evidence"]["thread_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(error.contains("threads could be started"), "{check}");
+    let probed = check["evidence"]["endpoints"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert!(probed > 0, "{check}");
+    assert!(run.wall < Duration::from_secs(3), "{}", explain(&run));
+}
+
+#[test]
+fn a_source_of_the_other_ip_family_is_explained() {
+    let run = svcprobe(
+        &["tcp", "127.0.0.1:1", "--source", "::1"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(run.code, Some(1), "{}", explain(&run));
+    let finding = &run.json["findings"][0];
+    assert_eq!(
+        finding["code"],
+        "source-family-mismatch",
+        "{}",
+        explain(&run)
+    );
+    let message = finding["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("127.0.0.1:1 is IPv4 and --source ::1 is IPv6"),
+        "{message}"
+    );
 }
