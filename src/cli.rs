@@ -68,8 +68,10 @@ pub fn parse_namespace(text: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-const FILE: Flag =
-    Flag::value("--file", "PATH", "the file to read").default(Default::Text(DEFAULT_RESOLV_CONF));
+/// `--file` was its name; every other command calls this file `--resolv-conf`.
+const FILE: Flag = Flag::value("--resolv-conf", "PATH", "the file to read")
+    .aliases(&["--file"])
+    .default(Default::Text(DEFAULT_RESOLV_CONF));
 
 const RESOLVCONF: Spec = Spec {
     name: "resolvconf",

@@ -116,7 +116,7 @@ struct ErrorDetailDoc {
 
 #[test]
 fn resolvconf_report_matches_the_schema() {
-    let out = svcprobe(&["resolvconf", "--file", &fixture("gke.conf")]);
+    let out = svcprobe(&["resolvconf", "--resolv-conf", &fixture("gke.conf")]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let doc: ResolvConfDoc = serde_json::from_slice(&out.stdout).expect("schema");
     assert_eq!(
@@ -135,6 +135,7 @@ fn resolvconf_report_matches_the_schema() {
 
 #[test]
 fn a_malformed_file_is_findings_with_line_numbers() {
+    // `--file`, the old spelling, still works.
     let out = svcprobe(&["resolvconf", "--file", &fixture("malformed.conf")]);
     // An invalid nameserver is an error finding: the probe found a problem.
     assert_eq!(out.status.code(), Some(1));
@@ -149,7 +150,7 @@ fn a_malformed_file_is_findings_with_line_numbers() {
 
 #[test]
 fn unreadable_file_is_exit_3_with_a_json_error_and_one_stderr_line() {
-    let out = svcprobe(&["resolvconf", "--file", "/nonexistent/resolv.conf"]);
+    let out = svcprobe(&["resolvconf", "--resolv-conf", "/nonexistent/resolv.conf"]);
     assert_eq!(out.status.code(), Some(3));
     let doc: ErrorDoc = serde_json::from_slice(&out.stdout).expect("error schema");
     assert_eq!((doc.ok, doc.error.kind.as_str()), (false, "read"));
@@ -285,7 +286,13 @@ fn help_and_text_views() {
     let out = svcprobe(&["--help"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Exit codes"));
-    let out = svcprobe(&["-o", "text", "resolvconf", "--file", &fixture("odd.conf")]);
+    let out = svcprobe(&[
+        "-o",
+        "text",
+        "resolvconf",
+        "--resolv-conf",
+        &fixture("odd.conf"),
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("10.0.0.14 (ignored)"), "{text}");
