@@ -13,7 +13,7 @@
 # Results go in BENCHMARKS.md by hand.
 #
 # USAGE
-#   scripts/bench.sh            builds the release musl binary, brings up a test bed (prefix "bench") whose
+#   scripts/bench.sh            builds the shipped binary (scripts/build.sh), brings up a test bed (prefix "bench") whose
 #                               backends run `svcprobe serve`, measures, prints one table per section, and
 #                               takes the bed down again (about a minute after the build)
 #   Environment: BENCH_RUNS (default 100 rounds of nslookups), BENCH_WARMUP (default 5), BENCH_HTTP_RUNS
@@ -22,9 +22,8 @@
 #   BENCH_PREFIX (default bench), SVCPROBE (a binary to measure instead of building one).
 #
 # HOW IT MEASURES
-#   A small helper (Rust, std only, compiled here with rustc from the source below) runs inside the pod, so
-#   every command is a direct child of one process in the pod's namespaces: no shell and no `ip netns exec`
-#   per run. Rounds are interleaved (each round runs every command once, starting at a rotating position), so
+#   A small helper (bench/, the workspace member `benchrun`) runs inside the pod, so every command is a
+#   direct child of one process in the pod's namespaces: no shell and no `ip netns exec` per run. Rounds are interleaved (each round runs every command once, starting at a rotating position), so
 #   drift in the machine's load hits all commands alike. Wall time is spawn to reap; peak RSS is the child's
 #   ru_maxrss from wait4(2). The helper forks (not vfork/posix_spawn, whose shared memory the kernel would
 #   count as the child's peak) and is itself a static musl binary, so the floor under every RSS figure is a
@@ -62,9 +61,8 @@ for tool in curl wrk timeout dig; do
 done
 
 if [[ -z ${SVCPROBE:-} ]]; then
-    cargo build --quiet --locked --release --target "$target"
-    SVCPROBE=$repo/target/$target/release/svcprobe
-    origin="commit $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?')"
+    SVCPROBE=$("$repo/scripts/build.sh")
+    origin="commit $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '?'), scripts/build.sh"
 else
     origin=$SVCPROBE
 fi
@@ -84,297 +82,9 @@ cp "$SVCPROBE" "$work/svcprobe"
 strip "$work/svcprobe"
 svcprobe=$work/svcprobe
 
-cat >"$work/benchrun.rs" <<'RUST'
-// benchrun ROUNDS WARMUP 'label|cmd arg...'...
-//   Interleaved runs, one TSV line per command: label, exit codes seen, wall median/min/p90 of a run in
-//   milliseconds, peak RSS median/max in KiB, median wall of one spawn in milliseconds. A command written
-//   '@N cmd arg...' is spawned N times in sequence per run (a shell loop without the shell): the run's wall
-//   time is the sum, its RSS the largest. With BENCHRUN_OUT=DIR, the stdout of the last run of the i-th
-//   command (from 0) is kept in DIR/i.out.
-// benchrun load ROUNDS DIR 'label|HOST:PORT|server cmd...'... -- load cmd...
-//   Starts every server as a child, waits (up to 5 s) until it accepts connections, then runs the load
-//   command ROUNDS times per server, interleaved, with "{url}" replaced by http://HOST:PORT/ and its output
-//   in DIR/S.R.txt (server S, round R, from 0); the servers' output goes to DIR/S.server.txt. Meanwhile it
-//   samples every server's VmRSS each 20 ms. Then it reads each server's VmHWM, stops it by PID with
-//   SIGTERM (SIGKILL after 5 s) and reaps it. One TSV line per server: label, VmHWM KiB, largest sampled
-//   VmRSS KiB, ru_maxrss KiB (the server's and its reaped children's), exit code, the load's exit codes.
-use std::fs::File;
-use std::net::{SocketAddr, TcpStream};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
-
-#[repr(C)]
-struct Rusage {
-    utime: [i64; 2],
-    stime: [i64; 2],
-    maxrss: i64,
-    rest: [i64; 13],
-}
-
-extern "C" {
-    fn wait4(pid: i32, status: *mut i32, options: i32, rusage: *mut Rusage) -> i32;
-    fn kill(pid: i32, sig: i32) -> i32;
-}
-const WNOHANG: i32 = 1;
-const SIGKILL: i32 = 9;
-const SIGTERM: i32 = 15;
-
-fn command(argv: &[String], stdout: Stdio, stderr: Stdio) -> Command {
-    let mut command = Command::new(&argv[0]);
-    command.args(&argv[1..]).stdin(Stdio::null()).stdout(stdout).stderr(stderr);
-    // A pre_exec hook makes std fork instead of posix_spawn: with vfork's shared memory the kernel
-    // records this process's RSS as the child's peak when the child execs.
-    unsafe { command.pre_exec(|| Ok(())) };
-    command
-}
-
-fn spawn(mut command: Command, name: &str) -> i32 {
-    let child = command.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-    // Reaped by wait4 below rather than by Child::wait, which cannot report rusage.
-    child.id() as i32
-}
-
-/// Reaps pid: (exit code or 128+signal, ru_maxrss KiB); None if it has not exited (WNOHANG).
-fn reap(pid: i32, options: i32) -> Option<(i32, i64)> {
-    let mut status = 0;
-    let mut usage = Rusage { utime: [0; 2], stime: [0; 2], maxrss: 0, rest: [0; 13] };
-    let r = unsafe { wait4(pid, &mut status, options, &mut usage) };
-    assert!(r >= 0, "wait4 failed");
-    if r == 0 {
-        return None;
-    }
-    let code = if status & 0x7f == 0 { (status >> 8) & 0xff } else { 128 + (status & 0x7f) };
-    Some((code, usage.maxrss))
-}
-
-fn ms(us: u128) -> String {
-    format!("{:.3}", us as f64 / 1000.0)
-}
-
-fn pick<T: Copy + Ord>(sorted: &[T], fraction: f64) -> T {
-    sorted[((sorted.len() - 1) as f64 * fraction).round() as usize]
-}
-
-struct Spec {
-    label: String,
-    repeat: usize,
-    argv: Vec<String>,
-}
-
-/// One run of a spec: (exit codes, wall microseconds, peak RSS KiB, wall of each spawn).
-fn run(spec: &Spec, out: Option<&str>) -> (Vec<i32>, u128, i64, Vec<u128>) {
-    let file = out.map(|path| File::create(path).expect("create output file"));
-    let mut codes = Vec::new();
-    let mut peak = 0;
-    let mut spawns = Vec::with_capacity(spec.repeat);
-    let begin = Instant::now();
-    for _ in 0..spec.repeat {
-        let stdout = match &file {
-            Some(f) => Stdio::from(f.try_clone().expect("dup")),
-            None => Stdio::null(),
-        };
-        let command = command(&spec.argv, stdout, Stdio::null());
-        let start = Instant::now();
-        let pid = spawn(command, &spec.argv[0]);
-        let (code, maxrss) = reap(pid, 0).expect("blocking wait4");
-        spawns.push(start.elapsed().as_micros());
-        codes.push(code);
-        peak = peak.max(maxrss);
-    }
-    let wall = if spec.repeat == 1 { spawns[0] } else { begin.elapsed().as_micros() };
-    (codes, wall, peak, spawns)
-}
-
-fn rounds(args: &[String]) {
-    let rounds: usize = args[0].parse().expect("ROUNDS");
-    let warmup: usize = args[1].parse().expect("WARMUP");
-    let out_dir = std::env::var("BENCHRUN_OUT").ok();
-    let specs: Vec<Spec> = args[2..]
-        .iter()
-        .map(|s| {
-            let (label, cmd) = s.split_once('|').expect("label|cmd");
-            let mut argv: Vec<String> = cmd.split_whitespace().map(String::from).collect();
-            let mut repeat = 1;
-            if let Some(n) = argv[0].strip_prefix('@') {
-                repeat = n.parse().expect("@N");
-                argv.remove(0);
-            }
-            Spec { label: label.to_string(), repeat, argv }
-        })
-        .collect();
-    let n = specs.len();
-    let mut results: Vec<Vec<(Vec<i32>, u128, i64, Vec<u128>)>> = (0..n).map(|_| Vec::new()).collect();
-    for round in 0..warmup + rounds {
-        for k in 0..n {
-            let i = (round + k) % n;
-            let out = out_dir.as_ref().map(|d| format!("{d}/{i}.out"));
-            let r = run(&specs[i], out.as_deref());
-            if round >= warmup {
-                results[i].push(r);
-            }
-        }
-    }
-    for (i, spec) in specs.iter().enumerate() {
-        let mut codes: Vec<i32> = results[i].iter().flat_map(|r| r.0.iter().copied()).collect();
-        codes.sort();
-        codes.dedup();
-        let mut wall: Vec<u128> = results[i].iter().map(|r| r.1).collect();
-        wall.sort();
-        let mut rss: Vec<i64> = results[i].iter().map(|r| r.2).collect();
-        rss.sort();
-        let mut spawns: Vec<u128> = results[i].iter().flat_map(|r| r.3.iter().copied()).collect();
-        spawns.sort();
-        let codes: Vec<String> = codes.iter().map(|c| c.to_string()).collect();
-        println!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-            spec.label,
-            codes.join(","),
-            ms(pick(&wall, 0.5)),
-            ms(wall[0]),
-            ms(pick(&wall, 0.9)),
-            pick(&rss, 0.5),
-            rss[rss.len() - 1],
-            ms(pick(&spawns, 0.5))
-        );
-    }
-}
-
-/// A value in KiB from /proc/PID/status ("VmRSS:", "VmHWM:").
-fn status_kib(pid: i32, key: &str) -> Option<i64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    line[key.len()..].trim().trim_end_matches("kB").trim().parse().ok()
-}
-
-/// The servers this process started; whatever has not been stopped is stopped on drop (also on a panic).
-struct Servers {
-    pids: Vec<i32>,
-    done: Vec<Option<(i32, i64)>>,
-}
-
-impl Servers {
-    fn stop(&mut self, i: usize) -> (i32, i64) {
-        if let Some(r) = self.done[i] {
-            return r;
-        }
-        // Our own child, not reaped yet: the pid cannot belong to another process.
-        unsafe { kill(self.pids[i], SIGTERM) };
-        for _ in 0..500 {
-            if let Some(r) = reap(self.pids[i], WNOHANG) {
-                self.done[i] = Some(r);
-                return r;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-        unsafe { kill(self.pids[i], SIGKILL) };
-        let r = reap(self.pids[i], 0).expect("blocking wait4");
-        self.done[i] = Some(r);
-        r
-    }
-}
-
-impl Drop for Servers {
-    fn drop(&mut self) {
-        for i in 0..self.pids.len() {
-            self.stop(i);
-        }
-    }
-}
-
-fn load(args: &[String]) {
-    let rounds: usize = args[0].parse().expect("ROUNDS");
-    let dir = &args[1];
-    let sep = args.iter().position(|a| a == "--").expect("-- before the load command");
-    let servers: Vec<(String, SocketAddr, Vec<String>)> = args[2..sep]
-        .iter()
-        .map(|s| {
-            let mut parts = s.splitn(3, '|');
-            let label = parts.next().expect("label").to_string();
-            let addr = parts.next().expect("HOST:PORT").parse().expect("HOST:PORT");
-            let argv = parts.next().expect("cmd").split_whitespace().map(String::from).collect();
-            (label, addr, argv)
-        })
-        .collect();
-    let load_argv = &args[sep + 1..];
-    let n = servers.len();
-    let mut started = Servers { pids: Vec::new(), done: Vec::new() };
-    for (i, (label, _, argv)) in servers.iter().enumerate() {
-        let log = File::create(format!("{dir}/{i}.server.txt")).expect("create server log");
-        let err = log.try_clone().expect("dup");
-        started.pids.push(spawn(command(argv, Stdio::from(log), Stdio::from(err)), label));
-        started.done.push(None);
-    }
-    for (i, (label, addr, _)) in servers.iter().enumerate() {
-        let mut up = false;
-        for _ in 0..50 {
-            if let Some(r) = reap(started.pids[i], WNOHANG) {
-                started.done[i] = Some(r);
-                panic!("{label} exited with {} before it listened", r.0);
-            }
-            if TcpStream::connect_timeout(addr, Duration::from_millis(100)).is_ok() {
-                up = true;
-                break;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-        assert!(up, "{label} does not listen on {addr}");
-    }
-    let sampling = Arc::new(AtomicBool::new(true));
-    let peaks = Arc::new(Mutex::new(vec![0i64; n]));
-    let sampler = {
-        let (sampling, peaks, pids) = (sampling.clone(), peaks.clone(), started.pids.clone());
-        thread::spawn(move || {
-            while sampling.load(Ordering::SeqCst) {
-                for (i, &pid) in pids.iter().enumerate() {
-                    if let Some(kib) = status_kib(pid, "VmRSS:") {
-                        let mut peaks = peaks.lock().unwrap();
-                        peaks[i] = peaks[i].max(kib);
-                    }
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
-    let mut load_codes: Vec<Vec<i32>> = vec![Vec::new(); n];
-    for round in 0..rounds {
-        for k in 0..n {
-            let i = (round + k) % n;
-            let url = format!("http://{}/", servers[i].1);
-            let argv: Vec<String> = load_argv.iter().map(|a| a.replace("{url}", &url)).collect();
-            let out = File::create(format!("{dir}/{i}.{round}.txt")).expect("create load output");
-            let err = out.try_clone().expect("dup");
-            let pid = spawn(command(&argv, Stdio::from(out), Stdio::from(err)), &argv[0]);
-            load_codes[i].push(reap(pid, 0).expect("blocking wait4").0);
-        }
-    }
-    let hwm: Vec<i64> = started.pids.iter().map(|&pid| status_kib(pid, "VmHWM:").unwrap_or(-1)).collect();
-    sampling.store(false, Ordering::SeqCst);
-    sampler.join().expect("sampler");
-    let peaks = peaks.lock().unwrap().clone();
-    for (i, (label, _, _)) in servers.iter().enumerate() {
-        let (code, maxrss) = started.stop(i);
-        let codes: Vec<String> = load_codes[i].iter().map(|c| c.to_string()).collect();
-        println!("{label}\t{}\t{}\t{maxrss}\t{code}\t{}", hwm[i], peaks[i], codes.join(","));
-    }
-}
-
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("load") {
-        load(&args[1..]);
-    } else {
-        rounds(&args);
-    }
-}
-RUST
-static=(--target "$target" -C relocation-model=static -C opt-level=2)
-rustc --edition 2021 "${static[@]}" -o "$work/benchrun" "$work/benchrun.rs"
-echo 'fn main() {}' >"$work/empty.rs"
-rustc --edition 2021 "${static[@]}" -C panic=abort -o "$work/empty" "$work/empty.rs"
+# The runner (bench/, a workspace member) and the empty program of the floor row: static musl, stable.
+cargo build --quiet --locked --release --target "$target" -p benchrun
+cp "$repo/target/$target/release/benchrun" "$repo/target/$target/release/empty" "$work/"
 
 # The backends run the measured binary's `serve` (the shipped serve_hostname drop-in), whatever the caller's
 # environment says.
@@ -494,7 +204,7 @@ size() { stat -c %s "$1"; }
 gz() { gzip -9 -c "$1" | wc -c; }
 echo "# svcprobe benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)"
-echo "versions: $("$svcprobe" --version) ($origin), $(rustc --version | cut -d' ' -f1-2)," \
+echo "versions: $("$svcprobe" --version) ($origin), $(cd "$repo/ship" && rustc --version | cut -d' ' -f1-2)," \
     "$("$busybox" | head -1 | cut -d' ' -f1-2), $(dig -v 2>&1 | cut -d' ' -f1-2), $(/usr/sbin/named -v | cut -d' ' -f1-2)," \
     "$(curl --version | head -1 | cut -d' ' -f1-2), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 echo

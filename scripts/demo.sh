@@ -9,9 +9,8 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "demo.sh: needs root (it builds network namespaces)" >&2; exit 2; }
 
 scripts/deps.sh
-echo "== building the static binary"
-cargo build --release --target x86_64-unknown-linux-musl
-BIN="$PWD/target/x86_64-unknown-linux-musl/release/svcprobe"
+echo "== building the static binary that ships"
+BIN=$(scripts/build.sh)
 ls -l "$BIN"
 
 BED=(scripts/testbed.sh -p demo)

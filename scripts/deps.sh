@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what svcprobe's build, tests, image and benchmark need on a fresh Debian 12 machine.
 # Idempotent and fast when everything is there: apt runs only when a package is missing, rustup only when
-# the musl target or a component is missing. Run as root. Used by scripts/test.sh (and so by .ci/run).
+# the musl target, a component or the shipped binary's pinned nightly is missing. Run as root. Used by
+# scripts/test.sh (and so by .ci/run).
 #
 # Rust itself is expected to be installed with rustup (cargo and rustup on PATH or in ~/.cargo/bin); if it
 # is not, rustup's installer is fetched from https://sh.rustup.rs (stable, minimal profile).
@@ -52,3 +53,19 @@ for c in clippy rustfmt; do
         rustup component add "$c"
     fi
 done
+
+# The shipped binary's toolchain (ship/rust-toolchain.toml; scripts/build.sh). Installed explicitly: rustup
+# does not install a toolchain file's toolchain by itself where RUSTUP_AUTO_INSTALL=0.
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+nightly=$(sed -n 's/^channel = "\(.*\)"$/\1/p' "$repo/ship/rust-toolchain.toml")
+[[ -n $nightly ]] || { echo "deps.sh: no channel in ship/rust-toolchain.toml" >&2; exit 1; }
+# Its musl std and rust-src (for build-std) both have to be there.
+have_nightly() {
+    local libdir
+    libdir=$(rustup run "$nightly" rustc --print target-libdir --target x86_64-unknown-linux-musl 2>/dev/null) &&
+        [[ -d $libdir ]] &&
+        rustup component list --installed --toolchain "$nightly" 2>/dev/null | grep -q '^rust-src'
+}
+if ! have_nightly; then
+    rustup toolchain install "$nightly" --profile minimal --component rust-src --target x86_64-unknown-linux-musl
+fi

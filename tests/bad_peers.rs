@@ -12,10 +12,9 @@ use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::netns;
+use common::{bin, netns};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_svcprobe");
 /// Peak RSS allowed to a probe of a hostile peer: the body cap and header cap hold.
 const MAX_PROBE_RSS_KB: i64 = 24 * 1024;
 
@@ -41,10 +40,10 @@ fn svcprobe_as(args: &[&str], limit: Duration, wrapper: &[&str]) -> Run {
     let mut command = match wrapper.split_first() {
         Some((program, rest)) => {
             let mut command = netns::private().command(program);
-            command.args(rest).arg(BIN);
+            command.args(rest).arg(bin::svcprobe());
             command
         }
-        None => netns::private().command(BIN),
+        None => netns::private().command(bin::svcprobe()),
     };
     let mut child = command
         .args(args)
@@ -82,6 +81,10 @@ fn svcprobe_as(args: &[&str], limit: Duration, wrapper: &[&str]) -> Run {
     let wall = start.elapsed();
     let stdout = out.join().unwrap_or_default();
     let stderr = err.join().unwrap_or_default();
+    bin::assert_documented_exit(
+        status,
+        &format!("{args:?}\nstdout: {stdout}\nstderr: {stderr}"),
+    );
     let json = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\nstderr: {stderr}"));
     Run {
@@ -467,7 +470,7 @@ struct Serve {
 impl Serve {
     fn start(extra: &[&str]) -> Serve {
         let mut child = netns::private()
-            .command(BIN)
+            .command(bin::svcprobe())
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .stdin(Stdio::null())

@@ -3,22 +3,28 @@
 //! reject unknown fields so any drift in the report fails here first. Every run is in a
 //! network namespace of its own with only `lo` (`unshare --net`), never the machine's.
 
+mod common;
+
 use std::process::{Command, Output};
 
+use common::bin;
 use serde::Deserialize;
 
+/// Runs the binary under test; any exit outside 0-3 fails the test.
 fn svcprobe(args: &[&str]) -> Output {
-    Command::new("unshare")
+    let out = Command::new("unshare")
         .args([
             "--net",
             "sh",
             "-c",
             "ip link set lo up && exec \"$0\" \"$@\"",
         ])
-        .arg(env!("CARGO_BIN_EXE_svcprobe"))
+        .arg(bin::svcprobe())
         .args(args)
         .output()
-        .expect("run svcprobe under unshare --net")
+        .expect("run svcprobe under unshare --net");
+    bin::assert_documented_exit(out.status, &format!("{args:?}: {out:?}"));
+    out
 }
 
 fn fixture(name: &str) -> String {
@@ -313,4 +319,27 @@ fn a_dead_server_on_loopback_is_a_report_not_a_hang() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(doc["answer"]["status"], "unreachable");
     assert_eq!(doc["findings"][0]["code"], "dns-unreachable");
+}
+
+/// The exit check every test relies on must catch what a panic in the shipped binary looks like:
+/// SIGILL when run directly, 132 through a shell; and let the documented codes through.
+#[test]
+fn a_crash_is_never_a_documented_exit() {
+    let status = |script: &str| {
+        Command::new("sh")
+            .args(["-c", script])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("run sh")
+    };
+    let direct = status("kill -ILL $$");
+    let shell = status("sh -c 'kill -ILL $$'");
+    assert_eq!(shell.code(), Some(132));
+    for crash in [direct, shell, status("exit 101")] {
+        let caught = std::panic::catch_unwind(|| bin::assert_documented_exit(crash, "test"));
+        assert!(caught.is_err(), "{crash} passed as a documented exit");
+    }
+    for code in 0..=3 {
+        bin::assert_documented_exit(status(&format!("exit {code}")), "test");
+    }
 }

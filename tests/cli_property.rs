@@ -15,10 +15,10 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::bin;
 use common::testbed::run_with_timeout;
 use svcprobe::cli::{self, flags::Flag};
 
-const SVCPROBE: &str = env!("CARGO_BIN_EXE_svcprobe");
 const FIXED_SEED: u64 = 0x05ee_dc11;
 /// Vectors per seed; two seeds, two workers.
 const VECTORS: usize = 1500;
@@ -295,7 +295,7 @@ fn run_seed(seed: u64, stop: &AtomicBool) -> Result<(usize, usize), String> {
                 None => continue,
             },
         };
-        let mut command = Command::new(SVCPROBE);
+        let mut command = Command::new(bin::svcprobe());
         command.args(&args).env_clear();
         let start = Instant::now();
         let out = run_with_timeout(command, bound + SLACK * 2);

@@ -10,11 +10,11 @@ mod common;
 
 use std::path::PathBuf;
 
+use common::bin;
 use common::diagnose::{cause, check, check_ids, report};
 use common::testbed::{Testbed, BACKENDS, CLIENT, DOWN_BACKEND};
 use serde_json::Value;
 
-const SVCPROBE: &str = env!("CARGO_BIN_EXE_svcprobe");
 const FIXTURE: &str = include_str!("fixtures/objects/hostnames.json");
 
 /// The objects as the API server would show them under `change`.
@@ -43,7 +43,7 @@ fn kind(item: &Value) -> &str {
 
 /// Runs diagnose in `pod`; returns the report and checks the exit code matches the cause.
 fn diagnose(bed: &Testbed, pod: &str, objects: Option<&PathBuf>) -> Value {
-    let mut args = vec![SVCPROBE, "diagnose", "hostnames"];
+    let mut args = vec![bin::svcprobe(), "diagnose", "hostnames"];
     let path;
     if let Some(p) = objects {
         path = p.display().to_string();
@@ -105,7 +105,7 @@ fn healthy_every_time_from_the_client_and_from_a_backend() {
     let text = bed.exec(
         CLIENT,
         &[
-            SVCPROBE,
+            bin::svcprobe(),
             "-o",
             "text",
             "diagnose",
@@ -211,7 +211,10 @@ fn network_failures() {
     assert!(summary(&blocked).contains("to the endpoints directly"));
     // Issue 9: without objects the endpoints are not probed, and the verdict must not
     // claim they time out too; it says what was not checked and how to check it.
-    let bare = report(&bed.exec(CLIENT, &[SVCPROBE, "diagnose", "hostnames", "--no-api"]));
+    let bare = report(&bed.exec(
+        CLIENT,
+        &[bin::svcprobe(), "diagnose", "hostnames", "--no-api"],
+    ));
     assert_eq!(cause(&bare), "traffic-blocked", "{bare:#}");
     assert_eq!(check(&bare, "endpoints-direct")["status"], "skip");
     let said = summary(&bare);

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use common::bin;
 use common::schema::{Latency, Resolution, ServiceRef};
 use common::testbed::{
     self, Testbed, BACKENDS, BACKEND_IPS, BACKEND_PORT, CLIENT, HOSTNAMES_FQDN, HOSTNAMES_VIP,
@@ -20,7 +21,6 @@ use common::testbed::{
 };
 use serde::Deserialize;
 
-const BIN: &str = env!("CARGO_BIN_EXE_svcprobe");
 /// With 3 endpoints, the chance that 40 attempts never land on the probing pod is
 /// (2/3)^40 ≈ 9e-8: the statistical assertions below fail falsely less than once in 10^7 runs.
 const ATTEMPTS_3: &str = "40";
@@ -106,7 +106,7 @@ fn hairpin(bed: &Testbed, pod: &str, args: &[&str]) -> (Envelope, i32) {
 }
 
 fn run(bed: &Testbed, pod: &str, args: &[&str]) -> Output {
-    let mut full = vec![BIN];
+    let mut full = vec![bin::svcprobe()];
     full.extend_from_slice(args);
     bed.exec_timeout(pod, &full, Duration::from_secs(20))
 }

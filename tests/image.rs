@@ -1,13 +1,16 @@
 //! The container image is part of what svcprobe ships, so it is tested like the binary: this test runs
-//! `scripts/build-image.sh` on the release musl binary, unpacks the OCI archive with `tar`, and checks
-//! what a cluster would pull: one layer holding only a static `svcprobe`, the non-root user, the
-//! entrypoint, and the sizes. It needs root and buildah (`scripts/deps.sh`), like the other
-//! integration tests.
+//! `scripts/build-image.sh` on the shipped binary (scripts/build.sh), unpacks the OCI archive with
+//! `tar`, and checks what a cluster would pull: one layer holding only a static `svcprobe`, the
+//! non-root user, the entrypoint, and the sizes. It needs root and buildah (`scripts/deps.sh`), like
+//! the other integration tests.
+
+mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::bin;
 use serde_json::Value;
 
 /// A regression ceiling, not the goal: the issue's target is 2,000,000 bytes, TLS included,
@@ -18,27 +21,20 @@ const MAX_BINARY_BYTES: u64 = 2_450_000;
 /// Raised from 1,300,000 for the API read of `diagnose` (src/kubeapi.rs and the object
 /// fields it brings: +68 KB binary, +30 KB layer).
 const MAX_LAYER_BYTES: u64 = 1_330_000;
-const MUSL_RELEASE: &str = "x86_64-unknown-linux-musl/release/svcprobe";
+/// Where scripts/build.sh puts the shipped binary (ship/config.toml's target-dir).
+const SHIPPED_PATH: &str = "target/ship/x86_64-unknown-linux-musl/release/svcprobe";
 
-/// The binary to package. Under `cargo test --release --target x86_64-unknown-linux-musl` (what
-/// scripts/test.sh runs) Cargo's own binary is the shipped one; under any other build this falls back to
-/// the release musl binary in the target directory, which must then exist.
-fn release_binary() -> PathBuf {
-    let own = PathBuf::from(env!("CARGO_BIN_EXE_svcprobe"));
-    if cfg!(all(target_env = "musl", not(debug_assertions))) {
-        return own;
+/// The binary to package: the shipped one. scripts/test.sh names it in `SVCPROBE_BIN`; under a
+/// plain `cargo test` it is the one scripts/build.sh left in the target directory, which must
+/// then exist (Cargo's own binary for the tests is a debug build for the host: not what ships).
+fn shipped_binary() -> PathBuf {
+    if std::env::var_os(bin::SHIPPED).is_some_and(|v| !v.is_empty()) {
+        return PathBuf::from(bin::svcprobe());
     }
-    // CARGO_BIN_EXE is <target-dir>/<profile>/svcprobe for a host build.
-    let target_dir = own
-        .parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let path = target_dir.join(MUSL_RELEASE);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(SHIPPED_PATH);
     assert!(
         path.is_file(),
-        "no release musl binary at {}: run scripts/test.sh, or first \
-         `cargo build --release --target x86_64-unknown-linux-musl`",
+        "no shipped binary at {}: run scripts/test.sh, or scripts/build.sh first",
         path.display()
     );
     eprintln!(
@@ -186,7 +182,7 @@ fn elf_linkage_of_a_dynamic_binary_is_seen() {
 
 #[test]
 fn image_is_one_static_binary_run_as_nobody() {
-    let binary = release_binary();
+    let binary = shipped_binary();
     let binary_bytes = fs::read(&binary).expect("read binary");
 
     let linkage = elf_linkage(&binary_bytes);

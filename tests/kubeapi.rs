@@ -12,12 +12,12 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use common::bin;
 use common::diagnose::{cause, check, check_ids, report};
 use common::kubeapi::{FakeApiServer, FIXTURES, NO_ENDPOINTS};
 use common::testbed::{describe, Testbed, CLIENT};
 use serde_json::Value;
 
-const SVCPROBE: &str = env!("CARGO_BIN_EXE_svcprobe");
 const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.svcprobe-test-token-never-printed.c2ln";
 
 /// A directory only this test uses (token files, a service account), removed at the end.
@@ -83,7 +83,7 @@ impl LoopbackApi {
 /// Runs diagnose in the client pod with `args`; checks exit code, deadline and that no token
 /// appears in anything it printed.
 fn diagnose(bed: &Testbed, args: &[&str]) -> Value {
-    let mut argv = vec![SVCPROBE, "diagnose", "hostnames"];
+    let mut argv = vec![bin::svcprobe(), "diagnose", "hostnames"];
     argv.extend(args);
     let out = bed.exec_timeout(CLIENT, &argv, Duration::from_secs(15));
     for token in [TOKEN, "wrong-token-also-secret"] {
@@ -223,7 +223,7 @@ fn in_a_pod_the_service_account_is_used_by_default() {
     let dir_arg = dir.display().to_string();
     let out = bed.exec_timeout(
         CLIENT,
-        &["sh", "-c", script, &dir_arg, SVCPROBE],
+        &["sh", "-c", script, &dir_arg, bin::svcprobe()],
         Duration::from_secs(15),
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains(TOKEN));
@@ -421,7 +421,7 @@ fn a_service_without_endpoints_through_the_api_and_objects() {
     let bad = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kubeapi/ca.pem");
     let out = bed.exec(
         CLIENT,
-        &[SVCPROBE, "diagnose", "hostnames", "--objects", bad],
+        &[bin::svcprobe(), "diagnose", "hostnames", "--objects", bad],
     );
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     let error: Value = serde_json::from_slice(&out.stdout).expect("an error document");
@@ -482,7 +482,13 @@ fn without_a_service_account_the_api_is_skipped_and_flags_conflict() {
     assert_eq!(status(&diagnose(&bed, &["--no-api"]), "api"), "skip");
     let out = bed.exec(
         CLIENT,
-        &[SVCPROBE, "diagnose", "hostnames", "--api", "--no-api"],
+        &[
+            bin::svcprobe(),
+            "diagnose",
+            "hostnames",
+            "--api",
+            "--no-api",
+        ],
     );
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
 }

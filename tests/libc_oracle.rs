@@ -25,11 +25,11 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::bin;
 use common::schema::Nslookup;
 use common::testbed::{describe, require_root, run_with_timeout};
 use table::{Case, Reply, CASES, SEARCH};
 
-const SVCPROBE: &str = env!("CARGO_BIN_EXE_svcprobe");
 /// The lab's DNS server. Not 127.0.0.1: that is where the libraries fall back to.
 const SERVER: &str = "10.53.0.1";
 const OPTIONS: &str = "options ndots:5 timeout:1 attempts:1";
@@ -233,7 +233,11 @@ impl Lab {
             file.to_str().expect("utf-8 path"),
         ];
         command.extend_from_slice(args);
-        self.exec(&command, RUN_TIMEOUT)
+        let out = self.exec(&command, RUN_TIMEOUT);
+        if args.first() == Some(&bin::svcprobe()) {
+            bin::assert_documented_exit(out.status, &describe(&out));
+        }
+        out
     }
 }
 
@@ -494,7 +498,7 @@ fn svcprobe_walks_as_glibc_and_musl_really_walk_when_the_server_fails() {
                             &ours,
                             conf,
                             &[
-                                SVCPROBE,
+                                bin::svcprobe(),
                                 "nslookup",
                                 "--timeout",
                                 "1s",
@@ -695,7 +699,7 @@ fn resolv_conf_is_read_as_glibc_and_musl_read_it() {
                             &sn,
                             conf,
                             &[
-                                SVCPROBE,
+                                bin::svcprobe(),
                                 "nslookup",
                                 "--timeout",
                                 "1s",

@@ -9,10 +9,10 @@ mod common;
 
 use std::path::PathBuf;
 
+use common::bin;
 use common::schema::Nslookup;
 use common::testbed::{describe, Testbed, CLIENT, CLIENT_IP, HOSTNAMES_VIP};
 
-const SVCPROBE: &str = env!("CARGO_BIN_EXE_svcprobe");
 const KUBELET: &str = "nameserver 10.0.0.10\n\
                        search default.svc.cluster.local svc.cluster.local cluster.local\n\
                        options ndots:5\n";
@@ -121,7 +121,7 @@ fn svcprobe_sends_what_glibc_sends() {
             );
 
             bed.clear_query_log();
-            let out = in_client(&bed, conf, &[SVCPROBE, "nslookup", name]);
+            let out = in_client(&bed, conf, &[bin::svcprobe(), "nslookup", name]);
             let sent = logged_sequence(&bed);
             assert_eq!(
                 &sent[..expected.len().min(sent.len())],
@@ -150,7 +150,7 @@ fn svcprobe_sends_what_glibc_sends() {
 #[test]
 fn answers_types_ttls_and_the_musl_view() {
     let bed = Testbed::up();
-    let out = in_client(&bed, KUBELET, &[SVCPROBE, "nslookup", "hostnames"]);
+    let out = in_client(&bed, KUBELET, &[bin::svcprobe(), "nslookup", "hostnames"]);
     let report = json(&out);
     assert!(report.ok);
     assert_eq!(report.answer.records[0].data, HOSTNAMES_VIP);
@@ -164,7 +164,7 @@ fn answers_types_ttls_and_the_musl_view() {
         &bed,
         KUBELET,
         &[
-            SVCPROBE,
+            bin::svcprobe(),
             "nslookup",
             "--type",
             "SRV",
@@ -192,7 +192,7 @@ fn answers_types_ttls_and_the_musl_view() {
         finding.message
     );
 
-    let ptr = in_client(&bed, KUBELET, &[SVCPROBE, "nslookup", HOSTNAMES_VIP]);
+    let ptr = in_client(&bed, KUBELET, &[bin::svcprobe(), "nslookup", HOSTNAMES_VIP]);
     let report = json(&ptr);
     assert_eq!(report.types, ["PTR"]);
     assert_eq!(
@@ -200,7 +200,11 @@ fn answers_types_ttls_and_the_musl_view() {
         "hostnames.default.svc.cluster.local."
     );
 
-    let tcp = in_client(&bed, KUBELET, &[SVCPROBE, "nslookup", "--tcp", "hostnames"]);
+    let tcp = in_client(
+        &bed,
+        KUBELET,
+        &[bin::svcprobe(), "nslookup", "--tcp", "hostnames"],
+    );
     let report = json(&tcp);
     assert_eq!(report.queries[0].transport, "tcp");
     assert_eq!(report.answer.records[0].data, HOSTNAMES_VIP);
@@ -219,14 +223,14 @@ fn names_are_checked_before_anything_is_sent() {
     ];
     for (name, says) in cases {
         bed.clear_query_log();
-        let out = in_client(&bed, KUBELET, &[SVCPROBE, "nslookup", name]);
+        let out = in_client(&bed, KUBELET, &[bin::svcprobe(), "nslookup", name]);
         assert_eq!(out.status.code(), Some(2), "{name:?}: {}", describe(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(says), "{name:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{name:?}: {stderr}");
         assert!(logged_sequence(&bed).is_empty(), "{name:?} was sent");
     }
-    let out = in_client(&bed, KUBELET, &[SVCPROBE, "nslookup", "my_svc"]);
+    let out = in_client(&bed, KUBELET, &[bin::svcprobe(), "nslookup", "my_svc"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert_eq!(json(&out).answer.status, "nxdomain");
 }
@@ -235,7 +239,11 @@ fn names_are_checked_before_anything_is_sent() {
 fn musl_and_glibc_disagree_on_dotted_names_with_low_ndots() {
     let bed = Testbed::up();
     let conf = KUBELET.replace("ndots:5", "ndots:1");
-    let out = in_client(&bed, &conf, &[SVCPROBE, "nslookup", "hostnames.default"]);
+    let out = in_client(
+        &bed,
+        &conf,
+        &[bin::svcprobe(), "nslookup", "hostnames.default"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let report = json(&out);
     assert_eq!(report.other_libc.status, "nxdomain");
@@ -245,7 +253,13 @@ fn musl_and_glibc_disagree_on_dotted_names_with_low_ndots() {
     let musl = in_client(
         &bed,
         &conf,
-        &[SVCPROBE, "nslookup", "--libc", "musl", "hostnames.default"],
+        &[
+            bin::svcprobe(),
+            "nslookup",
+            "--libc",
+            "musl",
+            "hostnames.default",
+        ],
     );
     assert_eq!(musl.status.code(), Some(1), "{}", describe(&musl));
     assert_eq!(json(&musl).answer.libc, "musl");
@@ -256,13 +270,13 @@ fn failures_are_classified_and_bounded() {
     let bed = Testbed::up();
 
     bed.break_("service-missing");
-    let out = in_client(&bed, KUBELET, &[SVCPROBE, "nslookup", "hostnames"]);
+    let out = in_client(&bed, KUBELET, &[bin::svcprobe(), "nslookup", "hostnames"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json(&out).answer.status, "nxdomain");
     bed.fix("service-missing");
 
     bed.break_("dns-down");
-    let out = in_client(&bed, KUBELET, &[SVCPROBE, "nslookup", "hostnames"]);
+    let out = in_client(&bed, KUBELET, &[bin::svcprobe(), "nslookup", "hostnames"]);
     let report = json(&out);
     assert_eq!(report.answer.status, "unreachable", "{}", describe(&out));
     assert_eq!(report.findings[0].code, "dns-unreachable");
@@ -277,7 +291,7 @@ fn failures_are_classified_and_bounded() {
         &bed,
         KUBELET,
         &[
-            SVCPROBE,
+            bin::svcprobe(),
             "nslookup",
             "--timeout",
             "300ms",
@@ -298,7 +312,7 @@ fn failures_are_classified_and_bounded() {
         &bed,
         KUBELET,
         &[
-            SVCPROBE,
+            bin::svcprobe(),
             "nslookup",
             "--timeout",
             "1s",

@@ -12,6 +12,7 @@ use std::process::Output;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::bin;
 use common::schema::{Latency, Resolution};
 use common::testbed::{
     self, Testbed, BACKENDS, BACKEND_IPS, BACKEND_PORT, CLIENT, CLIENT_IP, DOWN_BACKEND,
@@ -19,7 +20,6 @@ use common::testbed::{
 };
 use serde::Deserialize;
 
-const BIN: &str = env!("CARGO_BIN_EXE_svcprobe");
 /// The node's address on the pod bridge: where kube-proxy's REJECT comes from.
 const NODE_BRIDGE_IP: &str = "10.244.0.1";
 
@@ -166,7 +166,7 @@ fn parse<T: for<'de> Deserialize<'de>>(out: &Output) -> Envelope<T> {
 }
 
 fn tcp(bed: &Testbed, args: &[&str]) -> (Output, Envelope<TcpReport>) {
-    let mut full = vec![BIN, "tcp"];
+    let mut full = vec![bin::svcprobe(), "tcp"];
     full.extend_from_slice(args);
     let out = bed.exec(CLIENT, &full);
     let report = parse(&out);
@@ -176,7 +176,7 @@ fn tcp(bed: &Testbed, args: &[&str]) -> (Output, Envelope<TcpReport>) {
 }
 
 fn http(bed: &Testbed, pod: &str, args: &[&str]) -> (Output, Envelope<HttpReport>) {
-    let mut full = vec![BIN, "http"];
+    let mut full = vec![bin::svcprobe(), "http"];
     full.extend_from_slice(args);
     let out = bed.exec(pod, &full);
     let report = parse(&out);
@@ -425,7 +425,14 @@ fn serve_in_a_pod_echoes_the_client_address_and_stops_on_sigterm() {
             bed.exec_timeout(
                 CLIENT,
                 &[
-                    "timeout", "-s", "TERM", "3", BIN, "serve", "--listen", ":8080",
+                    "timeout",
+                    "-s",
+                    "TERM",
+                    "3",
+                    bin::svcprobe(),
+                    "serve",
+                    "--listen",
+                    ":8080",
                 ],
                 Duration::from_secs(10),
             )

@@ -8,15 +8,14 @@ mod common;
 
 use std::process::Output;
 
+use common::bin;
 use common::diagnose::{cause, check, report};
 use common::schema::ServiceRef;
 use common::testbed::{describe, Testbed, BACKENDS, CLIENT};
 use serde_json::Value;
 
-const SVCPROBE: &str = env!("CARGO_BIN_EXE_svcprobe");
-
 fn diagnose(bed: &Testbed, args: &[&str]) -> Value {
-    report(&bed.exec(CLIENT, &[&[SVCPROBE, "diagnose"], args].concat()))
+    report(&bed.exec(CLIENT, &[&[bin::svcprobe(), "diagnose"], args].concat()))
 }
 
 fn service_ref(doc: &Value) -> ServiceRef {
@@ -77,7 +76,13 @@ fn every_form_of_the_name_reaches_the_service_it_names() {
     // The text view says the same in its first line.
     let out = bed.exec(
         CLIENT,
-        &[SVCPROBE, "-o", "text", "diagnose", "hostnames.default"],
+        &[
+            bin::svcprobe(),
+            "-o",
+            "text",
+            "diagnose",
+            "hostnames.default",
+        ],
     );
     let text = String::from_utf8_lossy(&out.stdout);
     let head: String = text.lines().take(2).collect::<Vec<_>>().join(" ");
@@ -116,7 +121,7 @@ fn every_form_of_the_name_reaches_the_service_it_names() {
     // hairpin settles the same way, from a backend and from the client.
     let out = bed.exec(
         BACKENDS[1],
-        &[SVCPROBE, "hairpin", "svc/hostnames", "--count", "3"],
+        &[bin::svcprobe(), "hairpin", "svc/hostnames", "--count", "3"],
     );
     let doc: Value = serde_json::from_slice(&out.stdout).expect("hairpin JSON");
     assert_eq!(
@@ -144,9 +149,9 @@ fn every_form_of_the_name_reaches_the_service_it_names() {
         (&["--port", "http", "hostnames"], "`http` is a port name"),
         (&["--bogus", "hostnames"], "unknown option `--bogus`"),
     ] {
-        let out = bed.exec(CLIENT, &[&[SVCPROBE, "diagnose"], args].concat());
+        let out = bed.exec(CLIENT, &[&[bin::svcprobe(), "diagnose"], args].concat());
         usage_error(&out, says);
     }
-    let out = bed.exec(CLIENT, &[SVCPROBE, "hairpin", "a b"]);
+    let out = bed.exec(CLIENT, &[bin::svcprobe(), "hairpin", "a b"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
 }

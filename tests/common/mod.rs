@@ -3,6 +3,7 @@
 //! Each test crate that needs it declares `mod common;`; not every crate uses every helper.
 #![allow(dead_code)]
 
+pub mod bin;
 pub mod diagnose;
 pub mod kubeapi;
 pub mod netns;

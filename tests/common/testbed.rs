@@ -190,7 +190,7 @@ impl Testbed {
         let mut cmd = Command::new("bash");
         cmd.arg(script()).arg("-p").arg(&self.prefix).args(args);
         // The backends are `svcprobe serve`, the binary under test (busybox httpd otherwise).
-        cmd.env("SVCPROBE", env!("CARGO_BIN_EXE_svcprobe"));
+        cmd.env("SVCPROBE", super::bin::svcprobe());
         run_with_timeout(cmd, SCRIPT_TIMEOUT)
     }
 
@@ -213,7 +213,8 @@ impl Testbed {
         self.exec_timeout(pod, args, EXEC_TIMEOUT)
     }
 
-    /// `exec` with an explicit hard timeout.
+    /// `exec` with an explicit hard timeout. When `args` run svcprobe itself, any exit outside
+    /// 0-3 (a crash) fails the test.
     pub fn exec_timeout(&self, pod: &str, args: &[&str], timeout: Duration) -> Output {
         let mut cmd = Command::new("bash");
         cmd.arg(script())
@@ -225,7 +226,11 @@ impl Testbed {
             // `diagnose` there would try that cluster's API server (the bed drops it, slowly).
             .env_remove("KUBERNETES_SERVICE_HOST")
             .env_remove("KUBERNETES_SERVICE_PORT");
-        run_with_timeout(cmd, timeout)
+        let out = run_with_timeout(cmd, timeout);
+        if args.first() == Some(&super::bin::svcprobe()) {
+            super::bin::assert_documented_exit(out.status, &describe(&out));
+        }
+        out
     }
 
     /// Turns a failure switch on (see `SWITCHES`).
