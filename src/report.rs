@@ -970,6 +970,52 @@ pub enum CheckStatus {
     Skip,
 }
 
+vocabulary! {
+    /// Why an API request, or the read of one resource, failed (the `api` check's evidence).
+    pub enum ApiErrorKind {
+        /// 401: the token is not accepted.
+        Unauthorized = "unauthorized",
+        /// 403: RBAC does not allow the read.
+        Forbidden = "forbidden",
+        /// 404 of the object, or of the whole API group.
+        NotFound = "not-found",
+        /// Any other HTTP status.
+        HttpStatus = "http-status",
+        Timeout = "timeout",
+        /// Refused, rejected (ICMP), no route, a name that does not resolve.
+        Unreachable = "unreachable",
+        /// The certificate does not verify, or the handshake failed.
+        Tls = "tls",
+        /// Over the 8 MiB cap of one response.
+        TooLarge = "too-large",
+        /// Not JSON, or objects without their kind's shape.
+        BadResponse = "bad-response",
+        /// The token or CA file cannot be used.
+        Config = "config",
+    }
+}
+
+vocabulary! {
+    /// What `diagnose` reads from the API server, in the order it reads them.
+    pub enum ApiResource {
+        Services = "services",
+        EndpointSlices = "endpointslices",
+        /// v1 Endpoints, read when EndpointSlices cannot be.
+        Endpoints = "endpoints",
+        Pods = "pods",
+    }
+}
+
+vocabulary! {
+    /// Where the API read's configuration came from.
+    pub enum ApiConfigSource {
+        /// The pod's environment and mounted service account (client-go's in-cluster config).
+        InCluster = "in-cluster",
+        /// `--api-server`, `--token-file`, `--cacert`.
+        Flags = "flags",
+    }
+}
+
 /// One request `diagnose` made to the API server (the `api` check's evidence). The token
 /// is never part of it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -981,9 +1027,9 @@ pub struct ApiRequest {
     /// Items in a list response.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub items: Option<usize>,
-    /// The error kind (`forbidden`, `timeout`, `tls`, ...), when it failed.
+    /// Why it failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<&'static str>,
+    pub error: Option<ApiErrorKind>,
     pub duration_ms: f64,
 }
 

@@ -11,7 +11,9 @@ use serde_json::json;
 
 use crate::dns::millis;
 use crate::k8s::Objects;
+use crate::kubeapi::rbac::{rbac_commands, rbac_yaml};
 use crate::kubeapi::{self, ApiConfig, ApiError, Failure, Plan, ReadResult};
+use crate::kubeapi::{SkipReason, SERVICE_ACCOUNT_DIR};
 use crate::report::{Check, CheckId, CheckStatus};
 
 pub struct ApiResult {
@@ -30,11 +32,12 @@ pub fn run(
     let start = Instant::now();
     let config = match plan {
         Plan::Read(config) => config,
-        Plan::Skip(why) => {
-            return not_read(CheckStatus::Skip, why, plan_hint(why));
+        Plan::Skip(SkipReason::NotInCluster(why)) => {
+            return not_read(CheckStatus::Skip, why, Some(NOT_IN_CLUSTER_HINT.into()));
         }
+        Plan::Skip(why) => return not_read(CheckStatus::Skip, why, None),
         Plan::Unavailable(why) => {
-            return not_read(CheckStatus::Fail, why, plan_hint(why));
+            return not_read(CheckStatus::Fail, why, Some(NOT_IN_CLUSTER_HINT.into()));
         }
     };
     let read = kubeapi::read(config, namespace, service, resolv_conf, deadline);
@@ -46,13 +49,10 @@ pub fn run(
     }
 }
 
-fn plan_hint(why: &str) -> Option<String> {
-    (!why.starts_with("--no-api") && !why.contains("--objects")).then(|| {
-        "in a pod, svcprobe reads the API with its service account (see deploy/rbac.yaml); elsewhere give --api-server URL --token-file FILE --cacert FILE, or pipe objects in with --objects -".to_string()
-    })
-}
+/// How to read the API from where the in-cluster config does not apply.
+const NOT_IN_CLUSTER_HINT: &str = "in a pod, svcprobe reads the API with its service account (see deploy/rbac.yaml); elsewhere give --api-server URL --token-file FILE --cacert FILE, or pipe objects in with --objects -";
 
-fn not_read(status: CheckStatus, why: &str, hint: Option<String>) -> ApiResult {
+fn not_read(status: CheckStatus, why: &dyn std::fmt::Display, hint: Option<String>) -> ApiResult {
     ApiResult {
         check: Check {
             id: CheckId::Api,
@@ -97,7 +97,7 @@ fn describe(config: &ApiConfig, namespace: &str, service: &str, read: &ReadResul
         "namespace_pods_listed": read.listed_namespace_pods,
     });
     if let Some(user) = &forbidden_user {
-        evidence["rbac_yaml"] = json!(kubeapi::rbac_yaml(namespace, user.as_deref()));
+        evidence["rbac_yaml"] = json!(rbac_yaml(namespace, user.as_deref()));
     }
     let hint = read
         .failures
@@ -133,7 +133,11 @@ fn describe(config: &ApiConfig, namespace: &str, service: &str, read: &ReadResul
                 status = CheckStatus::Warn;
                 summary.push_str(&format!(
                     "; incomplete (page bound): {}",
-                    read.truncated.join(", ")
+                    read.truncated
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
             (status, summary)
@@ -163,7 +167,7 @@ fn failure_hint(failure: &Failure, config: &ApiConfig, namespace: &str) -> Strin
             "RBAC does not let {} read {} in {namespace}; allow it with: {} (or apply deploy/rbac.yaml; the Role and RoleBinding are in this check's evidence.rbac_yaml)",
             user.as_deref().unwrap_or("this service account"),
             failure.resource,
-            kubeapi::rbac_commands(namespace, user.as_deref()),
+            rbac_commands(namespace, user.as_deref()),
         ),
         ApiError::Unauthorized(_) => format!(
             "the API server rejects the token in {}: expired, revoked, or its service account deleted; a projected token is renewed by kubelet (svcprobe re-reads it on every request)",
@@ -174,7 +178,41 @@ fn failure_hint(failure: &Failure, config: &ApiConfig, namespace: &str) -> Strin
             config.cacert.display()
         ),
         ApiError::Timeout(_) | ApiError::Unreachable(_) => "the API server is not reachable from this pod, which is not the Service's fault: check egress NetworkPolicies to the API server and that kubernetes.default has endpoints; or pipe objects in with --objects -".into(),
-        ApiError::Config(_) => "check --token-file and --cacert (or the mounted service account)".into(),
+        ApiError::Ca(_) => format!(
+            "give the cluster's CA with --cacert FILE (in a pod, the service account's {SERVICE_ACCOUNT_DIR}/ca.crt; on a node, /etc/kubernetes/pki/ca.crt); svcprobe never reads the API unverified"
+        ),
+        ApiError::Token(_) => format!(
+            "give a service account token with --token-file FILE (in a pod, {SERVICE_ACCOUNT_DIR}/token, unless automountServiceAccountToken is false)"
+        ),
         _ => "read the objects with kubectl and pass them with --objects -".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kubeapi::NotInCluster;
+
+    #[test]
+    fn a_plan_without_a_read_says_why_and_hints_only_where_it_helps() {
+        let far = Instant::now();
+        let check = |plan: Plan| run(&plan, "default", "web", Path::new("/dev/null"), far).check;
+        for declined in [SkipReason::Declined, SkipReason::ObjectsGiven] {
+            let c = check(Plan::Skip(declined));
+            assert_eq!((c.status, c.hint), (CheckStatus::Skip, None));
+        }
+        let c = check(Plan::Skip(SkipReason::NotInCluster(
+            NotInCluster::NoEnvironment,
+        )));
+        assert_eq!(c.status, CheckStatus::Skip);
+        assert!(
+            c.summary.contains("KUBERNETES_SERVICE_HOST"),
+            "{}",
+            c.summary
+        );
+        assert!(c.hint.is_some_and(|h| h.contains("--api-server")));
+        let c = check(Plan::Unavailable(NotInCluster::BadPort("x".into())));
+        assert_eq!(c.status, CheckStatus::Fail);
+        assert!(c.hint.is_some());
     }
 }

@@ -466,7 +466,7 @@ mod tests {
             namespace: None,
             port: None,
             objects: None,
-            api: crate::kubeapi::Plan::Skip("test".into()),
+            api: crate::kubeapi::Plan::Skip(crate::kubeapi::SkipReason::Declined),
             endpoints: Vec::new(),
             samples: 1,
             timeout: Duration::from_secs(1),

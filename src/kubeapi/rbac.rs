@@ -1,0 +1,90 @@
+//! What to grant when the API server answers 403: the read-only Role and RoleBinding that
+//! `deploy/rbac.yaml` ships, filled in for the namespace and the subject the server named.
+
+/// The Role and RoleBinding that let `subject` (a service account, by default the
+/// namespace's `default`) read what `diagnose` reads: `deploy/rbac.yaml`, filled in.
+pub fn rbac_yaml(namespace: &str, user: Option<&str>) -> String {
+    let (sa_namespace, sa_name) = service_account(namespace, user);
+    format!(
+        "apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: svcprobe-read
+  namespace: {namespace}
+rules:
+- apiGroups: [\"\"]
+  resources: [\"services\", \"endpoints\", \"pods\"]
+  verbs: [\"get\", \"list\"]
+- apiGroups: [\"discovery.k8s.io\"]
+  resources: [\"endpointslices\"]
+  verbs: [\"get\", \"list\"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: svcprobe-read
+  namespace: {namespace}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: svcprobe-read
+subjects:
+- kind: ServiceAccount
+  name: {sa_name}
+  namespace: {sa_namespace}
+"
+    )
+}
+
+/// The same as two kubectl commands, for a hint line.
+pub fn rbac_commands(namespace: &str, user: Option<&str>) -> String {
+    let subject = match user {
+        Some(u) if !u.starts_with("system:serviceaccount:") => format!("--user={u}"),
+        _ => {
+            let (sa_namespace, sa_name) = service_account(namespace, user);
+            format!("--serviceaccount={sa_namespace}:{sa_name}")
+        }
+    };
+    format!(
+        "kubectl create role svcprobe-read -n {namespace} --verb=get,list --resource=services,endpoints,pods,endpointslices.discovery.k8s.io && kubectl create rolebinding svcprobe-read -n {namespace} --role=svcprobe-read {subject}"
+    )
+}
+
+fn service_account(namespace: &str, user: Option<&str>) -> (String, String) {
+    user.and_then(|u| u.strip_prefix("system:serviceaccount:"))
+        .and_then(|rest| rest.split_once(':'))
+        .map(|(ns, name)| (ns.to_string(), name.to_string()))
+        .unwrap_or_else(|| (namespace.to_string(), "default".to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rbac_names_the_subject_the_server_named() {
+        let message = "services \"x\" is forbidden: User \"system:serviceaccount:probe:svcprobe\" cannot get resource \"services\" in API group \"\" in the namespace \"default\"";
+        let user = message
+            .split_once("User \"")
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .map(|(user, _)| user);
+        assert_eq!(user, Some("system:serviceaccount:probe:svcprobe"));
+        let yaml = rbac_yaml("default", user);
+        assert!(
+            yaml.contains("  name: svcprobe\n  namespace: probe\n"),
+            "{yaml}"
+        );
+        assert!(rbac_commands("default", user).ends_with("--serviceaccount=probe:svcprobe"));
+        assert!(rbac_commands("default", Some("jane")).ends_with("--user=jane"));
+        assert!(rbac_yaml("web", None).contains("  name: default\n  namespace: web\n"));
+    }
+
+    #[test]
+    fn the_shipped_rbac_is_the_one_printed() {
+        let shipped = include_str!("../../deploy/rbac.yaml");
+        assert!(
+            shipped.ends_with(&rbac_yaml("default", None)),
+            "deploy/rbac.yaml drifted"
+        );
+    }
+}
