@@ -133,7 +133,9 @@ pub fn parse_diagnose(m: &Matches) -> Result<DiagnoseArgs, String> {
 fn parse_api(m: &Matches, objects: bool) -> Result<ApiArgs, String> {
     let force = m.given(&API);
     let off = m.given(&NO_API);
-    let server = m.get(&API_SERVER, ApiServer::parse)?;
+    let server = m.get(&API_SERVER, |url| {
+        ApiServer::parse(url).map_err(|e| e.to_string())
+    })?;
     let token_file = m.os(&TOKEN_FILE).map(PathBuf::from);
     let cacert = m.os(&CACERT).map(PathBuf::from);
     let configured = server.is_some() || token_file.is_some() || cacert.is_some();
