@@ -142,6 +142,19 @@ impl Text for NslookupReport {
             status => format!("{} -> {}", self.name, status.as_str().to_uppercase()),
         };
         let _ = writeln!(out, "{headline}   ({}: {})", a.libc.name(), a.reason);
+        let waits = [&self.answer, &self.other_libc];
+        if waits.iter().any(|w| w.app_wait_ms > 0) {
+            let each: Vec<String> = waits
+                .iter()
+                .map(|w| format!("{} {:.1} s", w.libc.name(), w.app_wait_ms as f64 / 1000.0))
+                .collect();
+            let _ = writeln!(
+                out,
+                "timeouts an application sits out: {}; svcprobe took {} ms",
+                each.join(", "),
+                self.duration_ms.round()
+            );
+        }
         let _ = writeln!(out, "queries ({} ms):", self.duration_ms.round());
         for q in &self.queries {
             let answers: Vec<String> = q

@@ -815,3 +815,74 @@ fn resolv_conf_is_read_as_glibc_and_musl_read_it() {
         }
     }
 }
+
+/// The names `svcprobe nslookup` checks before sending, against what each library does
+/// with them: a non-ASCII name is refused by glibc without a query (no IDNA unless the
+/// program asks for AI_IDN) and sent as raw UTF-8 by musl, so svcprobe refuses it and names
+/// the IDNA form; `_` is sent by both, and by svcprobe.
+#[test]
+fn names_are_refused_only_where_the_libraries_would_not_send_them_as_typed() {
+    let (glibc_program, musl_program) = programs().clone();
+    let mut lab = lab_for(&[]);
+    let conf = kubelet_conf();
+    let run =
+        |program: &Path, name: &str| lab.run(name, &conf, &[program.to_str().expect("path"), name]);
+    let glibc_utf8 = run(&glibc_program, "héllo-g.example.");
+    let musl_utf8 = run(&musl_program, "héllo-m.example.");
+    let ours_utf8 = lab.run("utf8-s", &conf, &[SVCPROBE, "nslookup", "héllo-s.example."]);
+    let glibc_underscore = run(&glibc_program, "my_svc-g");
+    let musl_underscore = run(&musl_program, "my_svc-m");
+    let ours_underscore = lab.run(
+        "underscore-s",
+        &conf,
+        &[SVCPROBE, "nslookup", "--timeout", "1s", "my_svc-s"],
+    );
+    let queries = lab.queries();
+    let sent = |fragment: &str| queries.iter().any(|q| q.name.contains(fragment));
+
+    assert_eq!(
+        gai(&glibc_utf8).result,
+        "EAI_NONAME",
+        "{}",
+        describe(&glibc_utf8)
+    );
+    assert!(!sent("llo-g.example."), "glibc sends nothing: {queries:?}");
+    assert_eq!(
+        gai(&musl_utf8).result,
+        "EAI_NONAME",
+        "{}",
+        describe(&musl_utf8)
+    );
+    assert!(
+        sent("llo-m.example."),
+        "musl sends the UTF-8 bytes as they are: {queries:?}"
+    );
+    assert_eq!(ours_utf8.status.code(), Some(2), "{}", describe(&ours_utf8));
+    assert!(
+        String::from_utf8_lossy(&ours_utf8.stderr).contains("xn--hllo-s-"),
+        "{}",
+        describe(&ours_utf8)
+    );
+    assert!(!sent("llo-s"), "svcprobe sends nothing: {queries:?}");
+
+    for (label, out) in [
+        ("my_svc-g", &glibc_underscore),
+        ("my_svc-m", &musl_underscore),
+    ] {
+        assert_eq!(gai(out).result, "EAI_NONAME", "{label}: {}", describe(out));
+        assert!(
+            sent(&format!("{label}.default.svc.cluster.local.")),
+            "{label} is sent: {queries:?}"
+        );
+    }
+    assert_eq!(
+        ours_underscore.status.code(),
+        Some(1),
+        "{}",
+        describe(&ours_underscore)
+    );
+    assert!(
+        sent("my_svc-s.default.svc.cluster.local."),
+        "svcprobe sends it too: {queries:?}"
+    );
+}

@@ -304,6 +304,14 @@ fn failures_are_classified_and_bounded() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(report.answer.status, "timeout");
     assert_eq!(report.timed_out[0], "hostnames.default.svc.cluster.local.");
+    // With the pod's default timeout:5 attempts:2, glibc sits out two timed-out names
+    // (10 s each), musl one (5 s): what the application feels, next to svcprobe's run.
+    assert_eq!(report.answer.app_wait_ms, 20_000, "{:?}", report.answer);
+    assert_eq!(
+        report.other_libc.app_wait_ms, 5_000,
+        "{:?}",
+        report.other_libc
+    );
     // glibc ends its search at the first timeout, then tries the bare name: two exchanges.
     let ms = report.duration_ms;
     assert!((550.0..1500.0).contains(&ms), "took {ms} ms");

@@ -45,8 +45,8 @@ impl fmt::Display for WireError {
 #[derive(Debug, PartialEq, Eq)]
 pub enum NameError {
     Empty,
-    /// Not ASCII: glibc sends the raw UTF-8 bytes (no IDNA unless the program asks for
-    /// it), musl refuses the name without a query; the IDNA form is what to type instead.
+    /// Not ASCII: glibc refuses the name without a query (no IDNA unless the program asks
+    /// for it), musl sends the raw UTF-8 bytes; the IDNA form is what to type instead.
     NotAscii {
         idna: Option<String>,
     },
@@ -62,8 +62,9 @@ impl fmt::Display for NameError {
             NameError::Empty => f.write_str("the name is empty"),
             NameError::NotAscii { idna: Some(idna) } => write!(
                 f,
-                "the name is not ASCII: glibc would send its UTF-8 bytes as they are and musl \
-                 refuses it without a query; look up its IDNA form `{idna}` instead"
+                "the name is not ASCII: glibc refuses it without a query (no IDNA unless a \
+                 program asks for it) and musl sends its UTF-8 bytes as they are; look up its \
+                 IDNA form `{idna}` instead"
             ),
             NameError::NotAscii { idna: None } => {
                 f.write_str("the name is not ASCII and has no IDNA form")
