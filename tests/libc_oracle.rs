@@ -829,13 +829,17 @@ fn names_are_refused_only_where_the_libraries_would_not_send_them_as_typed() {
         |program: &Path, name: &str| lab.run(name, &conf, &[program.to_str().expect("path"), name]);
     let glibc_utf8 = run(&glibc_program, "héllo-g.example.");
     let musl_utf8 = run(&musl_program, "héllo-m.example.");
-    let ours_utf8 = lab.run("utf8-s", &conf, &[SVCPROBE, "nslookup", "héllo-s.example."]);
+    let ours_utf8 = lab.run(
+        "utf8-s",
+        &conf,
+        &[bin::svcprobe(), "nslookup", "héllo-s.example."],
+    );
     let glibc_underscore = run(&glibc_program, "my_svc-g");
     let musl_underscore = run(&musl_program, "my_svc-m");
     let ours_underscore = lab.run(
         "underscore-s",
         &conf,
-        &[SVCPROBE, "nslookup", "--timeout", "1s", "my_svc-s"],
+        &[bin::svcprobe(), "nslookup", "--timeout", "1s", "my_svc-s"],
     );
     let queries = lab.queries();
     let sent = |fragment: &str| queries.iter().any(|q| q.name.contains(fragment));
