@@ -9,6 +9,7 @@ pub mod cmd;
 pub mod diagnose;
 pub mod dns;
 pub mod error;
+pub mod fuzz;
 pub mod hairpin;
 pub mod input;
 pub mod k8s;

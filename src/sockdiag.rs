@@ -125,7 +125,7 @@ fn request(family: u8, states: u32) -> Vec<u8> {
 }
 
 /// Parses one datagram of a dump into `out`; true when it held the end of the dump.
-fn parse_chunk(mut chunk: &[u8], out: &mut Vec<TcpSocket>) -> io::Result<bool> {
+pub(crate) fn parse_chunk(mut chunk: &[u8], out: &mut Vec<TcpSocket>) -> io::Result<bool> {
     let bad = || io::Error::new(io::ErrorKind::InvalidData, "malformed sock_diag answer");
     while chunk.len() >= NLMSG_HEADER_LEN {
         let len = u32_at(chunk, 0).ok_or_else(bad)? as usize;

@@ -132,7 +132,7 @@ fn worker(shared: &Shared) {
 
 /// What the request asked for, as far as we care.
 #[derive(Debug, PartialEq, Eq)]
-struct Request<'a> {
+pub(crate) struct Request<'a> {
     method: &'a str,
     path: &'a str,
     host: Option<&'a str>,
@@ -140,7 +140,7 @@ struct Request<'a> {
 
 /// Why a request could not be answered normally.
 #[derive(Debug, PartialEq, Eq)]
-enum Refusal {
+pub(crate) enum Refusal {
     BadRequest,
     HeadersTooLarge,
     TooSlow,
@@ -214,7 +214,7 @@ fn read_head(
 }
 
 /// Position of the first `\r\n\r\n` (or bare `\n\n`) at or after `from`.
-fn find_blank_line(bytes: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn find_blank_line(bytes: &[u8], from: usize) -> Option<usize> {
     let tail = bytes.get(from..)?;
     let crlf = tail.windows(4).position(|w| w == b"\r\n\r\n");
     let lf = tail.windows(2).position(|w| w == b"\n\n");
@@ -225,7 +225,7 @@ fn find_blank_line(bytes: &[u8], from: usize) -> Option<usize> {
 }
 
 /// Parses the request line and the Host header (pure, for tests).
-fn parse_head(head: &[u8]) -> Result<Request<'_>, Refusal> {
+pub(crate) fn parse_head(head: &[u8]) -> Result<Request<'_>, Refusal> {
     let text = std::str::from_utf8(head).map_err(|_| Refusal::BadRequest)?;
     let mut lines = text.split('\n').map(|l| l.trim_end_matches('\r'));
     let request_line = lines.next().ok_or(Refusal::BadRequest)?;

@@ -8,7 +8,7 @@
 
 mod api_checks;
 mod dns_checks;
-mod object_checks;
+pub(crate) mod object_checks;
 mod reach;
 pub mod verdict;
 

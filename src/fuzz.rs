@@ -1,0 +1,106 @@
+//! How outside bytes reach each parser: one function per fuzz target.
+//!
+//! `fuzz/` (cargo fuzz, nightly) feeds these functions random bytes, and
+//! `tests/fuzz_corpora.rs` replays the kept corpora through the same functions on stable,
+//! so an input that once broke a parser fails the normal test run if it breaks it again.
+//! Each function takes the bytes the way the real code path does (a file read lossily as
+//! UTF-8, a datagram, an argument vector) and drives what that path then does with them,
+//! without I/O. Results are dropped: a finding is a panic, a hang or unbounded memory.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hickory_proto::rr::RecordType;
+
+use crate::diagnose::{object_checks, Options};
+use crate::dns::wire::{self, Question};
+use crate::output::Text;
+use crate::probe::connect;
+use crate::report::Origin;
+use crate::service_name::{self, Namespace};
+use crate::{cli, cmd, k8s, kubeapi, sockdiag};
+
+/// `svcprobe resolvconf --file F`: the whole report, JSON and text, as the command prints it.
+pub fn resolv_conf(data: &[u8]) {
+    let envelope = cmd::resolvconf::report("fuzz", &String::from_utf8_lossy(data));
+    let _ = serde_json::to_string(&envelope);
+    let _ = envelope.report.text();
+}
+
+/// One DNS reply (UDP datagram or TCP message body) to a query for a Service name. The ID is
+/// taken from the reply so that decoding goes past the ID check.
+pub fn dns_message(data: &[u8]) {
+    let question = Question {
+        name: "hostnames.default.svc.cluster.local.".into(),
+        record_type: RecordType::A,
+    };
+    let id = wire::message_id(data).unwrap_or_default();
+    let _ = wire::decode_response(data, id, &question);
+}
+
+/// What `serve` reads from a client before it answers: the head up to the blank line.
+pub fn http_request_head(data: &[u8]) {
+    let head = cmd::serve::find_blank_line(data, 0)
+        .and_then(|end| data.get(..end))
+        .unwrap_or(data);
+    let _ = cmd::serve::parse_head(head);
+}
+
+/// `diagnose --objects F`: the parse, then the Service-definition and endpoint checks for
+/// every Service in it.
+pub fn k8s_objects(data: &[u8]) {
+    let Ok(objects) = k8s::parse(&String::from_utf8_lossy(data)) else {
+        return;
+    };
+    for service in &objects.services {
+        // As the user would name it; a name no one can type is never looked up.
+        let Ok(name) = service_name::parse(&service.metadata.name) else {
+            continue;
+        };
+        let options = Options {
+            service: name,
+            namespace: Some(Namespace {
+                name: service.metadata.namespace.clone(),
+                origin: Origin::Flag,
+            }),
+            port: None,
+            objects: None,
+            api: kubeapi::Plan::Skip(kubeapi::SkipReason::ObjectsGiven),
+            endpoints: Vec::new(),
+            samples: 1,
+            timeout: Duration::from_secs(1),
+            deadline: Duration::from_secs(5),
+            resolv_conf: PathBuf::new(),
+        };
+        let _ = object_checks::run(
+            &options,
+            Some(&objects),
+            "--objects",
+            &service.metadata.namespace,
+        );
+    }
+}
+
+/// One `IP_RECVERR` control message's data: `sock_extended_err` and the offender address.
+pub fn icmp_error(data: &[u8]) {
+    let _ = connect::parse_extended_err(data);
+}
+
+/// One datagram of a `sock_diag` dump.
+pub fn sock_diag(data: &[u8]) {
+    let _ = sockdiag::parse_chunk(data, &mut Vec::new());
+}
+
+/// The command line: NUL separates the arguments (any other byte, invalid UTF-8 included,
+/// can be in one). Errors are formatted as `main` prints them.
+pub fn command_line(data: &[u8]) {
+    let args = data
+        .split(|&b| b == 0)
+        .map(|arg| OsString::from_vec(arg.to_vec()))
+        .collect();
+    if let Err(error) = cli::parse(args) {
+        let _ = (error.to_string(), error.exit_code());
+    }
+}
