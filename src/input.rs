@@ -1,28 +1,178 @@
-//! Reading the files svcprobe is given (resolv.conf, CA bundles, objects), bounded in size.
+//! Reading the files svcprobe is given (resolv.conf, CA bundles, `--objects`, stdin),
+//! bounded in size and in time.
+//!
+//! A path may name something that is not a regular file: a FIFO nobody writes to, a pipe
+//! held open, `/dev/zero`. Each is read without blocking past `until` (the command's
+//! deadline: its clock starts before the read) and without keeping more than the limit:
+//! a file known to be larger is refused before any byte is read, and a stream stops being
+//! read one byte past the limit.
 
-use std::io::Read;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::error::Error;
 
-/// resolv.conf is a few hundred bytes; a cap keeps a wrong `--file /dev/zero` harmless.
-const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// resolv.conf is a few hundred bytes, a CA bundle a few hundred KB: a cap keeps a wrong
+/// `--file /dev/zero` harmless.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
-/// Reads a small text file; invalid UTF-8 is replaced, not fatal (findings will show it).
-pub fn read_text(path: &Path) -> Result<String, Error> {
-    read_text_up_to(path, MAX_CONFIG_BYTES)
+/// Time a command without a deadline of its own gives a read (a CA bundle, resolv.conf).
+pub const READ_TIME: Duration = Duration::from_secs(5);
+
+/// Reads a small text file by `until`; invalid UTF-8 is replaced, not fatal (findings will
+/// show it).
+pub fn read_text(path: &Path, until: Instant) -> Result<String, Error> {
+    read_text_up_to(path, MAX_CONFIG_BYTES, until)
 }
 
-/// Reads at most `limit` bytes of a text file.
-pub fn read_text_up_to(path: &Path, limit: u64) -> Result<String, Error> {
+/// Reads at most `limit` bytes of `path` by `until`; more than that is an error.
+pub fn read_text_up_to(path: &Path, limit: u64, until: Instant) -> Result<String, Error> {
     let read_error = |source| Error::Read {
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(read_error)?;
-    let mut bytes = Vec::new();
-    file.take(limit)
-        .read_to_end(&mut bytes)
+    // Non-blocking, so that opening a FIFO with no writer does not wait for one.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
         .map_err(read_error)?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    let metadata = file.metadata().map_err(read_error)?;
+    let bytes = if metadata.is_file() {
+        if metadata.len() > limit {
+            return Err(read_error(too_large(limit)));
+        }
+        read_regular(file, limit)
+    } else {
+        read_stream(file.as_raw_fd(), limit, until)
+    };
+    bytes.map(text).map_err(read_error)
+}
+
+/// Reads standard input, at most `limit` bytes, by `until`.
+pub fn read_stdin_up_to(limit: u64, until: Instant) -> Result<String, Error> {
+    read_stream(libc::STDIN_FILENO, limit, until)
+        .map(text)
+        .map_err(|source| Error::Read {
+            path: "standard input".into(),
+            source,
+        })
+}
+
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+fn too_large(limit: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::FileTooLarge,
+        format!("too large (limit {limit} bytes)"),
+    )
+}
+
+/// A regular file: reads do not block, and one byte past the limit tells a file that grew.
+fn read_regular(file: File, limit: u64) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(limit));
+    }
+    Ok(bytes)
+}
+
+/// A pipe, FIFO, socket or device: each read waits (in `poll`) only until `until`.
+fn read_stream(fd: RawFd, limit: u64, until: Instant) -> io::Result<Vec<u8>> {
+    let start = Instant::now();
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        if !readable(fd, until)? {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "not complete after {} ms, the time the command has (a FIFO or a pipe \
+                     that nobody writes to or closes?)",
+                    start.elapsed().as_millis()
+                ),
+            ));
+        }
+        // SAFETY: reads into a live buffer of the length given.
+        let n = unsafe { libc::read(fd, chunk.as_mut_ptr().cast(), chunk.len()) };
+        match usize::try_from(n) {
+            Ok(0) => return Ok(bytes),
+            Ok(n) => {
+                bytes.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                if bytes.len() as u64 > limit {
+                    return Err(too_large(limit));
+                }
+            }
+            Err(_) => {
+                let e = io::Error::last_os_error();
+                if !matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// Waits until `until` at most for `fd` to have data (or an end); false when it has not.
+fn readable(fd: RawFd, until: Instant) -> io::Result<bool> {
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        let mut pollfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
+        // SAFETY: one valid pollfd, count 1.
+        match unsafe { libc::poll(&mut pollfd, 1, ms) } {
+            0 => continue,
+            n if n > 0 => return Ok(true),
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_millis(300)
+    }
+
+    #[test]
+    fn a_regular_file_over_the_limit_is_refused_before_reading() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        let e = read_text_up_to(&path, 10, soon()).unwrap_err();
+        assert!(e.to_string().contains("too large (limit 10 bytes)"), "{e}");
+        assert!(read_text(&path, soon()).unwrap().contains("[package]"));
+    }
+
+    #[test]
+    fn an_endless_device_stops_at_the_limit() {
+        let e = read_text_up_to(Path::new("/dev/zero"), 100_000, soon()).unwrap_err();
+        assert!(
+            e.to_string().contains("too large (limit 100000 bytes)"),
+            "{e}"
+        );
+        assert_eq!(read_text(Path::new("/dev/null"), soon()).unwrap(), "");
+    }
 }

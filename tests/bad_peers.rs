@@ -36,6 +36,11 @@ fn svcprobe(args: &[&str], limit: Duration) -> Run {
 
 /// [`svcprobe`], started through `wrapper` (e.g. `prlimit ... setpriv ...`), which execs it.
 fn svcprobe_as(args: &[&str], limit: Duration, wrapper: &[&str]) -> Run {
+    svcprobe_fed(args, limit, wrapper, Stdio::null())
+}
+
+/// [`svcprobe_as`] with `stdin` as its standard input.
+fn svcprobe_fed(args: &[&str], limit: Duration, wrapper: &[&str], stdin: Stdio) -> Run {
     let start = Instant::now();
     let mut command = match wrapper.split_first() {
         Some((program, rest)) => {
@@ -47,7 +52,7 @@ fn svcprobe_as(args: &[&str], limit: Duration, wrapper: &[&str]) -> Run {
     };
     let mut child = command
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -654,33 +659,35 @@ fn diagnose_silent_endpoints(count: u32, nproc: u32) -> Run {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/resolv/loopback.conf"
     );
-    let nproc = format!("--nproc={nproc}");
-    svcprobe_as(
-        &[
-            "diagnose",
-            "web",
-            "-n",
-            "default",
-            "--no-api",
+    svcprobe_as_nobody(
+        &diagnose_web(&[
             "--resolv-conf",
             resolv,
             "--deadline",
             "2s",
             "--endpoints",
             &endpoints,
-        ],
+        ]),
         Duration::from_secs(10),
-        &[
-            "/usr/bin/prlimit",
-            &nproc,
-            "/usr/bin/setpriv",
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-        ],
+        nproc,
     )
+}
+
+/// svcprobe as the nobody user under a limit of `nproc` tasks (threads count), as a pod's
+/// pids limit does.
+fn svcprobe_as_nobody(args: &[&str], limit: Duration, nproc: u32) -> Run {
+    let nproc = format!("--nproc={nproc}");
+    let wrapper = [
+        "/usr/bin/prlimit",
+        &nproc,
+        "/usr/bin/setpriv",
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+    ];
+    svcprobe_as(args, limit, &wrapper)
 }
 
 fn endpoints_direct(run: &Run) -> &Value {
@@ -748,5 +755,228 @@ fn a_source_of_the_other_ip_family_is_explained() {
     assert!(
         message.contains("127.0.0.1:1 is IPv4 and --source ::1 is IPv6"),
         "{message}"
+    );
+}
+
+/// `diagnose web -n default --no-api` and `extra`.
+fn diagnose_web<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["diagnose", "web", "-n", "default", "--no-api"];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// A scratch directory for one test, removed when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("svcprobe-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+
+    fn fifo(&self, name: &str) -> String {
+        let path = self.0.join(name);
+        let status = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .expect("mkfifo");
+        assert!(status.success());
+        path.display().to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_fifo_nobody_writes_to_is_read_within_the_deadline() {
+    let scratch = Scratch::new("fifo");
+    let fifo = scratch.fifo("resolv.conf");
+    for args in [
+        vec![
+            "nslookup",
+            "web",
+            "--deadline",
+            "1s",
+            "--resolv-conf",
+            &fifo,
+        ],
+        vec!["tcp", "web:80", "--timeout", "1s", "--resolv-conf", &fifo],
+    ] {
+        let run = svcprobe(&args, Duration::from_secs(10));
+        assert_eq!(run.code, Some(3), "{args:?}: {}", explain(&run));
+        let message = run.json["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("not complete after"), "{message}");
+        assert!(run.wall < Duration::from_millis(1800), "{}", explain(&run));
+    }
+    let run = svcprobe(
+        &diagnose_web(&["--deadline", "1s", "--resolv-conf", &fifo]),
+        Duration::from_secs(10),
+    );
+    assert_eq!(run.code, Some(1), "{}", explain(&run));
+    assert!(run.wall < Duration::from_millis(1800), "{}", explain(&run));
+    let resolv = run.json["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["id"] == "resolv-conf"))
+        .expect("resolv-conf check");
+    assert_eq!(resolv["status"], "skip", "{resolv}");
+    assert!(
+        resolv["summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not complete"),
+        "{resolv}"
+    );
+}
+
+#[test]
+fn a_fifo_that_is_written_is_read_like_a_file() {
+    let scratch = Scratch::new("fifo-written");
+    let fifo = scratch.fifo("resolv.conf");
+    let writer = {
+        let fifo = fifo.clone();
+        thread::spawn(move || {
+            // Opening for writing waits for svcprobe to open it for reading.
+            let mut w = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&fifo)
+                .expect("open");
+            let _ = w.write_all(b"nameserver 10.0.0.10\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n");
+        })
+    };
+    let run = svcprobe(&["resolvconf", "--file", &fifo], Duration::from_secs(10));
+    writer.join().expect("writer");
+    assert_eq!(run.code, Some(0), "{}", explain(&run));
+    assert_eq!(run.json["nameservers"][0]["address"], "10.0.0.10");
+}
+
+fn assert_too_large(run: &Run) {
+    assert_eq!(run.code, Some(3), "{}", explain(run));
+    let message = run.json["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("too large (limit 33554432 bytes)"),
+        "{message}"
+    );
+}
+
+#[test]
+fn objects_on_stdin_are_read_within_the_deadline_and_under_the_cap() {
+    // stdin held open and silent: the deadline still holds.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    let args = diagnose_web(&["--deadline", "1s", "--objects", "-"]);
+    let run = svcprobe_fed(&args, Duration::from_secs(10), &[], reader.into());
+    drop(writer);
+    assert_eq!(run.code, Some(3), "{}", explain(&run));
+    let message = run.json["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("standard input: not complete after"),
+        "{message}"
+    );
+    assert!(run.wall < Duration::from_millis(1800), "{}", explain(&run));
+
+    // An endless stream stops one byte past the cap, with memory to match.
+    let (reader, mut writer) = std::io::pipe().expect("pipe");
+    let feeder = thread::spawn(move || {
+        let chunk = [b' '; 64 * 1024];
+        while writer.write_all(&chunk).is_ok() {}
+    });
+    let endless = diagnose_web(&["--objects", "-"]);
+    let run = svcprobe_fed(&endless, Duration::from_secs(20), &[], reader.into());
+    feeder.join().expect("feeder");
+    assert_too_large(&run);
+    assert!(run.max_rss_kb < 80 * 1024, "{}", explain(&run));
+
+    // A file over the cap is refused before a byte of it is read.
+    let scratch = Scratch::new("objects");
+    let big = scratch.0.join("objects.json");
+    std::fs::File::create(&big)
+        .and_then(|f| f.set_len(33 << 20))
+        .expect("sparse file");
+    let big = big.display().to_string();
+    let run = svcprobe(&diagnose_web(&["--objects", &big]), Duration::from_secs(10));
+    assert_too_large(&run);
+    assert!(run.wall < Duration::from_millis(500), "{}", explain(&run));
+}
+
+/// `kubectl get -o json` of a Service whose 40 EndpointSlices hold 40,000 silent endpoints.
+fn forty_thousand_endpoints() -> Value {
+    let slices = (0..40u32).map(|s| {
+        let endpoints: Vec<Value> = (0..1000u32)
+            .map(|k| {
+                let n = s * 1000 + k;
+                serde_json::json!({
+                    "addresses": [format!("10.98.{}.{}", n / 250, n % 250 + 1)],
+                    "conditions": { "ready": true },
+                    "targetRef": { "kind": "Pod", "name": format!("web-{n}"), "namespace": "default" }
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+            "metadata": { "name": format!("web-{s}"), "namespace": "default",
+                          "labels": { "kubernetes.io/service-name": "web" } },
+            "endpoints": endpoints,
+            "ports": [{ "name": "web", "port": 8080, "protocol": "TCP" }]
+        })
+    });
+    let service = serde_json::json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": { "name": "web", "namespace": "default" },
+        "spec": { "clusterIP": "10.98.250.10", "type": "ClusterIP", "selector": { "app": "web" },
+                  "ports": [{ "name": "web", "port": 80, "protocol": "TCP", "targetPort": 8080 }] }
+    });
+    let items: Vec<Value> = std::iter::once(service).chain(slices).collect();
+    serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": items })
+}
+
+#[test]
+fn forty_thousand_endpoints_in_objects_are_probed_by_the_pool_not_a_thread_each() {
+    silent_network();
+    let scratch = Scratch::new("40k");
+    let path = scratch.0.join("objects.json");
+    std::fs::write(&path, forty_thousand_endpoints().to_string()).expect("write objects");
+    let path = path.display().to_string();
+    let resolv = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/resolv/loopback.conf"
+    );
+    let run = svcprobe_as_nobody(
+        &[
+            "diagnose",
+            "web",
+            "-n",
+            "default",
+            "--resolv-conf",
+            resolv,
+            "--objects",
+            &path,
+            "--deadline",
+            "3s",
+        ],
+        // Reading and checking 40,000 objects takes a debug build several seconds.
+        Duration::from_secs(30),
+        1024,
+    );
+    assert_eq!(
+        run.code,
+        Some(1),
+        "exit {:?} after {:?}",
+        run.code,
+        run.wall
+    );
+    let check = endpoints_direct(&run);
+    let evidence = &check["evidence"];
+    let probed = evidence["endpoints"].as_array().map_or(0, Vec::len);
+    let not_probed = evidence["not_probed"].as_array().map_or(0, Vec::len);
+    assert_eq!(probed + not_probed, 40_000, "{}", check["summary"]);
+    assert!(probed <= 2 * 32, "{}", check["summary"]);
+    assert!(
+        evidence.get("thread_error").is_none(),
+        "{}",
+        check["summary"]
     );
 }

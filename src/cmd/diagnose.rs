@@ -1,10 +1,11 @@
 //! `svcprobe diagnose`: reads the optional cluster objects, runs the walk, wraps the report.
 
-use std::io::Read;
+use std::time::Instant;
 
 use crate::cli::diagnose::DiagnoseArgs;
 use crate::diagnose::{self, Options};
 use crate::error::Error;
+use crate::input;
 use crate::k8s;
 use crate::kubeapi::Plan;
 use crate::report::{Cause, DiagnoseReport, Envelope, SCHEMA_VERSION};
@@ -13,21 +14,16 @@ use crate::report::{Cause, DiagnoseReport, Envelope, SCHEMA_VERSION};
 const MAX_OBJECTS_BYTES: u64 = 32 << 20;
 
 pub fn run(args: &DiagnoseArgs) -> Result<Envelope<DiagnoseReport>, Error> {
+    // The deadline covers reading the objects too: stdin held open must not stall the walk.
+    let start = Instant::now();
+    let until = start + args.deadline;
     let objects = match &args.objects {
         None => None,
         Some(path) => {
             let text = if path.as_os_str() == "-" {
-                let mut bytes = Vec::new();
-                std::io::stdin()
-                    .take(MAX_OBJECTS_BYTES)
-                    .read_to_end(&mut bytes)
-                    .map_err(|source| Error::Read {
-                        path: path.clone(),
-                        source,
-                    })?;
-                String::from_utf8_lossy(&bytes).into_owned()
+                input::read_stdin_up_to(MAX_OBJECTS_BYTES, until)?
             } else {
-                crate::input::read_text_up_to(path, MAX_OBJECTS_BYTES)?
+                input::read_text_up_to(path, MAX_OBJECTS_BYTES, until)?
             };
             let parsed = k8s::parse(&text).map_err(|e| Error::Invalid {
                 path: path.clone(),
@@ -37,18 +33,21 @@ pub fn run(args: &DiagnoseArgs) -> Result<Envelope<DiagnoseReport>, Error> {
         }
     };
     let api = Plan::decide(&args.api, objects.is_some());
-    let report = diagnose::run(&Options {
-        service: args.service.clone(),
-        namespace: args.namespace.clone(),
-        port: args.port,
-        objects,
-        api,
-        endpoints: args.endpoints.clone(),
-        samples: args.samples,
-        timeout: args.timeout,
-        deadline: args.deadline,
-        resolv_conf: args.resolv_conf.clone(),
-    });
+    let report = diagnose::run(
+        &Options {
+            service: args.service.clone(),
+            namespace: args.namespace.clone(),
+            port: args.port,
+            objects,
+            api,
+            endpoints: args.endpoints.clone(),
+            samples: args.samples,
+            timeout: args.timeout,
+            deadline: args.deadline,
+            resolv_conf: args.resolv_conf.clone(),
+        },
+        start,
+    );
     Ok(Envelope {
         schema_version: SCHEMA_VERSION,
         command: "diagnose",

@@ -61,7 +61,7 @@ pub fn run(args: &HairpinArgs) -> Result<Envelope<HairpinReport>, Error> {
 /// The namespace and cluster domain the name leaves out, from the search list the pod's
 /// applications use (an unreadable file is reported by the lookup that follows).
 fn settle(name: &ServiceName, given: Option<&Namespace>, resolv_conf: &Path) -> ServiceRef {
-    let context = crate::input::read_text(resolv_conf)
+    let context = crate::input::read_text(resolv_conf, Instant::now() + crate::input::READ_TIME)
         .ok()
         .and_then(|text| resolvconf::parse(&text).kubernetes_context());
     let (namespace, domain) = match context {

@@ -19,7 +19,7 @@ use crate::resolvconf::{self, Effective, FALLBACK_NAMESERVER};
 
 pub fn run(args: &NslookupArgs) -> Result<Envelope<NslookupReport>, Error> {
     let start = Instant::now();
-    let (conf, config_source) = read_config(args)?;
+    let (conf, config_source) = read_config(args, start + args.deadline)?;
     let glibc = conf.effective(Libc::Glibc);
     let musl = conf.effective(Libc::Musl);
     let servers = servers(args, &glibc);
@@ -114,9 +114,12 @@ pub fn run(args: &NslookupArgs) -> Result<Envelope<NslookupReport>, Error> {
 }
 
 /// resolv.conf, or an empty configuration when `--server` makes the file optional.
-fn read_config(args: &NslookupArgs) -> Result<(resolvconf::ResolvConf, String), Error> {
+fn read_config(
+    args: &NslookupArgs,
+    deadline: Instant,
+) -> Result<(resolvconf::ResolvConf, String), Error> {
     let path = args.resolv_conf.display().to_string();
-    match crate::input::read_text(&args.resolv_conf) {
+    match crate::input::read_text(&args.resolv_conf, deadline) {
         Ok(text) => Ok((resolvconf::parse(&text), path)),
         Err(e) if !args.servers.is_empty() => {
             Ok((resolvconf::parse(""), format!("--server ({e})")))

@@ -1,12 +1,14 @@
 //! `svcprobe resolvconf`: the guide's "read /etc/resolv.conf" step, done by a machine.
 
+use std::time::Instant;
+
 use crate::cli::ResolvconfArgs;
 use crate::error::Error;
 use crate::report::{Envelope, Libc, ResolvConfReport, Severity, SCHEMA_VERSION};
 use crate::resolvconf;
 
 pub fn run(args: &ResolvconfArgs) -> Result<Envelope<ResolvConfReport>, Error> {
-    let text = crate::input::read_text(&args.file)?;
+    let text = crate::input::read_text(&args.file, Instant::now() + crate::input::READ_TIME)?;
     Ok(report(&args.file.display().to_string(), &text))
 }
 

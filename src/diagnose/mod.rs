@@ -62,11 +62,11 @@ pub struct Resolver {
     pub read_error: Option<String>,
 }
 
-/// Runs every check and decides the verdict.
-pub fn run(options: &Options) -> DiagnoseReport {
-    let start = Instant::now();
+/// Runs every check and decides the verdict, within `options.deadline` of `start` (the
+/// command's start: reading `--objects` came first and spent some of it).
+pub fn run(options: &Options, start: Instant) -> DiagnoseReport {
     let deadline = start + options.deadline;
-    let resolver = read_resolver(options);
+    let resolver = read_resolver(options, deadline);
     let (context, conf_domain) = context(&resolver);
     let service_ref = options.service.settle(
         options.namespace.as_ref(),
@@ -182,8 +182,8 @@ fn first_clause(summary: &str) -> String {
     summary[..end].to_string()
 }
 
-fn read_resolver(options: &Options) -> Resolver {
-    let (conf, read_error) = match crate::input::read_text(&options.resolv_conf) {
+fn read_resolver(options: &Options, deadline: Instant) -> Resolver {
+    let (conf, read_error) = match crate::input::read_text(&options.resolv_conf, deadline) {
         Ok(text) => (Some(resolvconf::parse(&text)), None),
         Err(e) => (None, Some(e.to_string())),
     };

@@ -111,6 +111,14 @@ pub fn run(plan: &Plan) -> ReachResult {
     .next();
     let mut checks = Vec::new();
     let cluster_ip = match (vip, samples) {
+        // Nothing is claimed of a ClusterIP that no attempt reached before the deadline.
+        (Some(addr), Some((samples, _))) if samples.is_empty() => {
+            checks.push(skip(
+                CheckId::ClusterIp,
+                &format!("{addr}: no connection could start before the deadline"),
+            ));
+            None
+        }
         (Some(addr), Some((samples, _))) => {
             let (check, tally) = cluster_ip_check(addr, plan.http, &samples);
             checks.push(check);

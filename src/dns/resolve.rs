@@ -33,7 +33,7 @@ pub struct Resolved {
 /// that does not resolve is a report with no addresses.
 pub fn resolve(name: &str, resolv_conf: &Path, deadline: Duration) -> Result<Resolved, Error> {
     let start = Instant::now();
-    let text = crate::input::read_text(resolv_conf)?;
+    let text = crate::input::read_text(resolv_conf, start + deadline)?;
     let glibc = resolvconf::parse(&text).effective(Libc::Glibc);
     let servers = glibc.servers();
     let types = [RecordType::A, RecordType::AAAA];

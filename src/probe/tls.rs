@@ -11,6 +11,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use rustls::crypto::ring::{cipher_suite as suite, kx_group};
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -50,13 +51,14 @@ impl Trust {
             Some(p) => p.to_path_buf(),
             None => system_bundle()?,
         };
-        let pem = crate::input::read_text(&path).map_err(|e| TrustError::Unreadable {
-            path: path.clone(),
-            source: match e {
-                Error::Read { source, .. } => source,
-                other => io::Error::other(other.to_string()),
-            },
-        })?;
+        let pem = crate::input::read_text(&path, Instant::now() + crate::input::READ_TIME)
+            .map_err(|e| TrustError::Unreadable {
+                path: path.clone(),
+                source: match e {
+                    Error::Read { source, .. } => source,
+                    other => io::Error::other(other.to_string()),
+                },
+            })?;
         let certificates: Vec<Certificate<'static>> = parse_pem(pem.as_bytes())
             .filter_map(|item| match item {
                 Ok(PemItem::Certificate(c)) => Some(c),
