@@ -14,7 +14,7 @@
 //! the same thing, so a slice the controller set to `[]` comes back nil: the EndpointSlice
 //! of a Service that selects no pods is `"endpoints": null, "ports": null`. Each field below
 //! notes its Go tag and what the server can send; every field accepts both `null` and
-//! absence ([`nullable`]), so a document is never rejected for either.
+//! absence (`nullable`), so a document is never rejected for either.
 
 use std::collections::BTreeMap;
 use std::fmt;

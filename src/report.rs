@@ -756,9 +756,9 @@ pub struct HairpinAttempt {
     pub seq: u32,
     /// As for `tcp`: `connected`, `refused`, `rejected`, `timeout`, `no-route`, `error`.
     pub outcome: TcpOutcome,
-    /// For a connected attempt: `self` (this pod accepted it) or `other` (another endpoint
-    /// did); absent for a failed one (where a SYN went cannot be seen from here).
-    pub landed: Option<&'static str>,
+    /// For a connected attempt, which endpoint accepted it; absent for a failed one (where a
+    /// SYN went cannot be seen from here).
+    pub landed: Option<Landed>,
     /// From the SYN to the handshake, the RST, the ICMP or the deadline.
     pub duration_ms: f64,
     /// Connected after 900 ms or more: the first SYN was dropped and a retransmit, which
@@ -777,6 +777,16 @@ pub struct HairpinAttempt {
     pub detail: Option<String>,
     /// Made in the spaced-out second round (see `HairpinReport::recheck`).
     pub recheck: bool,
+}
+
+vocabulary! {
+    /// Where a connected `hairpin` attempt landed, as this pod's socket table shows it.
+    pub enum Landed {
+        /// This pod accepted it: the hairpin path works for this connection.
+        ThisPod = "self",
+        /// Another endpoint accepted it.
+        OtherPod = "other",
+    }
 }
 
 /// What the attempts add up to.
@@ -810,12 +820,47 @@ pub enum HairpinStatus {
     Inconclusive,
 }
 
+vocabulary! {
+    /// Why a `hairpin` verdict is what it is: the stable code beside its status (the
+    /// command's own vocabulary; `diagnose` names its check and its cause `hairpin` too, but
+    /// those are [`CheckId::Hairpin`] and [`Cause::Hairpin`]).
+    pub enum HairpinReason {
+        /// Pass: a connection landed on this pod and succeeded.
+        SelfReached = "self-reached",
+        /// Fail: connections that should land on this pod are dropped.
+        HairpinDropped = "hairpin-dropped",
+        /// Fail: no connection succeeded at all.
+        NoConnection = "no-connection",
+        /// Inconclusive: none landed here, and nothing says they were dropped.
+        SelfNotSeen = "self-not-seen",
+        /// Inconclusive: this pod does not back the Service.
+        NotAnEndpoint = "not-an-endpoint",
+        /// Inconclusive: the Service name did not resolve.
+        NotResolved = "not-resolved",
+        /// Inconclusive: the deadline left no time for an attempt.
+        NoAttempts = "no-attempts",
+    }
+}
+
+impl HairpinReason {
+    /// The status each reason carries: the reason decides it, nothing else.
+    pub fn status(self) -> HairpinStatus {
+        match self {
+            HairpinReason::SelfReached => HairpinStatus::Pass,
+            HairpinReason::HairpinDropped | HairpinReason::NoConnection => HairpinStatus::Fail,
+            HairpinReason::SelfNotSeen
+            | HairpinReason::NotAnEndpoint
+            | HairpinReason::NotResolved
+            | HairpinReason::NoAttempts => HairpinStatus::Inconclusive,
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Serialize)]
 pub struct HairpinVerdict {
+    /// Follows from `reason` ([`HairpinReason::status`]).
     pub status: HairpinStatus,
-    /// Stable code: `self-reached` (pass); `hairpin-dropped`, `no-connection` (fail);
-    /// `self-not-seen`, `not-an-endpoint`, `not-resolved`, `no-attempts` (inconclusive).
-    pub reason: &'static str,
+    pub reason: HairpinReason,
     /// One or two sentences for people.
     pub summary: String,
     /// What to check next, when something is wrong or unknown.

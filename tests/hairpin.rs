@@ -56,7 +56,7 @@ struct Envelope {
 struct Attempt {
     seq: u32,
     outcome: String,
-    landed: Option<String>,
+    landed: Option<Landed>,
     duration_ms: f64,
     slow: bool,
     local: Option<String>,
@@ -84,12 +84,41 @@ struct Summary {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Verdict {
-    status: String,
-    reason: String,
+    status: Status,
+    reason: Reason,
     summary: String,
     hint: Option<String>,
     p_self_if_healthy: Option<f64>,
     max_endpoints_99: Option<u32>,
+}
+
+/// The closed vocabularies of the report: a value the mirror does not know fails decoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+enum Landed {
+    #[serde(rename = "self")]
+    ThisPod,
+    #[serde(rename = "other")]
+    OtherPod,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Status {
+    Pass,
+    Fail,
+    Inconclusive,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Reason {
+    SelfReached,
+    HairpinDropped,
+    NoConnection,
+    SelfNotSeen,
+    NotAnEndpoint,
+    NotResolved,
+    NoAttempts,
 }
 
 /// Runs `svcprobe hairpin ARGS` in `pod`; returns the parsed report and the exit code.
@@ -100,7 +129,7 @@ fn hairpin(bed: &Testbed, pod: &str, args: &[&str]) -> (Envelope, i32) {
     assert_eq!((doc.schema_version, doc.command.as_str()), (1, "hairpin"));
     let code = out.status.code().unwrap_or(-1);
     assert_eq!(doc.ok, code == 0, "ok and exit code disagree: {doc:?}");
-    assert_eq!(doc.ok, doc.verdict.status == "pass", "{doc:?}");
+    assert_eq!(doc.ok, doc.verdict.status == Status::Pass, "{doc:?}");
     check_consistent(&doc);
     (doc, code)
 }
@@ -122,7 +151,7 @@ fn check_consistent(doc: &Envelope) {
         assert_eq!(a.landed.is_some(), a.outcome == "connected", "{a:?}");
         assert_eq!(
             a.seen_as.is_some(),
-            a.landed.as_deref() == Some("self"),
+            a.landed == Some(Landed::ThisPod),
             "{a:?}"
         );
         assert!(
@@ -134,8 +163,8 @@ fn check_consistent(doc: &Envelope) {
 }
 
 fn assert_fails_with_hairpin_evidence(doc: &Envelope) {
-    assert_eq!(doc.verdict.status, "fail", "{doc:#?}");
-    assert_eq!(doc.verdict.reason, "hairpin-dropped", "{doc:#?}");
+    assert_eq!(doc.verdict.status, Status::Fail, "{doc:#?}");
+    assert_eq!(doc.verdict.reason, Reason::HairpinDropped, "{doc:#?}");
     assert_eq!(doc.summary.reached_self, 0);
     let timeouts = doc.summary.outcomes.get("timeout").copied().unwrap_or(0);
     assert!(timeouts + doc.summary.slow >= 1, "{doc:#?}");
@@ -162,8 +191,8 @@ fn healthy_backend_reaches_itself() {
             "3",
         ],
     );
-    assert_eq!((code, doc.verdict.status.as_str()), (0, "pass"), "{doc:#?}");
-    assert_eq!(doc.verdict.reason, "self-reached");
+    assert_eq!((code, doc.verdict.status), (0, Status::Pass), "{doc:#?}");
+    assert_eq!(doc.verdict.reason, Reason::SelfReached);
     assert_eq!(doc.summary.attempts, 40);
     assert_eq!(doc.summary.connected, 40, "{doc:#?}");
     assert!(doc.summary.reached_self >= 1 && doc.summary.reached_other >= 1);
@@ -173,7 +202,7 @@ fn healthy_backend_reaches_itself() {
     for a in doc
         .attempts
         .iter()
-        .filter(|a| a.landed.as_deref() == Some("self"))
+        .filter(|a| a.landed == Some(Landed::ThisPod))
     {
         // masquerade: this pod's server saw the node's bridge address, not its own
         let seen = a.seen_as.as_deref().unwrap_or("");
@@ -251,8 +280,8 @@ fn broken_hairpin_fails(switch: &str) {
         SELF_BACKEND,
         &[SELF_VIP, "--attempts", "2", "--deadline", "2s"],
     );
-    assert_eq!((code, doc.verdict.status.as_str()), (1, "fail"));
-    assert_eq!(doc.verdict.reason, "no-connection", "{doc:#?}");
+    assert_eq!((code, doc.verdict.status), (1, Status::Fail));
+    assert_eq!(doc.verdict.reason, Reason::NoConnection, "{doc:#?}");
 
     let (doc, code) = hairpin(
         &bed,
@@ -298,8 +327,8 @@ fn client_pod_is_not_an_endpoint() {
     let bed = Testbed::up();
     let (doc, code) = hairpin(&bed, CLIENT, &["hostnames"]);
     assert_eq!(code, 1, "{doc:#?}");
-    assert_eq!(doc.verdict.status, "inconclusive");
-    assert_eq!(doc.verdict.reason, "not-an-endpoint");
+    assert_eq!(doc.verdict.status, Status::Inconclusive);
+    assert_eq!(doc.verdict.reason, Reason::NotAnEndpoint);
     assert!(doc.attempts.is_empty() && doc.listening_ports.is_empty());
     assert!(
         doc.verdict.summary.contains("listens on no TCP port"),
@@ -319,17 +348,17 @@ fn client_pod_is_not_an_endpoint() {
         &[SELF_VIP, "--endpoints", "1", "--attempts", "3"],
     );
     assert_eq!(code, 1);
-    assert_eq!(doc.verdict.reason, "not-an-endpoint", "{doc:#?}");
+    assert_eq!(doc.verdict.reason, Reason::NotAnEndpoint, "{doc:#?}");
     assert_eq!(doc.summary.reached_other, 3);
     // nothing listens on the targetPort given
     let (doc, _) = hairpin(&bed, SELF_BACKEND, &[SELF_VIP, "--target-port", "9377"]);
-    assert_eq!(doc.verdict.reason, "not-an-endpoint", "{doc:#?}");
+    assert_eq!(doc.verdict.reason, Reason::NotAnEndpoint, "{doc:#?}");
     assert!(doc.verdict.summary.contains("9377"));
     // unknown endpoint count: inconclusive, with the odds. Twenty connections back to back to
     // one busybox httpd (backlog 9, a fork per connection) may overflow its accept queue: the
     // spaced-out second round then tells that from a hairpin.
     let (doc, _) = hairpin(&bed, BACKENDS[1], &[SELF_VIP, "--attempts", "20"]);
-    assert_eq!(doc.verdict.reason, "self-not-seen", "{doc:#?}");
+    assert_eq!(doc.verdict.reason, Reason::SelfNotSeen, "{doc:#?}");
     let k = if doc.recheck.is_some() { 9 } else { 4 };
     assert_eq!(doc.verdict.max_endpoints_99, Some(k), "{doc:#?}");
 }
@@ -342,7 +371,7 @@ fn everything_dropped_ends_by_the_deadline() {
     let (doc, code) = hairpin(&bed, SELF_BACKEND, &[HOSTNAMES_VIP, "--deadline", "2s"]);
     let wall = started.elapsed();
     assert_eq!(code, 1);
-    assert_eq!(doc.verdict.reason, "no-connection", "{doc:#?}");
+    assert_eq!(doc.verdict.reason, Reason::NoConnection, "{doc:#?}");
     assert_eq!(
         doc.summary.outcomes.get("timeout"),
         Some(&doc.summary.attempts)
@@ -363,5 +392,5 @@ fn everything_dropped_ends_by_the_deadline() {
     let (doc, _) = hairpin(&bed, SELF_BACKEND, &[HOSTNAMES_VIP]);
     assert!(doc.duration_ms <= 5100.0, "{doc:#?}");
     assert!(started.elapsed() < Duration::from_millis(5600));
-    assert_eq!(doc.verdict.status, "fail");
+    assert_eq!(doc.verdict.status, Status::Fail);
 }

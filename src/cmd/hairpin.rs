@@ -11,9 +11,7 @@ use crate::dns::millis;
 use crate::dns::resolve::resolve;
 use crate::error::Error;
 use crate::hairpin::{self, Config};
-use crate::report::{
-    Envelope, HairpinReport, HairpinStatus, HairpinVerdict, Origin, ServiceRef, SCHEMA_VERSION,
-};
+use crate::report::{Envelope, HairpinReport, HairpinStatus, Origin, ServiceRef, SCHEMA_VERSION};
 use crate::resolvconf;
 use crate::service_name::{Namespace, ServiceName};
 
@@ -104,20 +102,7 @@ fn not_resolved(
         max_parallel: 0,
         attempts: Vec::new(),
         summary: hairpin::summarize(&[]),
-        verdict: HairpinVerdict {
-            status: HairpinStatus::Inconclusive,
-            reason: "not-resolved",
-            summary: format!(
-                "{} did not resolve ({how}): nothing to connect to",
-                args.target
-            ),
-            hint: Some(format!(
-                "run `svcprobe nslookup {}` to see every query, or give the ClusterIP",
-                args.target
-            )),
-            p_self_if_healthy: None,
-            max_endpoints_99: None,
-        },
+        verdict: hairpin::verdict::not_resolved(&args.target, &how),
         recheck: None,
         deadline_exceeded: false,
         duration_ms: 0.0,

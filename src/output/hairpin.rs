@@ -5,7 +5,9 @@
 use std::fmt::Write as _;
 
 use super::Text;
-use crate::report::{HairpinAttempt, HairpinReport, HairpinStatus, LatencyStats, TcpOutcome};
+use crate::report::{
+    HairpinAttempt, HairpinReport, HairpinStatus, Landed, LatencyStats, TcpOutcome,
+};
 
 const WIDTH: usize = 80;
 /// Attempt lines shown; the JSON has them all.
@@ -136,7 +138,7 @@ impl Text for HairpinReport {
             let telling: Vec<&HairpinAttempt> = self
                 .attempts
                 .iter()
-                .filter(|a| a.landed != Some("other") || a.slow)
+                .filter(|a| a.landed != Some(Landed::OtherPod) || a.slow)
                 .take(MAX_ATTEMPT_LINES)
                 .collect();
             for a in telling {
