@@ -554,6 +554,13 @@ fn serve_answers_its_paths_and_stops_cleanly_on_sigterm() {
     assert!(root.ends_with("\r\n\r\npod-a\n"), "{root}");
     let health = raw(serve.addr, b"GET /healthz HTTP/1.0\r\n\r\n");
     assert!(health.ends_with("\r\n\r\nok\n"), "{health}");
+    // RFC 9112 3.2.2: the absolute form, as proxies send it, is accepted too.
+    let absolute = raw(
+        serve.addr,
+        b"GET http://hostnames.default/healthz HTTP/1.1\r\nHost: ignored\r\n\r\n",
+    );
+    assert!(absolute.starts_with("HTTP/1.1 200 OK\r\n"), "{absolute}");
+    assert!(absolute.ends_with("\r\n\r\nok\n"), "{absolute}");
     let missing = raw(serve.addr, b"GET /nope HTTP/1.1\r\n\r\n");
     assert!(missing.starts_with("HTTP/1.1 404 "), "{missing}");
     let post = raw(
@@ -574,7 +581,7 @@ fn serve_answers_its_paths_and_stops_cleanly_on_sigterm() {
     let (report, took) = serve.stop(Duration::from_secs(3));
     assert_eq!(report["command"], "serve");
     assert_eq!(report["stopped_by"], "SIGTERM");
-    assert_eq!(report["requests"], 5);
+    assert_eq!(report["requests"], 6);
     assert_eq!(report["error_responses"], 2);
     assert!(
         took < Duration::from_secs(1),

@@ -236,15 +236,38 @@ pub(crate) fn parse_head(head: &[u8]) -> Result<Request<'_>, Refusal> {
         return Err(Refusal::BadRequest);
     };
     let method_ok = !method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase());
-    if !method_ok || !target.starts_with('/') || !version.starts_with("HTTP/1.") {
+    if !method_ok || !version.starts_with("HTTP/1.") {
         return Err(Refusal::BadRequest);
     }
-    let path = target.split(['?', '#']).next().unwrap_or(target);
-    let host = lines.find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("host").then(|| value.trim())
+    let (target, authority) = split_target(target).ok_or(Refusal::BadRequest)?;
+    let path = match target.split(['?', '#']).next() {
+        Some(path) if !path.is_empty() => path,
+        _ => "/",
+    };
+    // RFC 9112 3.2.2: with an absolute-form target, the target's authority is the host and
+    // any Host header is ignored.
+    let host = authority.or_else(|| {
+        lines.find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("host").then(|| value.trim())
+        })
     });
     Ok(Request { method, path, host })
+}
+
+/// The origin-form target (`/path?query`) as it is, or an absolute-form one
+/// (`http://authority/path?query`, RFC 9112 3.2.2: servers must accept it) split into its
+/// path and query and its authority; `None` for anything else.
+fn split_target(target: &str) -> Option<(&str, Option<&str>)> {
+    if target.starts_with('/') {
+        return Some((target, None));
+    }
+    let (scheme, rest) = target.split_once("://")?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return None;
+    }
+    let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    (!authority.is_empty()).then_some((path, Some(authority)))
 }
 
 fn respond(shared: &Shared, request: &Request, stream: &TcpStream, peer: SocketAddr) -> Vec<u8> {
@@ -392,11 +415,21 @@ mod tests {
             }
         );
         assert_eq!(parse_head(b"GET / HTTP/1.0").unwrap().host, None);
+        let absolute =
+            parse_head(b"GET http://10.0.1.175:80/echo?x HTTP/1.1\r\nHost: other").unwrap();
+        assert_eq!(
+            (absolute.path, absolute.host),
+            ("/echo", Some("10.0.1.175:80"))
+        );
+        let bare = parse_head(b"GET HTTP://hostnames HTTP/1.1").unwrap();
+        assert_eq!((bare.path, bare.host), ("/", Some("hostnames")));
         for bad in [
             &b""[..],
             b"GET /",
             b"get / HTTP/1.1",
             b"GET x HTTP/1.1",
+            b"GET ftp://host/ HTTP/1.1",
+            b"GET http:///path HTTP/1.1",
             b"GET / SPDY/3",
             b"GET  / HTTP/1.1",
             b"\xff\xfe / HTTP/1.1",
