@@ -1061,6 +1061,48 @@ vocabulary! {
     }
 }
 
+/// The `api` check's evidence: where the objects were read from and how each request went.
+/// The token is never part of it, only the file it was read from.
+#[derive(Debug, Serialize)]
+pub struct ApiEvidence {
+    /// `https://HOST:PORT`.
+    pub server: String,
+    pub source: ApiConfigSource,
+    pub token_file: String,
+    pub ca_file: String,
+    /// Objects read, by resource; absent when the Service itself could not be read.
+    pub read: Option<ApiCounts>,
+    pub requests: Vec<ApiRequest>,
+    /// What could not be read, in the order it was tried.
+    pub failures: Vec<ApiFailure>,
+    /// Lists cut short at the page bound (4 pages of 500): what they hold is incomplete.
+    pub truncated: Vec<ApiResource>,
+    /// The selector matched no pod, so one page of the namespace's pods was read for the
+    /// near misses.
+    pub namespace_pods_listed: bool,
+    /// After a 403: the Role and RoleBinding that allow the read, as YAML.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rbac_yaml: Option<String>,
+}
+
+/// How many objects of each kind the API read returned.
+#[derive(Debug, Serialize)]
+pub struct ApiCounts {
+    pub services: usize,
+    pub endpointslices: usize,
+    pub endpoints: usize,
+    pub pods: usize,
+}
+
+/// One resource that could not be read.
+#[derive(Debug, Serialize)]
+pub struct ApiFailure {
+    pub resource: ApiResource,
+    pub kind: ApiErrorKind,
+    /// For people: the server's own message when it gave one.
+    pub message: String,
+}
+
 /// One request `diagnose` made to the API server (the `api` check's evidence). The token
 /// is never part of it.
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -7,14 +7,12 @@
 use std::path::Path;
 use std::time::Instant;
 
-use serde_json::json;
-
 use crate::dns::millis;
 use crate::k8s::Objects;
 use crate::kubeapi::rbac::{rbac_commands, rbac_yaml};
 use crate::kubeapi::{self, ApiConfig, ApiError, Failure, Plan, ReadResult};
 use crate::kubeapi::{SkipReason, SERVICE_ACCOUNT_DIR};
-use crate::report::{Check, CheckId, CheckStatus};
+use crate::report::{ApiCounts, ApiEvidence, ApiFailure, Check, CheckId, CheckStatus};
 
 pub struct ApiResult {
     pub check: Check,
@@ -58,7 +56,7 @@ fn not_read(status: CheckStatus, why: &dyn std::fmt::Display, hint: Option<Strin
             id: CheckId::Api,
             status,
             summary: format!("not reading the API server: {why}"),
-            evidence: json!({}),
+            evidence: serde_json::Value::Object(serde_json::Map::new()),
             hint,
             duration_ms: 0.0,
         },
@@ -68,37 +66,35 @@ fn not_read(status: CheckStatus, why: &dyn std::fmt::Display, hint: Option<Strin
 
 fn describe(config: &ApiConfig, namespace: &str, service: &str, read: &ReadResult) -> Check {
     let server = config.server.url();
-    let failures: Vec<serde_json::Value> = read
-        .failures
-        .iter()
-        .map(|f| json!({ "resource": f.resource, "kind": f.error.kind(), "message": f.error.to_string() }))
-        .collect();
     let forbidden_user = read.failures.iter().find_map(|f| match &f.error {
         ApiError::Forbidden { user, .. } => Some(user.clone()),
         _ => None,
     });
-    let counts = read.objects.as_ref().map(|o| {
-        json!({
-            "services": o.services.len(),
-            "endpointslices": o.slices.len(),
-            "endpoints": o.endpoints.len(),
-            "pods": o.pods.len(),
-        })
-    });
-    let mut evidence = json!({
-        "server": server,
-        "source": config.source,
-        "token_file": config.token_file,
-        "ca_file": config.cacert,
-        "read": counts,
-        "requests": read.requests,
-        "failures": failures,
-        "truncated": read.truncated,
-        "namespace_pods_listed": read.listed_namespace_pods,
-    });
-    if let Some(user) = &forbidden_user {
-        evidence["rbac_yaml"] = json!(rbac_yaml(namespace, user.as_deref()));
-    }
+    let evidence = ApiEvidence {
+        server: server.clone(),
+        source: config.source,
+        token_file: config.token_file.display().to_string(),
+        ca_file: config.cacert.display().to_string(),
+        read: read.objects.as_ref().map(|o| ApiCounts {
+            services: o.services.len(),
+            endpointslices: o.slices.len(),
+            endpoints: o.endpoints.len(),
+            pods: o.pods.len(),
+        }),
+        requests: read.requests.clone(),
+        failures: read
+            .failures
+            .iter()
+            .map(|f| ApiFailure {
+                resource: f.resource,
+                kind: f.error.kind(),
+                message: f.error.to_string(),
+            })
+            .collect(),
+        truncated: read.truncated.clone(),
+        namespace_pods_listed: read.listed_namespace_pods,
+        rbac_yaml: forbidden_user.map(|user| rbac_yaml(namespace, user.as_deref())),
+    };
     let hint = read
         .failures
         .first()
@@ -155,7 +151,7 @@ fn describe(config: &ApiConfig, namespace: &str, service: &str, read: &ReadResul
         id: CheckId::Api,
         status,
         summary,
-        evidence,
+        evidence: serde_json::to_value(&evidence).unwrap_or_default(),
         hint: hint.filter(|_| status != CheckStatus::Pass),
         duration_ms: 0.0,
     }
