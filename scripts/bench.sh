@@ -183,7 +183,7 @@ inpod 900 "$work/benchrun" "$diag_runs" 3 "${diag_specs[@]}" >"$work/diag.tsv"
 
 # ------------------------------------------------------------------ serve under load
 mkdir -p "$work/www" "$work/load"
-body=svcprobe-bench
+body="svcprobe-bench"
 echo "$body" >"$work/www/index.html" # busybox httpd serves the same 15 bytes as `serve --body`
 servers=(
     "svcprobe serve|127.0.0.1:18080|$svcprobe serve --listen 127.0.0.1:18080 --body $body"
@@ -250,7 +250,7 @@ for tool in svcprobe curl; do
 done
 echo
 echo "## serve under load: wrk $wrk_args --latency on 127.0.0.1 in the client pod's netns," \
-    "$wrk_rounds interleaved runs per server; body \"$body\\n\" from both"
+    "$wrk_rounds interleaved runs per server; body \"$body\" and a newline from both"
 echo "req/s and latencies: median of the runs (wrk's avg, 50% and 99% latency); errors: socket errors + non-2xx, all runs;"
 echo "RSS of the server process: VmHWM after the load, largest VmRSS sampled every 20 ms, ru_maxrss at SIGTERM (incl. reaped children)"
 printf '%-20s %9s %9s %9s %8s %8s %8s %9s %6s %7s %7s %9s %4s\n' server "req/s" "min" "max" "avg ms" \
