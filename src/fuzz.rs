@@ -74,12 +74,12 @@ pub fn k8s_objects(data: &[u8]) {
             deadline: Duration::from_secs(5),
             resolv_conf: PathBuf::new(),
         };
-        let _ = object_checks::run(
-            &options,
-            Some(&objects),
-            "--objects",
-            &service.metadata.namespace,
-        );
+        let source = object_checks::Source {
+            objects: Some("--objects"),
+            namespace: &service.metadata.namespace,
+            pod: None,
+        };
+        let _ = object_checks::run(&options, Some(&objects), &source);
     }
 }
 

@@ -895,8 +895,9 @@ pub struct DiagnoseReport {
     pub deadline_ms: u64,
 }
 
-/// Where the probe itself runs: the guide's first question is "from where?".
-#[derive(Debug, Serialize)]
+/// Where the probe itself runs: the guide's first question is "from where?". Also the
+/// `context` check's evidence.
+#[derive(Clone, Debug, Serialize)]
 pub struct ProbeContext {
     pub hostname: Option<String>,
     /// The address this pod uses towards the cluster DNS server.
@@ -997,8 +998,8 @@ pub struct Check {
     pub status: CheckStatus,
     /// One line for the checklist.
     pub summary: String,
-    /// What was observed, structured (queries, samples, objects).
-    pub evidence: serde_json::Value,
+    /// What was observed, structured (queries, samples, objects): one shape per check.
+    pub evidence: Evidence,
     /// What to do or look at next, from the guide; absent when there is nothing to do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
@@ -1059,6 +1060,179 @@ vocabulary! {
         /// `--api-server`, `--token-file`, `--cacert`.
         Flags = "flags",
     }
+}
+
+/// What one check observed. Each check has its own shape (the variant named after it);
+/// a check that did not run, or that has nothing to show, has `{}`.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Evidence {
+    Context(ProbeContext),
+    ResolvConf(ResolvConfEvidence),
+    DnsServer(DnsServerEvidence),
+    /// `dns-kubernetes-default`, `dns-short`, `dns-namespaced`, `dns-fqdn`.
+    DnsName(DnsNameEvidence),
+    Api(ApiEvidence),
+    ServiceDefinition(Box<ServiceDefinitionEvidence>),
+    /// `service-definition` when the objects hold no such Service.
+    ServiceMissing(ServiceMissingEvidence),
+    Endpoints(EndpointsEvidence),
+    ClusterIp(ClusterIpEvidence),
+    EndpointsDirect(EndpointsDirectEvidence),
+    Hairpin(HairpinEvidence),
+    Nothing(NoEvidence),
+}
+
+/// `{}`: the check did not run, or has nothing to show beyond its summary.
+#[derive(Debug, Serialize)]
+pub struct NoEvidence {}
+
+/// `resolv-conf`: the file, what glibc makes of it and the lint's findings (absent when
+/// the file could not be read).
+#[derive(Debug, Serialize)]
+pub struct ResolvConfEvidence {
+    pub file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub glibc: Option<EffectiveConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub findings: Option<Vec<Finding>>,
+}
+
+/// `dns-server`: the query sent to each nameserver directly, without the search list.
+#[derive(Debug, Serialize)]
+pub struct DnsServerEvidence {
+    pub queries: Vec<QueryRecord>,
+}
+
+/// One name looked up through the pod's search list, as glibc and as musl would.
+#[derive(Debug, Serialize)]
+pub struct DnsNameEvidence {
+    pub glibc: LibcAnswer,
+    pub musl: LibcAnswer,
+    /// Every query sent for both walks, in order.
+    pub queries: Vec<QueryRecord>,
+}
+
+/// `service-definition` when the objects hold no such Service: the Services they hold.
+#[derive(Debug, Serialize)]
+pub struct ServiceMissingEvidence {
+    /// `namespace/name` of each Service in the objects.
+    pub services: Vec<String>,
+}
+
+/// `service-definition`: the spec fields that explain symptoms, and what the rules found.
+#[derive(Debug, Serialize)]
+pub struct ServiceDefinitionEvidence {
+    #[serde(rename = "type")]
+    pub service_type: Option<String>,
+    pub cluster_ip: Option<String>,
+    pub cluster_ips: Vec<String>,
+    pub ip_families: Vec<String>,
+    pub ip_family_policy: Option<String>,
+    pub session_affinity: Option<String>,
+    pub internal_traffic_policy: Option<String>,
+    pub publish_not_ready_addresses: bool,
+    pub external_name: Option<String>,
+    /// Each port as `name port/protocol -> targetPort`.
+    pub ports: Vec<String>,
+    pub selector: Option<std::collections::BTreeMap<String, String>>,
+    pub selected_pods: Vec<String>,
+    /// When the selector matches no pod: the labels the namespace's pods do have, each
+    /// distinct set with the pods that carry it.
+    pub pod_labels: Vec<PodLabels>,
+    /// What breaks the Service (status `fail`).
+    pub problems: Vec<String>,
+    /// What may break it for some clients (status `warn`).
+    pub warnings: Vec<String>,
+    /// What explains a behaviour without being wrong.
+    pub notes: Vec<String>,
+}
+
+/// One distinct set of labels among a namespace's pods.
+#[derive(Debug, Serialize)]
+pub struct PodLabels {
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub pods: Vec<String>,
+}
+
+/// `endpoints`: each endpoint address of the Service's port, with its pod's state.
+#[derive(Debug, Serialize)]
+pub struct EndpointsEvidence {
+    pub endpoints: Vec<EndpointEvidence>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EndpointEvidence {
+    /// `ip:port`.
+    pub address: String,
+    pub ready: bool,
+    pub pod: Option<String>,
+    /// The pod's phase (`Running`, `Pending`, ...), when the pod is in the objects.
+    pub phase: Option<String>,
+    /// Every container of the pod is ready.
+    pub pod_ready: Option<bool>,
+    pub restarts: Option<u32>,
+    /// A waiting container's reason (`CrashLoopBackOff`, `ImagePullBackOff`, ...).
+    pub waiting: Option<String>,
+    pub node: Option<String>,
+}
+
+vocabulary! {
+    /// What `diagnose` speaks on its connections.
+    pub enum ProbeProtocol {
+        /// A GET / on each connection, to learn which backend answered.
+        Http = "http",
+        /// The TCP handshake only.
+        Tcp = "tcp",
+    }
+}
+
+/// `cluster-ip`: the samples sent to the Service IP and what answered.
+#[derive(Debug, Serialize)]
+pub struct ClusterIpEvidence {
+    /// `ip:port`.
+    pub address: String,
+    pub protocol: ProbeProtocol,
+    pub samples: usize,
+    /// How many samples ended with each outcome (`ok`, or the `tcp`/`http` failures).
+    pub outcomes: std::collections::BTreeMap<&'static str, usize>,
+    /// Which backend answered (the body's first line), how often.
+    pub backends: std::collections::BTreeMap<String, usize>,
+    pub status_codes: std::collections::BTreeMap<u16, usize>,
+    /// Hosts that sent ICMP errors back.
+    pub rejected_by: Vec<String>,
+    pub latency_ms: Option<LatencyStats>,
+}
+
+/// `endpoints-direct`: one connection to each endpoint on its targetPort.
+#[derive(Debug, Serialize)]
+pub struct EndpointsDirectEvidence {
+    pub protocol: ProbeProtocol,
+    pub endpoints: Vec<DirectEndpoint>,
+    /// Endpoints not probed before the deadline: nothing is claimed of them.
+    pub not_probed: Vec<String>,
+    /// Why a worker thread could not be started (a pids limit), when one could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread_error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DirectEndpoint {
+    /// `ip:port`.
+    pub address: String,
+    pub pod: Option<String>,
+    /// It answered.
+    pub ok: bool,
+    pub refused: usize,
+    pub timeout: usize,
+    pub rejected: usize,
+}
+
+/// `hairpin`: the hairpin probe's summary and verdict (as `svcprobe hairpin` reports them).
+#[derive(Debug, Serialize)]
+pub struct HairpinEvidence {
+    pub summary: HairpinSummary,
+    pub verdict: HairpinVerdict,
 }
 
 /// The `api` check's evidence: where the objects were read from and how each request went.

@@ -165,6 +165,35 @@ fn service_and_endpoint_failures() {
     let report = diagnose(&bed, CLIENT, Some(&empty));
     assert_eq!(cause(&report), "no-endpoints", "{report:#}");
     assert_eq!(check(&report, "endpoints")["status"], "fail");
+    // Issue 9: a selector that matches no pod (the guide's `run=` for `app=`): each near
+    // miss is named once, the pods' labels are shown, and no hint asks for what was given.
+    let unselected = objects(&bed, "unselected", |items| {
+        for item in items.iter_mut() {
+            match kind(item) {
+                "Service" => item["spec"]["selector"] = serde_json::json!({ "run": "hostnames" }),
+                "EndpointSlice" => item["endpoints"] = Value::Array(Vec::new()),
+                _ => {}
+            }
+        }
+    });
+    let report = diagnose(&bed, CLIENT, Some(&unselected));
+    assert_eq!(cause(&report), "no-endpoints", "{report:#}");
+    let definition = check(&report, "service-definition")["summary"].to_string();
+    assert_eq!(
+        definition.matches("no label run").count(),
+        1,
+        "{definition}"
+    );
+    assert!(definition.contains("labels: app=hostnames"), "{definition}");
+    let direct = check(&report, "endpoints-direct")["summary"].to_string();
+    assert!(!direct.contains("--objects"), "{direct}");
+    for c in report["checks"].as_array().into_iter().flatten() {
+        let hint = c["hint"].as_str().unwrap_or_default();
+        assert!(
+            !hint.contains("<namespace>") && !hint.contains("<selector>"),
+            "{hint}"
+        );
+    }
     // Without objects the evidence is the node's ICMP reject of the ClusterIP.
     let report = diagnose(&bed, CLIENT, None);
     assert_eq!(cause(&report), "no-endpoints", "{report:#}");

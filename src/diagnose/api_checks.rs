@@ -12,7 +12,9 @@ use crate::k8s::Objects;
 use crate::kubeapi::rbac::{rbac_commands, rbac_yaml};
 use crate::kubeapi::{self, ApiConfig, ApiError, Failure, Plan, ReadResult};
 use crate::kubeapi::{SkipReason, SERVICE_ACCOUNT_DIR};
-use crate::report::{ApiCounts, ApiEvidence, ApiFailure, Check, CheckId, CheckStatus};
+use crate::report::{
+    ApiCounts, ApiEvidence, ApiFailure, Check, CheckId, CheckStatus, Evidence, NoEvidence,
+};
 
 pub struct ApiResult {
     pub check: Check,
@@ -56,7 +58,7 @@ fn not_read(status: CheckStatus, why: &dyn std::fmt::Display, hint: Option<Strin
             id: CheckId::Api,
             status,
             summary: format!("not reading the API server: {why}"),
-            evidence: serde_json::Value::Object(serde_json::Map::new()),
+            evidence: Evidence::Nothing(NoEvidence {}),
             hint,
             duration_ms: 0.0,
         },
@@ -151,7 +153,7 @@ fn describe(config: &ApiConfig, namespace: &str, service: &str, read: &ReadResul
         id: CheckId::Api,
         status,
         summary,
-        evidence: serde_json::to_value(&evidence).unwrap_or_default(),
+        evidence: Evidence::Api(evidence),
         hint: hint.filter(|_| status != CheckStatus::Pass),
         duration_ms: 0.0,
     }

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
-use serde_json::json;
 
 use super::verdict::Name;
 use super::{Options, Resolver};
@@ -14,7 +13,8 @@ use crate::dns::search::{self, Lookup, SearchConfig};
 use crate::dns::{millis, server_answered, Querier, QuerySettings, Timers};
 use crate::probe::pool;
 use crate::report::{
-    Check, CheckId, CheckStatus, Libc, LibcAnswer, LookupStatus, QueryRecord, Rcode,
+    Check, CheckId, CheckStatus, DnsNameEvidence, DnsServerEvidence, Evidence, Libc, LibcAnswer,
+    LookupStatus, QueryRecord, Rcode,
 };
 
 /// Per-query deadline: a healthy cluster DNS answers in milliseconds, and each check may
@@ -85,56 +85,72 @@ pub fn run(
     };
     let server_answers = all_queries().any(answered);
     let server_refused = !server_answers && all_queries().any(|q| q.rcode == Rcode::Unreachable);
-    let mut checks = vec![server_check_report(&server)];
-    let mut result = DnsResult {
-        checks: Vec::new(),
+    let mut walks = walks.into_iter();
+    let mut next = || walks.next().flatten();
+    let (kubernetes_default, short, namespaced, fqdn) = (next(), next(), next(), next());
+    let short = short.filter(|_| same_namespace);
+    let checks = vec![
+        dns_server(&server),
+        dns_kubernetes_default(&names[1], kubernetes_default.as_ref()),
+        dns_short(&names[2], short.as_ref(), ns, pod_namespace),
+        dns_namespaced(&names[3], namespaced.as_ref()),
+        dns_fqdn(&names[4], fqdn.as_ref(), svc, ns),
+    ];
+    DnsResult {
+        checks,
         server_answers,
         server_refused,
-        kubernetes_default: Name::Unchecked,
-        short: Name::Unchecked,
-        namespaced: Name::Unchecked,
-        fqdn: Name::Unchecked,
-        fqdn_address: None,
-    };
-    let ids = [
-        CheckId::DnsKubernetesDefault,
-        CheckId::DnsShort,
-        CheckId::DnsNamespaced,
-        CheckId::DnsFqdn,
-    ];
-    for (index, (id, walk)) in ids.iter().zip(walks).enumerate() {
-        let name = &names[index + 1];
-        let Some(walk) = walk else { continue };
-        if *id == CheckId::DnsShort && !same_namespace {
-            checks.push(Check {
-                id: *id,
-                status: CheckStatus::Skip,
-                summary: format!("`{name}` alone resolves only from namespace {ns}; this pod is in {pod_namespace}"),
-                evidence: json!({}),
-                hint: None,
-                duration_ms: 0.0,
-            });
-            continue;
-        }
-        let outcome = name_outcome(&walk.glibc);
-        match *id {
-            CheckId::DnsKubernetesDefault => result.kubernetes_default = outcome,
-            CheckId::DnsShort => result.short = outcome,
-            CheckId::DnsNamespaced => result.namespaced = outcome,
-            _ => {
-                result.fqdn = outcome;
-                result.fqdn_address = walk
-                    .glibc
-                    .records
-                    .iter()
-                    .find(|r| r.record_type == "A")
-                    .map(|r| r.data.clone());
-            }
-        }
-        checks.push(walk_check(*id, name, &walk));
+        kubernetes_default: name_outcome(kubernetes_default.as_ref()),
+        short: name_outcome(short.as_ref()),
+        namespaced: name_outcome(namespaced.as_ref()),
+        fqdn: name_outcome(fqdn.as_ref()),
+        fqdn_address: fqdn.and_then(|w| {
+            w.glibc
+                .records
+                .into_iter()
+                .find(|r| r.record_type == "A")
+                .map(|r| r.data)
+        }),
     }
-    result.checks = checks;
-    result
+}
+
+/// `dns-kubernetes-default`: the guide's control name; when it fails too, DNS itself is
+/// broken, not this Service.
+fn dns_kubernetes_default(name: &str, walk: Option<&Walk>) -> Check {
+    walk_check(CheckId::DnsKubernetesDefault, name, walk, || {
+        "if kubernetes.default does not resolve either, DNS itself is broken, not this Service"
+            .into()
+    })
+}
+
+/// `dns-short`: the Service's bare name, which resolves only from its own namespace.
+fn dns_short(name: &str, walk: Option<&Walk>, ns: &str, pod_namespace: &str) -> Check {
+    if ns != pod_namespace {
+        return super::skip(
+            CheckId::DnsShort,
+            format!(
+                "`{name}` alone resolves only from namespace {ns}; this pod is in {pod_namespace}"
+            ),
+            None,
+        );
+    }
+    walk_check(CheckId::DnsShort, name, walk, search_list_hint)
+}
+
+/// `dns-namespaced`: `SERVICE.NS`, through the search list.
+fn dns_namespaced(name: &str, walk: Option<&Walk>) -> Check {
+    walk_check(CheckId::DnsNamespaced, name, walk, search_list_hint)
+}
+
+/// `dns-fqdn`: the fully qualified name, the test of whether the Service exists in DNS.
+fn dns_fqdn(name: &str, walk: Option<&Walk>, service: &str, ns: &str) -> Check {
+    walk_check(CheckId::DnsFqdn, name, walk, || {
+        format!("does the Service exist in this namespace? kubectl get service {service} -n {ns}")
+    })
+}
+
+fn search_list_hint() -> String {
+    "the fully qualified name is the test: if it resolves, fix the pod's search list or ndots (svcprobe resolvconf)".into()
 }
 
 fn walk(name: &str, resolver: &Resolver, settings: &QuerySettings) -> Walk {
@@ -182,7 +198,8 @@ fn answered(query: &QueryRecord) -> bool {
     server_answered(query.rcode)
 }
 
-fn server_check_report(queries: &[QueryRecord]) -> Check {
+/// `dns-server`: does any nameserver answer at all (any response code).
+fn dns_server(queries: &[QueryRecord]) -> Check {
     let answering: Vec<&str> = queries
         .iter()
         .filter(|q| answered(q))
@@ -209,21 +226,30 @@ fn server_check_report(queries: &[QueryRecord]) -> Check {
         id: CheckId::DnsServer,
         status,
         summary,
-        evidence: json!({ "queries": queries }),
+        evidence: Evidence::DnsServer(DnsServerEvidence {
+            queries: queries.to_vec(),
+        }),
         hint,
         duration_ms: queries.iter().map(|q| q.duration_ms).fold(0.0, f64::max),
     }
 }
 
-fn name_outcome(answer: &LibcAnswer) -> Name {
-    match answer.status {
+fn name_outcome(walk: Option<&Walk>) -> Name {
+    let Some(walk) = walk else {
+        return Name::Unchecked;
+    };
+    match walk.glibc.status {
         LookupStatus::Resolved => Name::Resolved,
         LookupStatus::NxDomain | LookupStatus::NoData => Name::NotFound,
         _ => Name::Failed,
     }
 }
 
-fn walk_check(id: CheckId, name: &str, walk: &Walk) -> Check {
+/// A name's check from its walk; `hint` says what to do when glibc cannot resolve it.
+fn walk_check(id: CheckId, name: &str, walk: Option<&Walk>, hint: impl Fn() -> String) -> Check {
+    let Some(walk) = walk else {
+        return super::skip(id, format!("the lookup of {name} did not finish"), None);
+    };
     let addresses: Vec<&str> = walk.glibc.records.iter().map(|r| r.data.as_str()).collect();
     let race = conntrack_race(&walk.queries);
     let (mut status, mut summary) = match walk.glibc.status {
@@ -236,12 +262,7 @@ fn walk_check(id: CheckId, name: &str, walk: &Walk) -> Check {
             format!("{name} does not resolve: {status} ({})", walk.glibc.reason),
         ),
     };
-    let mut hint = match (id, status) {
-        (_, CheckStatus::Pass) => None,
-        (CheckId::DnsKubernetesDefault, _) => Some("if kubernetes.default does not resolve either, DNS itself is broken, not this Service".to_string()),
-        (CheckId::DnsFqdn, _) => Some("does the Service exist in this namespace? kubectl get service -n <namespace>".to_string()),
-        _ => Some("the fully qualified name is the test: if it resolves, fix the pod's search list or ndots (svcprobe resolvconf)".to_string()),
-    };
+    let mut hint = (status != CheckStatus::Pass).then(hint);
     if status == CheckStatus::Pass && walk.musl.status != LookupStatus::Resolved {
         status = CheckStatus::Warn;
         summary = format!("{summary}, but musl (Alpine) gets {}", walk.musl.status);
@@ -256,7 +277,11 @@ fn walk_check(id: CheckId, name: &str, walk: &Walk) -> Check {
         id,
         status,
         summary,
-        evidence: json!({ "glibc": walk.glibc, "musl": walk.musl, "queries": walk.queries }),
+        evidence: Evidence::DnsName(DnsNameEvidence {
+            glibc: walk.glibc.clone(),
+            musl: walk.musl.clone(),
+            queries: walk.queries.clone(),
+        }),
         hint,
         duration_ms: walk.duration_ms,
     }

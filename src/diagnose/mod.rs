@@ -17,14 +17,13 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use crate::dns::millis;
 use crate::k8s::Objects;
 use crate::kubeapi;
 use crate::probe::pool;
 use crate::report::{
-    Check, CheckId, CheckStatus, DiagnoseReport, Libc, Origin, ProbeContext, Severity,
+    Check, CheckId, CheckStatus, DiagnoseReport, Evidence, Libc, NoEvidence, Origin, ProbeContext,
+    ResolvConfEvidence, Severity,
 };
 use crate::resolvconf::{self, Effective, ResolvConf};
 use crate::service_name::{Namespace, ServiceName};
@@ -67,7 +66,7 @@ pub struct Resolver {
 pub fn run(options: &Options, start: Instant) -> DiagnoseReport {
     let deadline = start + options.deadline;
     let resolver = read_resolver(options, deadline);
-    let (context, conf_domain) = context(&resolver);
+    let (context, conf_domain) = probe_context(&resolver);
     let service_ref = options.service.settle(
         options.namespace.as_ref(),
         (&context.namespace, context.namespace_source),
@@ -75,10 +74,7 @@ pub fn run(options: &Options, start: Instant) -> DiagnoseReport {
     );
     let namespace = service_ref.namespace.clone();
     let cluster_domain = service_ref.cluster_domain.clone();
-    let mut checks = vec![
-        context_check(&context),
-        resolv_conf_check(&resolver, options),
-    ];
+    let mut checks = vec![self::context(&context), resolv_conf(&resolver, options)];
 
     // The API read runs while the DNS checks wait for answers; it gets a share of the
     // deadline so that the connectivity checks keep theirs when the API server hangs.
@@ -106,11 +102,19 @@ pub fn run(options: &Options, start: Instant) -> DiagnoseReport {
         },
     );
     let (objects, source) = match (&options.objects, &api.objects) {
-        (Some(given), _) => (Some(given), "--objects"),
-        (None, Some(read)) => (Some(read), "the API server"),
-        (None, None) => (None, ""),
+        (Some(given), _) => (Some(given), Some("--objects")),
+        (None, Some(read)) => (Some(read), Some("the API server")),
+        (None, None) => (None, None),
     };
-    let objects = object_checks::run(options, objects, source, &namespace);
+    let objects = object_checks::run(
+        options,
+        objects,
+        &object_checks::Source {
+            objects: source,
+            namespace: &namespace,
+            pod: context.hostname.as_deref(),
+        },
+    );
     let port = options.port.or(objects.port).unwrap_or(80);
     let port_source = match (options.port, objects.port) {
         (Some(_), _) => "flag",
@@ -126,6 +130,7 @@ pub fn run(options: &Options, start: Instant) -> DiagnoseReport {
         port,
         http: objects.http.unwrap_or(matches!(port, 80 | 8080)),
         backends: objects.backends.clone(),
+        no_backends: objects.no_backends.clone(),
         pod_ip: context.pod_ip.clone(),
         samples: options.samples,
         timeout: options.timeout,
@@ -152,7 +157,7 @@ pub fn run(options: &Options, start: Instant) -> DiagnoseReport {
     checks.push(api.check);
     checks.extend(objects.checks);
     checks.extend(reach.checks);
-    checks.push(kube_proxy_check(&options.service.name, &namespace));
+    checks.push(kube_proxy(&options.service.name, &namespace));
     facts.skipped = checks
         .iter()
         .filter(|c| c.status == CheckStatus::Skip)
@@ -203,7 +208,7 @@ fn read_resolver(options: &Options, deadline: Instant) -> Resolver {
 
 /// The probe's own identity (its namespace too: the short-name check depends on it), and
 /// the cluster domain its search list implies.
-fn context(resolver: &Resolver) -> (ProbeContext, (String, Origin)) {
+fn probe_context(resolver: &Resolver) -> (ProbeContext, (String, Origin)) {
     let kube = resolver
         .conf
         .as_ref()
@@ -264,7 +269,8 @@ fn local_address_towards(peer: SocketAddr) -> Option<IpAddr> {
         .filter(|ip| !ip.is_unspecified())
 }
 
-fn context_check(context: &ProbeContext) -> Check {
+/// `context`: where the probe runs.
+fn context(context: &ProbeContext) -> Check {
     let summary = format!(
         "probing from {} ({}), namespace {} (from {})",
         context.hostname.as_deref().unwrap_or("unknown host"),
@@ -275,29 +281,33 @@ fn context_check(context: &ProbeContext) -> Check {
         context.namespace,
         context.namespace_source.name()
     );
-    Check {
-        id: CheckId::Context,
-        status: CheckStatus::Pass,
+    check(
+        CheckId::Context,
+        CheckStatus::Pass,
         summary,
-        evidence: json!({ "hostname": context.hostname, "pod_ip": context.pod_ip, "namespace": context.namespace, "namespace_source": context.namespace_source }),
-        hint: None,
-        duration_ms: 0.0,
-    }
+        Evidence::Context(context.clone()),
+        None,
+    )
 }
 
-fn resolv_conf_check(resolver: &Resolver, options: &Options) -> Check {
+/// `resolv-conf`: the `resolvconf` lint of the pod's resolv.conf.
+fn resolv_conf(resolver: &Resolver, options: &Options) -> Check {
+    let file = options.resolv_conf.display().to_string();
     let Some(conf) = &resolver.conf else {
-        return Check {
-            id: CheckId::ResolvConf,
-            status: CheckStatus::Skip,
-            summary: resolver.read_error.clone().unwrap_or_default(),
-            evidence: json!({ "file": options.resolv_conf }),
-            hint: Some(
+        return check(
+            CheckId::ResolvConf,
+            CheckStatus::Skip,
+            resolver.read_error.clone().unwrap_or_default(),
+            Evidence::ResolvConf(ResolvConfEvidence {
+                file,
+                glibc: None,
+                findings: None,
+            }),
+            Some(
                 "run svcprobe in the pod whose DNS you are debugging (kubectl debug --target)"
                     .into(),
             ),
-            duration_ms: 0.0,
-        };
+        );
     };
     let findings = conf.lint();
     // The most severe finding speaks for the file: its message is what to fix first.
@@ -327,25 +337,56 @@ fn resolv_conf_check(resolver: &Resolver, options: &Options) -> Check {
             )
         }
     };
-    Check {
-        id: CheckId::ResolvConf,
+    let hint = (status != CheckStatus::Pass).then(|| "run `svcprobe resolvconf -o text` for details; kubelet writes `search <ns>.svc.<domain> svc.<domain> <domain>` and `options ndots:5`".into());
+    check(
+        CheckId::ResolvConf,
         status,
         summary,
-        evidence: json!({ "file": options.resolv_conf, "glibc": resolver.glibc.to_report(), "findings": findings }),
-        hint: (status != CheckStatus::Pass).then(|| "run `svcprobe resolvconf -o text` for details; kubelet writes `search <ns>.svc.<domain> svc.<domain> <domain>` and `options ndots:5`".into()),
+        Evidence::ResolvConf(ResolvConfEvidence {
+            file,
+            glibc: Some(resolver.glibc.to_report()),
+            findings: Some(findings),
+        }),
+        hint,
+    )
+}
+
+/// `kube-proxy`: node-side, so always a skip from a pod, with how to look from the node.
+fn kube_proxy(service: &str, namespace: &str) -> Check {
+    skip(
+        CheckId::KubeProxy,
+        "kube-proxy's rules live on the node; this check runs from a node debug pod".into(),
+        Some(format!(
+            "kubectl debug node/<node> -it --image=<svcprobe image> then look for \"{namespace}/{service}\" in `iptables-save` (KUBE-SVC-*/KUBE-SEP-* chains), and check kube-proxy's logs"
+        )),
+    )
+}
+
+/// A check that ran in no measurable time (what it read was already at hand).
+fn check(
+    id: CheckId,
+    status: CheckStatus,
+    summary: String,
+    evidence: Evidence,
+    hint: Option<String>,
+) -> Check {
+    Check {
+        id,
+        status,
+        summary,
+        evidence,
+        hint,
         duration_ms: 0.0,
     }
 }
 
-fn kube_proxy_check(service: &str, namespace: &str) -> Check {
-    Check {
-        id: CheckId::KubeProxy,
-        status: CheckStatus::Skip,
-        summary: "kube-proxy's rules live on the node; this check runs from a node debug pod".into(),
-        evidence: json!({}),
-        hint: Some(format!(
-            "kubectl debug node/<node> -it --image=<svcprobe image> then look for \"{namespace}/{service}\" in `iptables-save` (KUBE-SVC-*/KUBE-SEP-* chains), and check kube-proxy's logs"
-        )),
-        duration_ms: 0.0,
-    }
+/// A check that could not run: `why` says why (and how to make it run).
+fn skip(id: CheckId, why: String, hint: Option<String>) -> Check {
+    check(
+        id,
+        CheckStatus::Skip,
+        why,
+        Evidence::Nothing(NoEvidence {}),
+        hint,
+    )
 }

@@ -8,8 +8,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use super::verdict::{Direct, Tally};
 use crate::dns::millis;
 use crate::hairpin;
@@ -19,7 +17,10 @@ use crate::probe::connect;
 use crate::probe::pool::{self, SpawnError};
 use crate::probe::stats::latency_stats;
 use crate::probe::tls::Trust;
-use crate::report::{Check, CheckId, CheckStatus, HairpinStatus, HttpOutcome};
+use crate::report::{
+    Check, CheckId, CheckStatus, ClusterIpEvidence, DirectEndpoint, EndpointsDirectEvidence,
+    Evidence, HairpinEvidence, HairpinStatus, HttpOutcome, ProbeProtocol,
+};
 
 /// Threads used for the ClusterIP samples: enough to finish 20 samples in one round trip
 /// or two, few enough not to look like a flood.
@@ -33,6 +34,8 @@ pub struct Plan {
     /// Send GET / on each connection to learn which backend answered.
     pub http: bool,
     pub backends: Vec<Backend>,
+    /// Why `backends` is empty, when it is: the skip reason of `endpoints-direct`.
+    pub no_backends: String,
     pub pod_ip: Option<String>,
     pub samples: usize,
     pub timeout: Duration,
@@ -84,7 +87,7 @@ pub fn run(plan: &Plan) -> ReachResult {
         .and_then(|ip| plan.backends.iter().find(|b| &b.ip == ip));
     // Three fan-outs at once: the hairpin probe, the ClusterIP samples, every endpoint.
     let hairpin_job = || match (vip, own) {
-        (Some(addr), Some(own)) => Some(hairpin_check(addr, own, plan)),
+        (Some(addr), Some(own)) => Some(hairpin(addr, own, plan)),
         _ => None,
     };
     let samples_job = || vip.map(|addr| samples(addr, plan));
@@ -115,17 +118,20 @@ pub fn run(plan: &Plan) -> ReachResult {
         (Some(addr), Some((samples, _))) if samples.is_empty() => {
             checks.push(skip(
                 CheckId::ClusterIp,
-                &format!("{addr}: no connection could start before the deadline"),
+                format!("{addr}: no connection could start before the deadline"),
             ));
             None
         }
         (Some(addr), Some((samples, _))) => {
-            let (check, tally) = cluster_ip_check(addr, plan.http, &samples);
+            let (check, tally) = cluster_ip(addr, plan.http, &samples);
             checks.push(check);
             Some(tally)
         }
         _ => {
-            checks.push(skip(CheckId::ClusterIp, "no ClusterIP to probe: the name did not resolve and no objects give it (or the Service is headless)"));
+            checks.push(skip(
+                CheckId::ClusterIp,
+                "no ClusterIP to probe: the name did not resolve and no objects give it (or the Service is headless)".into(),
+            ));
             None
         }
     };
@@ -142,21 +148,33 @@ pub fn run(plan: &Plan) -> ReachResult {
             None => not_probed.push(addr.to_string()),
         }
     }
-    checks.push(direct_check(&probed, &not_probed, plan.http, thread_error));
+    checks.push(endpoints_direct(&probed, &not_probed, plan, thread_error));
     let direct = probed;
-    let (hairpin_check, hairpin_ok) = match hairpin {
+    let (hairpin, hairpin_ok) = match hairpin {
         Some((check, ok)) => (check, ok),
         None if plan.backends.is_empty() => (
-            skip(CheckId::Hairpin, "endpoint addresses unknown, so whether this pod is one is too: read the API (RBAC), or give --objects or --endpoints"),
+            skip(
+                CheckId::Hairpin,
+                format!(
+                    "whether this pod is an endpoint is unknown: {}",
+                    plan.no_backends
+                ),
+            ),
             None,
         ),
-        None if own.is_some() => (skip(CheckId::Hairpin, "no ClusterIP to reach this pod through"), None),
+        None if own.is_some() => (
+            skip(
+                CheckId::Hairpin,
+                "no ClusterIP to reach this pod through".into(),
+            ),
+            None,
+        ),
         None => (
-            skip(CheckId::Hairpin, "this pod is not an endpoint of the Service: hairpin only matters from a backend pod"),
+            skip(CheckId::Hairpin, "this pod is not an endpoint of the Service: hairpin only matters from a backend pod".into()),
             None,
         ),
     };
-    checks.push(hairpin_check);
+    checks.push(hairpin);
     ReachResult {
         checks,
         cluster_ip,
@@ -244,8 +262,8 @@ fn one(addr: SocketAddr, plan: &Plan) -> Attempt {
     }
 }
 
-/// The `hairpin` probe from this pod, which backs the Service through `own`.
-fn hairpin_check(vip: SocketAddr, own: &Backend, plan: &Plan) -> (Check, Option<bool>) {
+/// `hairpin`: the hairpin probe from this pod, which backs the Service through `own`.
+fn hairpin(vip: SocketAddr, own: &Backend, plan: &Plan) -> (Check, Option<bool>) {
     let left = plan.deadline.saturating_duration_since(Instant::now());
     let config = hairpin::Config {
         service: vip,
@@ -263,7 +281,7 @@ fn hairpin_check(vip: SocketAddr, own: &Backend, plan: &Plan) -> (Check, Option<
             return (
                 skip(
                     CheckId::Hairpin,
-                    &format!("the hairpin probe could not run: {e}"),
+                    format!("the hairpin probe could not run: {e}"),
                 ),
                 None,
             )
@@ -280,7 +298,10 @@ fn hairpin_check(vip: SocketAddr, own: &Backend, plan: &Plan) -> (Check, Option<
         summary: report.verdict.summary.clone(),
         hint: report.verdict.hint.clone(),
         duration_ms: report.duration_ms,
-        evidence: json!({ "summary": report.summary, "verdict": report.verdict }),
+        evidence: Evidence::Hairpin(HairpinEvidence {
+            summary: report.summary,
+            verdict: report.verdict,
+        }),
     };
     (check, ok)
 }
@@ -317,7 +338,8 @@ fn outcome_counts(attempts: &[Attempt]) -> BTreeMap<&'static str, usize> {
     counts
 }
 
-fn cluster_ip_check(addr: SocketAddr, http: bool, samples: &[Attempt]) -> (Check, Tally) {
+/// `cluster-ip`: the samples sent to the Service IP, which backends answered, how fast.
+fn cluster_ip(addr: SocketAddr, http: bool, samples: &[Attempt]) -> (Check, Tally) {
     let t = tally(samples);
     let mut backends: BTreeMap<String, usize> = BTreeMap::new();
     for identity in samples.iter().filter_map(|a| a.identity.clone()) {
@@ -355,15 +377,15 @@ fn cluster_ip_check(addr: SocketAddr, http: bool, samples: &[Attempt]) -> (Check
     } else {
         (CheckStatus::Fail, format!("{addr}: nothing answered; {}", describe_failures(samples)), Some("compare with endpoints-direct: if the pods answer directly, kube-proxy is at fault".into()))
     };
-    let evidence = json!({
-        "address": addr.to_string(),
-        "protocol": if http { "http" } else { "tcp" },
-        "samples": t.attempts,
-        "outcomes": outcome_counts(samples),
-        "backends": backends,
-        "status_codes": status_codes(samples),
-        "rejected_by": t.rejected_by,
-        "latency_ms": latency_stats(&mut latencies),
+    let evidence = Evidence::ClusterIp(ClusterIpEvidence {
+        address: addr.to_string(),
+        protocol: protocol(http),
+        samples: t.attempts,
+        outcomes: outcome_counts(samples),
+        backends,
+        status_codes: status_codes(samples),
+        rejected_by: t.rejected_by.clone(),
+        latency_ms: latency_stats(&mut latencies),
     });
     (
         Check {
@@ -408,17 +430,28 @@ fn first_few(items: &[String]) -> String {
     }
 }
 
-fn direct_check(
+fn protocol(http: bool) -> ProbeProtocol {
+    if http {
+        ProbeProtocol::Http
+    } else {
+        ProbeProtocol::Tcp
+    }
+}
+
+/// `endpoints-direct`: each endpoint on its targetPort, bypassing the Service.
+fn endpoints_direct(
     direct: &[Direct],
     not_probed: &[String],
-    http: bool,
+    plan: &Plan,
     thread_error: Option<String>,
 ) -> Check {
     if direct.is_empty() && not_probed.is_empty() {
-        return skip(
-            CheckId::EndpointsDirect,
-            "no endpoint addresses known: read the API (RBAC), or give --objects or --endpoints",
-        );
+        let why = if plan.backends.is_empty() {
+            plan.no_backends.clone()
+        } else {
+            "the only endpoint is this pod, reached through the Service by the hairpin check".into()
+        };
+        return skip(CheckId::EndpointsDirect, why);
     }
     let answering = direct.iter().filter(|d| d.tally.ok > 0).count();
     let failing: Vec<String> = direct
@@ -481,14 +514,22 @@ fn direct_check(
             direct.len() + n
         ),
     };
-    let mut evidence = json!({
-        "protocol": if http { "http" } else { "tcp" },
-        "endpoints": direct.iter().map(|d| json!({ "address": d.address, "pod": d.pod, "ok": d.tally.ok > 0, "refused": d.tally.refused, "timeout": d.tally.timeout, "rejected": d.tally.rejected })).collect::<Vec<_>>(),
-        "not_probed": not_probed,
+    let evidence = Evidence::EndpointsDirect(EndpointsDirectEvidence {
+        protocol: protocol(plan.http),
+        endpoints: direct
+            .iter()
+            .map(|d| DirectEndpoint {
+                address: d.address.clone(),
+                pod: d.pod.clone(),
+                ok: d.tally.ok > 0,
+                refused: d.tally.refused,
+                timeout: d.tally.timeout,
+                rejected: d.tally.rejected,
+            })
+            .collect(),
+        not_probed: not_probed.to_vec(),
+        thread_error,
     });
-    if let Some(error) = thread_error {
-        evidence["thread_error"] = json!(error);
-    }
     Check {
         id: CheckId::EndpointsDirect,
         status,
@@ -499,13 +540,6 @@ fn direct_check(
     }
 }
 
-fn skip(id: CheckId, why: &str) -> Check {
-    Check {
-        id,
-        status: CheckStatus::Skip,
-        summary: why.to_string(),
-        evidence: json!({}),
-        hint: None,
-        duration_ms: 0.0,
-    }
+fn skip(id: CheckId, why: String) -> Check {
+    super::skip(id, why, None)
 }

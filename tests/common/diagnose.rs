@@ -1,16 +1,22 @@
 //! Reading `svcprobe diagnose` reports in tests, with the contract every run must keep: the
-//! output is JSON, the exit code matches the verdict, and the walk ends by its deadline.
+//! output is JSON of the documented shape (mirror structs with `deny_unknown_fields`), the
+//! exit code matches the verdict, and the walk ends by its deadline.
 
+use std::collections::BTreeMap;
 use std::process::Output;
 
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
 
+use super::schema::{Latency, ServiceRef};
 use super::testbed::describe;
 
 /// The report in `out`, after checking the exit code and the deadline.
 pub fn report(out: &Output) -> Value {
     let report: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", describe(out)));
+    typed(&report);
     let healthy = report["verdict"]["cause"] == "healthy";
     assert_eq!(
         out.status.code(),
@@ -52,4 +58,320 @@ pub fn check_ids(report: &Value) -> Vec<&str> {
         .flatten()
         .filter_map(|c| c["id"].as_str())
         .collect()
+}
+
+// The mirror of `report::DiagnoseReport`: every field pinned, so schema drift fails every
+// suite that reads a diagnose report. Evidence is decoded by check id, one shape per check;
+// the types other suites pin (queries, libc answers, resolver settings, findings, the
+// hairpin summary and verdict) stay `Value` here.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    pub schema_version: u32,
+    pub command: String,
+    pub ok: bool,
+    pub service: String,
+    pub namespace: String,
+    pub service_ref: ServiceRef,
+    pub port: u16,
+    pub port_source: String,
+    pub context: Context,
+    pub checks: Vec<Check>,
+    pub verdict: Verdict,
+    pub duration_ms: f64,
+    pub deadline_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Context {
+    pub hostname: Option<String>,
+    pub pod_ip: Option<String>,
+    pub namespace: String,
+    pub namespace_source: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    pub id: CheckId,
+    pub status: Status,
+    pub summary: String,
+    pub evidence: Value,
+    pub hint: Option<String>,
+    pub duration_ms: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckId {
+    Context,
+    ResolvConf,
+    DnsServer,
+    DnsKubernetesDefault,
+    DnsShort,
+    DnsNamespaced,
+    DnsFqdn,
+    Api,
+    ServiceDefinition,
+    Endpoints,
+    ClusterIp,
+    EndpointsDirect,
+    Hairpin,
+    KubeProxy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+    Skip,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Verdict {
+    pub cause: Cause,
+    pub summary: String,
+    pub next_steps: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    Healthy,
+    ServiceNotFound,
+    DnsUnreachable,
+    DnsConfig,
+    NoEndpoints,
+    TargetPortMismatch,
+    BackendDown,
+    TrafficBlocked,
+    Hairpin,
+    Proxy,
+    Unknown,
+}
+
+/// `{}`: a check that did not run.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Nothing {}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolvConfEvidence {
+    pub file: String,
+    #[serde(default)]
+    pub glibc: Option<Value>,
+    #[serde(default)]
+    pub findings: Option<Vec<Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsServerEvidence {
+    pub queries: Vec<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsNameEvidence {
+    pub glibc: Value,
+    pub musl: Value,
+    pub queries: Vec<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiEvidence {
+    pub server: String,
+    pub source: String,
+    pub token_file: String,
+    pub ca_file: String,
+    pub read: Option<ApiCounts>,
+    pub requests: Vec<ApiRequest>,
+    pub failures: Vec<ApiFailure>,
+    pub truncated: Vec<String>,
+    pub namespace_pods_listed: bool,
+    #[serde(default)]
+    pub rbac_yaml: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiCounts {
+    pub services: usize,
+    pub endpointslices: usize,
+    pub endpoints: usize,
+    pub pods: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiRequest {
+    pub path: String,
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub items: Option<usize>,
+    #[serde(default)]
+    pub error: Option<String>,
+    pub duration_ms: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiFailure {
+    pub resource: String,
+    pub kind: String,
+    pub message: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceMissingEvidence {
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceDefinitionEvidence {
+    #[serde(rename = "type")]
+    pub service_type: Option<String>,
+    pub cluster_ip: Option<String>,
+    pub cluster_ips: Vec<String>,
+    pub ip_families: Vec<String>,
+    pub ip_family_policy: Option<String>,
+    pub session_affinity: Option<String>,
+    pub internal_traffic_policy: Option<String>,
+    pub publish_not_ready_addresses: bool,
+    pub external_name: Option<String>,
+    pub ports: Vec<String>,
+    pub selector: Option<BTreeMap<String, String>>,
+    pub selected_pods: Vec<String>,
+    pub pod_labels: Vec<PodLabels>,
+    pub problems: Vec<String>,
+    pub warnings: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PodLabels {
+    pub labels: BTreeMap<String, String>,
+    pub pods: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointsEvidence {
+    pub endpoints: Vec<Endpoint>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    pub address: String,
+    pub ready: bool,
+    pub pod: Option<String>,
+    pub phase: Option<String>,
+    pub pod_ready: Option<bool>,
+    pub restarts: Option<u32>,
+    pub waiting: Option<String>,
+    pub node: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Http,
+    Tcp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterIpEvidence {
+    pub address: String,
+    pub protocol: Protocol,
+    pub samples: usize,
+    pub outcomes: BTreeMap<String, usize>,
+    pub backends: BTreeMap<String, usize>,
+    pub status_codes: BTreeMap<u16, usize>,
+    pub rejected_by: Vec<String>,
+    pub latency_ms: Option<Latency>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointsDirectEvidence {
+    pub protocol: Protocol,
+    pub endpoints: Vec<DirectEndpoint>,
+    pub not_probed: Vec<String>,
+    #[serde(default)]
+    pub thread_error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectEndpoint {
+    pub address: String,
+    pub pod: Option<String>,
+    pub ok: bool,
+    pub refused: usize,
+    pub timeout: usize,
+    pub rejected: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HairpinEvidence {
+    pub summary: Value,
+    pub verdict: Value,
+}
+
+fn fits<T: DeserializeOwned>(value: &Value) -> Result<(), String> {
+    T::deserialize(value).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Whether a check's evidence has its check's shape (`{}` when it did not run).
+fn evidence_fits(check: &Check) -> Result<(), String> {
+    let e = &check.evidence;
+    if matches!(check.status, Status::Skip | Status::Fail) && fits::<Nothing>(e).is_ok() {
+        return Ok(());
+    }
+    match check.id {
+        CheckId::Context => fits::<Context>(e),
+        CheckId::ResolvConf => fits::<ResolvConfEvidence>(e),
+        CheckId::DnsServer => fits::<DnsServerEvidence>(e),
+        CheckId::DnsKubernetesDefault
+        | CheckId::DnsShort
+        | CheckId::DnsNamespaced
+        | CheckId::DnsFqdn => fits::<DnsNameEvidence>(e),
+        CheckId::Api => fits::<ApiEvidence>(e),
+        CheckId::ServiceDefinition => {
+            fits::<ServiceDefinitionEvidence>(e).or_else(|_| fits::<ServiceMissingEvidence>(e))
+        }
+        CheckId::Endpoints => fits::<EndpointsEvidence>(e),
+        CheckId::ClusterIp => fits::<ClusterIpEvidence>(e),
+        CheckId::EndpointsDirect => fits::<EndpointsDirectEvidence>(e),
+        CheckId::Hairpin => fits::<HairpinEvidence>(e),
+        CheckId::KubeProxy => fits::<Nothing>(e),
+    }
+}
+
+/// `report` decoded into the mirror: panics, naming the field, on any drift.
+pub fn typed(report: &Value) -> Report {
+    let typed: Report = Report::deserialize(report)
+        .unwrap_or_else(|e| panic!("diagnose report drifted from its mirror: {e}: {report:#}"));
+    for check in &typed.checks {
+        if let Err(e) = evidence_fits(check) {
+            panic!(
+                "{:?} evidence drifted from its mirror: {e}: {:#}",
+                check.id, check.evidence
+            );
+        }
+    }
+    typed
 }
