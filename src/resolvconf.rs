@@ -371,8 +371,8 @@ fn parse_option(conf: &mut ResolvConf, line: usize, token: &str) {
         push_finding(
             "malformed-option",
             format!(
-                "`{token}` is read by prefix: glibc (atoi, prefix match) reads {glibc_reads}, \
-                 musl (strtoul) reads {musl_reads}"
+                "`{token}`: glibc reads {glibc_reads} (it matches options by prefix and reads \
+                 numbers with atoi), musl reads {musl_reads} (strtoul)"
             ),
         );
     }
