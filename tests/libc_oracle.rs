@@ -32,6 +32,9 @@ use table::{Case, Reply, CASES, SEARCH};
 
 /// The lab's DNS server. Not 127.0.0.1: that is where the libraries fall back to.
 const SERVER: &str = "10.53.0.1";
+/// A second address of the same server, for resolv.conf files with two nameservers (and
+/// for the readiness check, since a case may drop everything sent to the first).
+const SECOND_SERVER: &str = "10.53.0.2";
 const OPTIONS: &str = "options ndots:5 timeout:1 attempts:1";
 /// Hard cap for one program's run in the lab.
 const RUN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -94,6 +97,14 @@ impl Lab {
         let in_lab = |args: &[&str]| ip(&[&["netns", "exec", &lab_netns][..], args].concat());
         in_lab(&["ip", "link", "set", "lo", "up"]);
         in_lab(&["ip", "addr", "add", &format!("{SERVER}/32"), "dev", "lo"]);
+        in_lab(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{SECOND_SERVER}/32"),
+            "dev",
+            "lo",
+        ]);
         for rule in rules {
             let args: Vec<&str> = rule.split(' ').collect();
             in_lab(&[&["iptables"][..], &args].concat());
@@ -134,7 +145,7 @@ impl Lab {
                     "+short",
                     "+time=1",
                     "+tries=1",
-                    &format!("@{SERVER}"),
+                    &format!("@{SECOND_SERVER}"),
                     "ready.cluster.local",
                     "A",
                 ],
@@ -270,7 +281,7 @@ fn named_conf(dir: &Path, subzones: &[(String, bool)]) -> String {
     let d = dir.display();
     let mut conf = format!(
         "options {{ directory \"{d}\"; pid-file none; session-keyfile none; managed-keys-directory \"{d}\";\n\
-         listen-on port 53 {{ {SERVER}; }}; listen-on-v6 {{ none; }}; recursion no; allow-query {{ any; }};\n\
+         listen-on port 53 {{ {SERVER}; {SECOND_SERVER}; }}; listen-on-v6 {{ none; }}; recursion no; allow-query {{ any; }};\n\
          dnssec-validation no; notify no; minimal-responses yes; empty-zones-enable no; check-names primary ignore; querylog yes; }};\n\
          controls {{ }};\n\
          logging {{ channel g {{ file \"{d}/named.log\"; severity info; }}; category default {{ g; }};\n\
@@ -357,6 +368,10 @@ impl Asker {
 
 /// Zones, subzones and iptables rules that make the server behave as the table says.
 fn lab_for(cases: &[Case]) -> Lab {
+    lab_with_rules(cases, Vec::new())
+}
+
+fn lab_with_rules(cases: &[Case], mut rules: Vec<String>) -> Lab {
     let mut cluster = String::from(
         "$TTL 30\n@ 5 IN SOA ns. h. 1 1800 900 604800 5\n@ IN NS ns.\nready IN A 10.53.9.9\n",
     );
@@ -364,7 +379,6 @@ fn lab_for(cases: &[Case]) -> Lab {
         "$TTL 30\n. 5 IN SOA ns. h. 1 1800 900 604800 5\n. IN NS ns.\nns. IN A 10.53.0.1\n",
     );
     let mut subzones = Vec::new();
-    let mut rules = Vec::new();
     for case in cases {
         for asker in Asker::ALL {
             for (name, reply) in candidates(&asker.label(case)).into_iter().zip(case.replies) {
@@ -889,4 +903,62 @@ fn names_are_refused_only_where_the_libraries_would_not_send_them_as_typed() {
         sent("my_svc-s.default.svc.cluster.local."),
         "svcprobe sends it too: {queries:?}"
     );
+}
+
+/// Two nameservers, the first one silent: glibc waits its timeout on the first, then asks
+/// the second; musl asks both at once and waits for nothing. svcprobe's `app_wait_ms`
+/// says so, and the real libraries take that long.
+#[test]
+fn with_a_silent_first_server_glibc_waits_and_musl_does_not() {
+    let (glibc_program, musl_program) = programs().clone();
+    let drop_first = format!("-A INPUT -p udp -d {SERVER} --dport 53 -j DROP");
+    let answer = CASES.iter().find(|c| c.label == "answer").expect("case");
+    let mut lab = lab_with_rules(std::slice::from_ref(answer), vec![drop_first]);
+    let conf = format!(
+        "nameserver {SERVER}\nnameserver {SECOND_SERVER}\nsearch {}\n{OPTIONS}\n",
+        SEARCH.join(" ")
+    );
+    let (g, m, s) = (
+        Asker::Glibc.label(answer),
+        Asker::Musl.label(answer),
+        Asker::Svcprobe.label(answer),
+    );
+    let (glibc, musl, ours) = thread::scope(|scope| {
+        let glibc =
+            scope.spawn(|| lab.run(&g, &conf, &[glibc_program.to_str().expect("path"), &g]));
+        let musl = scope.spawn(|| lab.run(&m, &conf, &[musl_program.to_str().expect("path"), &m]));
+        let ours = scope.spawn(|| {
+            lab.run(
+                &s,
+                &conf,
+                &[bin::svcprobe(), "nslookup", "--timeout", "1s", &s],
+            )
+        });
+        (
+            glibc.join().expect("glibc"),
+            musl.join().expect("musl"),
+            ours.join().expect("svcprobe"),
+        )
+    });
+    let queries = lab.queries();
+    let (glibc, musl) = (gai(&glibc), gai(&musl));
+    assert_eq!((glibc.result.as_str(), musl.result.as_str()), ("ok", "ok"));
+    assert!(
+        (950.0..1600.0).contains(&glibc.ms),
+        "glibc took {} ms",
+        glibc.ms
+    );
+    assert!(musl.ms < 300.0, "musl took {} ms", musl.ms);
+    let to_second = |label: &str| {
+        queries
+            .iter()
+            .any(|q| q.name.starts_with(&format!("{label}.")) && q.server == SECOND_SERVER)
+    };
+    assert!(to_second(&g) && to_second(&m), "{queries:?}");
+    let report: Nslookup = serde_json::from_slice(&ours.stdout)
+        .unwrap_or_else(|e| panic!("not an nslookup report ({e}): {}", describe(&ours)));
+    assert_eq!(report.answer.status, "resolved");
+    assert_eq!(report.other_libc.status, "resolved");
+    assert_eq!(report.answer.app_wait_ms, 1000, "{:?}", report.answer);
+    assert_eq!(report.other_libc.app_wait_ms, 0, "{:?}", report.other_libc);
 }
