@@ -1006,6 +1006,19 @@ pub struct Check {
     pub duration_ms: f64,
 }
 
+impl Check {
+    /// Why a skipped check did not run, without the remedy: its summary up to the first
+    /// `: ` or `; `.
+    pub fn skip_reason(&self) -> &str {
+        let end = [": ", "; "]
+            .iter()
+            .filter_map(|sep| self.summary.find(sep))
+            .min()
+            .unwrap_or(self.summary.len());
+        &self.summary[..end]
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
@@ -1107,6 +1120,8 @@ pub struct DnsServerEvidence {
 /// One name looked up through the pod's search list, as glibc and as musl would.
 #[derive(Debug, Serialize)]
 pub struct DnsNameEvidence {
+    /// The name as looked up (`kubernetes.default`, `hostnames.default`, ...).
+    pub name: String,
     pub glibc: LibcAnswer,
     pub musl: LibcAnswer,
     /// Every query sent for both walks, in order.

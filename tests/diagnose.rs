@@ -133,6 +133,32 @@ fn dns_failures() {
     let objects = healthy_objects(&bed);
     for switch in ["dns-down", "dns-drop"] {
         bed.break_(switch);
+        // Issue 11: the text view is read from its last screen; the first failing check and
+        // the verdict must both be on it, each hint said once.
+        let out = bed.exec(
+            CLIENT,
+            &[bin::svcprobe(), "-o", "text", "diagnose", "hostnames"],
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        let last_screen = &lines[lines.len().saturating_sub(24)..];
+        assert!(
+            last_screen
+                .iter()
+                .any(|l| l.starts_with("[FAIL] dns-server")),
+            "{switch}: {text}"
+        );
+        assert!(last_screen
+            .iter()
+            .any(|l| l.starts_with("verdict: dns-unreachable")));
+        let hints: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.contains("-> "))
+            .copied()
+            .collect();
+        let distinct: std::collections::BTreeSet<&str> = hints.iter().copied().collect();
+        assert_eq!(hints.len(), distinct.len(), "{switch}: {text}");
+        assert!(lines.iter().all(|l| l.chars().count() <= 80), "{text}");
         for objects in [None, Some(&objects)] {
             let report = diagnose(&bed, CLIENT, objects);
             assert_eq!(cause(&report), "dns-unreachable", "{switch}: {report:#}");

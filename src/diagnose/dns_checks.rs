@@ -278,6 +278,7 @@ fn walk_check(id: CheckId, name: &str, walk: Option<&Walk>, hint: impl Fn() -> S
         status,
         summary,
         evidence: Evidence::DnsName(DnsNameEvidence {
+            name: name.to_string(),
             glibc: walk.glibc.clone(),
             musl: walk.musl.clone(),
             queries: walk.queries.clone(),

@@ -161,7 +161,7 @@ pub fn run(options: &Options, start: Instant) -> DiagnoseReport {
     facts.skipped = checks
         .iter()
         .filter(|c| c.status == CheckStatus::Skip)
-        .map(|c| (c.id, first_clause(&c.summary)))
+        .map(|c| (c.id, c.skip_reason().to_string()))
         .collect();
     DiagnoseReport {
         service: options.service.name.clone(),
@@ -175,16 +175,6 @@ pub fn run(options: &Options, start: Instant) -> DiagnoseReport {
         duration_ms: millis(start.elapsed()),
         deadline_ms: options.deadline.as_millis() as u64,
     }
-}
-
-/// A skip summary's reason without its remedy: the part before the first `: ` or `; `.
-fn first_clause(summary: &str) -> String {
-    let end = [": ", "; "]
-        .iter()
-        .filter_map(|sep| summary.find(sep))
-        .min()
-        .unwrap_or(summary.len());
-    summary[..end].to_string()
 }
 
 fn read_resolver(options: &Options, deadline: Instant) -> Resolver {

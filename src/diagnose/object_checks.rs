@@ -153,7 +153,7 @@ fn without_objects(given: Vec<Backend>, options: &Options, source: &Source) -> O
     let supply = how_to_supply(options, source);
     let definition = skip(
         CheckId::ServiceDefinition,
-        "no cluster objects to check the Service definition against".into(),
+        "no cluster objects to check it against".into(),
         Some(supply.clone()),
     );
     let endpoints = if given.is_empty() {

@@ -179,6 +179,7 @@ pub struct DnsServerEvidence {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DnsNameEvidence {
+    pub name: String,
     pub glibc: Value,
     pub musl: Value,
     pub queries: Vec<Value>,
