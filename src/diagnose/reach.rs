@@ -370,12 +370,22 @@ fn cluster_ip(addr: SocketAddr, http: bool, samples: &[Attempt]) -> (Check, Tall
                 t.attempts,
                 describe_failures(samples)
             ),
-            Some("some backends fail: see endpoints-direct".into()),
+            Some(format!(
+                "some backends fail: see {}",
+                CheckId::EndpointsDirect
+            )),
         )
     } else if t.rejected == t.attempts {
         (CheckStatus::Fail, format!("{addr}: every attempt rejected by {} (ICMP): no endpoints behind the Service", t.rejected_by.join(", ")), Some("kube-proxy REJECTs connections to a Service without endpoints: check the selector and the pods' readiness".into()))
     } else {
-        (CheckStatus::Fail, format!("{addr}: nothing answered; {}", describe_failures(samples)), Some("compare with endpoints-direct: if the pods answer directly, kube-proxy is at fault".into()))
+        (
+            CheckStatus::Fail,
+            format!("{addr}: nothing answered; {}", describe_failures(samples)),
+            Some(format!(
+                "compare with {}: if the pods answer directly, kube-proxy is at fault",
+                CheckId::EndpointsDirect
+            )),
+        )
     };
     let evidence = Evidence::ClusterIp(ClusterIpEvidence {
         address: addr.to_string(),
