@@ -5,9 +5,11 @@
 //! so an input that once broke a parser fails the normal test run if it breaks it again.
 //! Each function takes the bytes the way the real code path does (a file read lossily as
 //! UTF-8, a datagram, an argument vector) and drives what that path then does with them,
-//! without I/O. Results are dropped: a finding is a panic, a hang or unbounded memory.
+//! without I/O. Results go to `black_box`, so that the optimizer cannot drop a pure parse
+//! whose result is unused; a finding is a panic, a hang or unbounded memory.
 
 use std::ffi::OsString;
+use std::hint::black_box;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,8 +27,10 @@ use crate::{cli, cmd, k8s, kubeapi, sockdiag};
 /// `svcprobe resolvconf --file F`: the whole report, JSON and text, as the command prints it.
 pub fn resolv_conf(data: &[u8]) {
     let envelope = cmd::resolvconf::report("fuzz", &String::from_utf8_lossy(data));
-    let _ = serde_json::to_string(&envelope);
-    let _ = envelope.report.text();
+    black_box((
+        serde_json::to_string(&envelope).ok(),
+        envelope.report.text(),
+    ));
 }
 
 /// One DNS reply (UDP datagram or TCP message body) to a query for a Service name. The ID is
@@ -37,7 +41,7 @@ pub fn dns_message(data: &[u8]) {
         record_type: RecordType::A,
     };
     let id = wire::message_id(data).unwrap_or_default();
-    let _ = wire::decode_response(data, id, &question);
+    black_box(wire::decode_response(data, id, &question).ok());
 }
 
 /// What `serve` reads from a client before it answers: the head up to the blank line.
@@ -45,7 +49,7 @@ pub fn http_request_head(data: &[u8]) {
     let head = cmd::serve::find_blank_line(data, 0)
         .and_then(|end| data.get(..end))
         .unwrap_or(data);
-    let _ = cmd::serve::parse_head(head);
+    black_box(cmd::serve::parse_head(head).ok());
 }
 
 /// `diagnose --objects F`: the parse, then the Service-definition and endpoint checks for
@@ -79,18 +83,19 @@ pub fn k8s_objects(data: &[u8]) {
             namespace: &service.metadata.namespace,
             pod: None,
         };
-        let _ = object_checks::run(&options, Some(&objects), &source);
+        black_box(object_checks::run(&options, Some(&objects), &source));
     }
 }
 
 /// One `IP_RECVERR` control message's data: `sock_extended_err` and the offender address.
 pub fn icmp_error(data: &[u8]) {
-    let _ = connect::parse_extended_err(data);
+    black_box(connect::parse_extended_err(data));
 }
 
 /// One datagram of a `sock_diag` dump.
 pub fn sock_diag(data: &[u8]) {
-    let _ = sockdiag::parse_chunk(data, &mut Vec::new());
+    let mut sockets = Vec::new();
+    black_box((sockdiag::parse_chunk(data, &mut sockets).ok(), sockets));
 }
 
 /// The command line: NUL separates the arguments (any other byte, invalid UTF-8 included,
@@ -100,7 +105,8 @@ pub fn command_line(data: &[u8]) {
         .split(|&b| b == 0)
         .map(|arg| OsString::from_vec(arg.to_vec()))
         .collect();
-    if let Err(error) = cli::parse(args) {
-        let _ = (error.to_string(), error.exit_code());
+    match cli::parse(args) {
+        Ok(parsed) => drop(black_box(parsed)),
+        Err(error) => drop(black_box((error.to_string(), error.exit_code()))),
     }
 }

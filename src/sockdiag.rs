@@ -134,8 +134,9 @@ pub(crate) fn parse_chunk(mut chunk: &[u8], out: &mut Vec<TcpSocket>) -> io::Res
         match kind {
             NLMSG_DONE => return Ok(true),
             NLMSG_ERROR => {
-                let errno = u32_at(message, 0).ok_or_else(bad)? as i32;
-                return Err(io::Error::from_raw_os_error(-errno));
+                // `nlmsgerr.error` is a negated errno; i32::MIN has no positive (found by fuzzing).
+                let errno = (u32_at(message, 0).ok_or_else(bad)? as i32).checked_neg();
+                return Err(errno.map_or_else(bad, io::Error::from_raw_os_error));
             }
             SOCK_DIAG_BY_FAMILY => out.extend(parse_socket(message)),
             _ => {}
@@ -302,6 +303,8 @@ mod tests {
             &mut out,
         );
         assert_eq!(err.unwrap_err().raw_os_error(), Some(libc::EPERM));
+        let err = parse_chunk(&header(NLMSG_ERROR, &i32::MIN.to_ne_bytes()), &mut out);
+        assert_eq!(err.unwrap_err().kind(), io::ErrorKind::InvalidData);
     }
 
     #[test]
