@@ -14,6 +14,8 @@
 #                         125 if the test bed itself fails (pod unknown, bed not up).
 #   ns POD                print the pod's netns name        ip POD     print the pod's IP
 #   pods                  list pods: name namespace ip netns
+#   topology              the bed's addresses, pods and Services as `KEY VALUE...` lines, from the
+#                         variables below (tests check their own copies against it; no root needed)
 #   querylog              print the path of BIND's query log
 #   clear-querylog        truncate the query log in place (named keeps appending to it)
 #   break SWITCH...       turn failures on (idempotent)     fix SWITCH...|all  turn them off (idempotent)
@@ -140,9 +142,16 @@ PODS=(
 	"hostnames-632524106-ly40y default 10.244.0.6 backend"
 	"hostnames-632524106-tlaok default 10.244.0.7 backend"
 )
-DNS_POD=coredns-5d78c9869d-9x7kq
-DNS_IP=10.244.0.2
-BACKENDS=(hostnames-632524106-bbpiw hostnames-632524106-ly40y hostnames-632524106-tlaok)
+# the DNS pod and the backends, by role (PODS is the one list of pods)
+BACKENDS=()
+for p in "${PODS[@]}"; do
+	read -r name _ ip role <<<"$p"
+	case "$role" in
+	dns) DNS_POD=$name DNS_IP=$ip ;;
+	backend) BACKENDS+=("$name") ;;
+	esac
+done
+unset p name ip role
 DOWN_BACKEND=hostnames-632524106-bbpiw
 # the only endpoint of default/self
 SELF_BACKEND=hostnames-632524106-bbpiw
@@ -964,6 +973,25 @@ cmd_switches() {
 	done
 }
 
+# one fact per line, so that a test reads them without knowing bash
+cmd_topology() {
+	local p
+	echo "domain $DOMAIN"
+	echo "bridge-ip $GW"
+	echo "node-ip $NODE_IP"
+	echo "backend-port $BACKEND_PORT"
+	echo "service kube-system/kube-dns $DNS_VIP"
+	echo "service default/hostnames $HOSTNAMES_VIP"
+	echo "service default/kubernetes $KUBERNETES_VIP"
+	echo "service default/self $SELF_VIP"
+	for p in "${PODS[@]}"; do echo "pod $p"; done
+	echo "dns-pod $DNS_POD"
+	echo "backends ${BACKENDS[*]}"
+	echo "down-backend $DOWN_BACKEND"
+	echo "self-backend $SELF_BACKEND"
+	echo "switches ${SWITCHES[*]}"
+}
+
 case "$CMD" in
 up) cmd_up ;;
 down) cmd_down ;;
@@ -980,6 +1008,7 @@ ip)
 pods)
 	for p in "${PODS[@]}"; do set -- $p; echo "$1 $2 $3 $(pod_ns "$1")"; done
 	;;
+topology) cmd_topology ;;
 querylog) echo "$QUERYLOG" ;;
 clear-querylog)
 	need_root
