@@ -22,8 +22,7 @@ fn objects(bed: &Testbed, name: &str, change: impl Fn(&mut Vec<Value>)) -> PathB
     let mut list: Value = serde_json::from_str(FIXTURE).expect("fixture");
     let items = list["items"].as_array_mut().expect("items");
     change(items);
-    let dir = std::env::temp_dir().join(format!("svcprobe-test-objects-{}", bed.prefix()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = bed.scratch_dir();
     let path = dir.join(format!("{name}.json"));
     std::fs::write(&path, list.to_string()).expect("write objects");
     path

@@ -32,8 +32,7 @@ fn in_client(bed: &Testbed, resolv_conf: &str, args: &[&str]) -> std::process::O
 }
 
 fn write_resolv_conf(bed: &Testbed, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("svcprobe-test-resolv-{}", bed.prefix()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = bed.scratch_dir();
     let path = dir.join(format!("{:x}.conf", fnv(text)));
     std::fs::write(&path, text).expect("write resolv.conf");
     path

@@ -8,7 +8,7 @@
 //! and in `scripts/testbed/README.md`.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
@@ -165,6 +165,8 @@ pub fn describe(out: &Output) -> String {
 /// One running test bed; torn down (`down`) when dropped.
 pub struct Testbed {
     prefix: String,
+    /// The bed's scratch directory (see `scratch_dir`).
+    scratch: PathBuf,
 }
 
 impl Testbed {
@@ -172,8 +174,10 @@ impl Testbed {
     /// the bed does not come up.
     pub fn up() -> Testbed {
         require_root();
+        let prefix = unique_prefix();
         let bed = Testbed {
-            prefix: unique_prefix(),
+            scratch: std::env::temp_dir().join(format!("svcprobe-test-{prefix}")),
+            prefix,
         };
         // a bed left behind by an earlier, killed run with the same pid would be reused: clear it
         bed.script_ok(&["down"]);
@@ -183,6 +187,13 @@ impl Testbed {
 
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// A directory for the test's own files (objects, resolv.conf variants), removed with the
+    /// bed, also when the test fails: a test run leaves nothing behind in /tmp.
+    pub fn scratch_dir(&self) -> &Path {
+        std::fs::create_dir_all(&self.scratch).expect("scratch dir");
+        &self.scratch
     }
 
     /// Runs `scripts/testbed.sh -p PREFIX ARGS...` (hard timeout 30 s).
@@ -273,6 +284,7 @@ impl Testbed {
 
 impl Drop for Testbed {
     fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.scratch);
         let out = self.script_cmd(&["down"]);
         if !out.status.success() && !thread::panicking() {
             panic!("testbed down failed: {}", describe(&out));
