@@ -20,6 +20,7 @@ pub mod report;
 pub mod resolvconf;
 pub mod service_name;
 pub mod sockdiag;
+pub mod text;
 
 use cli::{Command, Format};
 use error::{Error, ExitCode};

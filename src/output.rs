@@ -5,7 +5,6 @@ mod diagnose;
 mod hairpin;
 mod probes;
 
-use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -16,6 +15,7 @@ use crate::report::{
     Envelope, ErrorDetail, ErrorReport, Finding, LookupStatus, NslookupReport, ResolvConfReport,
     SCHEMA_VERSION,
 };
+use crate::text::{self, wrap};
 
 /// A report that also has a human view.
 pub trait Text {
@@ -26,7 +26,8 @@ pub trait Text {
 pub fn emit<T: Serialize + Text>(envelope: &Envelope<T>, format: Format) -> io::Result<()> {
     let rendered = match format {
         Format::Json => serde_json::to_string_pretty(envelope).map_err(io::Error::other)? + "\n",
-        Format::Text => envelope.report.text(),
+        // Untrusted text that a view did not escape is escaped here, before the terminal.
+        Format::Text => text::escape_lines(&envelope.report.text()).into_owned(),
     };
     write_stdout(&rendered)
 }
@@ -34,7 +35,7 @@ pub fn emit<T: Serialize + Text>(envelope: &Envelope<T>, format: Format) -> io::
 /// Prints an error: one line on stderr, and, when JSON was asked for and the command
 /// line itself was fine, a JSON error report on stdout so a script has a document to parse.
 pub fn emit_error(command: &'static str, error: &Error, format: Format) -> io::Result<()> {
-    eprintln!("svcprobe: {error}");
+    eprintln!("svcprobe: {}", text::escape(&error.to_string()));
     if format == Format::Text || matches!(error, Error::Usage(_)) {
         return Ok(());
     }
@@ -63,12 +64,10 @@ pub fn write_stdout(text: &str) -> io::Result<()> {
 fn findings_text(out: &mut String, findings: &[Finding]) {
     for f in findings {
         let line = f.line.map(|l| format!(" (line {l})")).unwrap_or_default();
-        let _ = writeln!(
+        wrap(
             out,
-            "  {:<7} {}{line}: {}",
-            severity_label(f),
-            f.code,
-            f.message
+            "          ",
+            &format!("  {:<7} {}{line}: {}", severity_label(f), f.code, f.message),
         );
     }
 }
@@ -84,7 +83,7 @@ fn severity_label(f: &Finding) -> &'static str {
 impl Text for ResolvConfReport {
     fn text(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "{}", self.file);
+        wrap(&mut out, "  ", &self.file);
         let servers: Vec<String> = self
             .nameservers
             .iter()
@@ -96,36 +95,53 @@ impl Text for ResolvConfReport {
                 }
             })
             .collect();
-        let _ = writeln!(out, "  nameservers: {}", or_none(&servers.join(" ")));
-        let _ = writeln!(out, "  search:      {}", or_none(&self.search.join(" ")));
-        let _ = writeln!(
-            out,
-            "  glibc:       ndots:{} timeout:{}s attempts:{} {}",
-            self.glibc.ndots,
-            self.glibc.timeout_s,
-            self.glibc.attempts,
-            self.glibc.flags.join(" ")
+        wrap(
+            &mut out,
+            "               ",
+            &format!("  nameservers: {}", or_none(&servers.join(" "))),
         );
-        let _ = writeln!(
-            out,
-            "  musl:        ndots:{} timeout:{}s attempts:{} search: {}",
-            self.musl.ndots,
-            self.musl.timeout_s,
-            self.musl.attempts,
-            or_none(&self.musl.search.join(" "))
+        wrap(
+            &mut out,
+            "               ",
+            &format!("  search:      {}", or_none(&self.search.join(" "))),
+        );
+        wrap(
+            &mut out,
+            "               ",
+            &format!(
+                "  glibc:       ndots:{} timeout:{}s attempts:{} {}",
+                self.glibc.ndots,
+                self.glibc.timeout_s,
+                self.glibc.attempts,
+                self.glibc.flags.join(" ")
+            ),
+        );
+        wrap(
+            &mut out,
+            "               ",
+            &format!(
+                "  musl:        ndots:{} timeout:{}s attempts:{} search: {}",
+                self.musl.ndots,
+                self.musl.timeout_s,
+                self.musl.attempts,
+                or_none(&self.musl.search.join(" "))
+            ),
         );
         if let Some(k) = &self.kubernetes {
             let ns = k.namespace.as_deref().unwrap_or("?");
-            let _ = writeln!(
-                out,
-                "  kubernetes:  namespace {ns}, cluster domain {}",
-                k.cluster_domain
+            wrap(
+                &mut out,
+                "               ",
+                &format!(
+                    "  kubernetes:  namespace {ns}, cluster domain {}",
+                    k.cluster_domain
+                ),
             );
         }
         if self.findings.is_empty() {
-            let _ = writeln!(out, "no findings");
+            wrap(&mut out, "  ", "no findings");
         } else {
-            let _ = writeln!(out, "findings:");
+            wrap(&mut out, "  ", "findings:");
             findings_text(&mut out, &self.findings);
         }
         out
@@ -141,49 +157,71 @@ impl Text for NslookupReport {
             LookupStatus::Resolved => format!("{} -> {}", self.name, data.join(" ")),
             status => format!("{} -> {}", self.name, status.as_str().to_uppercase()),
         };
-        let _ = writeln!(out, "{headline}   ({}: {})", a.libc.name(), a.reason);
+        wrap(
+            &mut out,
+            "  ",
+            &format!("{headline}   ({}: {})", a.libc.name(), a.reason),
+        );
         let waits = [&self.answer, &self.other_libc];
         if waits.iter().any(|w| w.app_wait_ms > 0) {
             let each: Vec<String> = waits
                 .iter()
                 .map(|w| format!("{} {:.1} s", w.libc.name(), w.app_wait_ms as f64 / 1000.0))
                 .collect();
-            let _ = writeln!(
-                out,
-                "timeouts an application sits out: {}; svcprobe took {} ms",
-                each.join(", "),
-                self.duration_ms.round()
+            wrap(
+                &mut out,
+                "  ",
+                &format!(
+                    "timeouts an application sits out: {}; svcprobe took {} ms",
+                    each.join(", "),
+                    self.duration_ms.round()
+                ),
             );
         }
-        let _ = writeln!(out, "queries ({} ms):", self.duration_ms.round());
+        wrap(
+            &mut out,
+            "  ",
+            &format!("queries ({} ms):", self.duration_ms.round()),
+        );
         for q in &self.queries {
             let answers: Vec<String> = q
                 .answers
                 .iter()
                 .map(|r| format!("{} ttl={}", r.data, r.ttl))
                 .collect();
-            let _ = writeln!(
-                out,
-                "  {:<42} {:<5} {:<9} {:>7.1} ms  {}{}",
-                q.name,
-                q.record_type,
-                q.rcode,
-                q.duration_ms,
-                if q.transport == "tcp" { "tcp " } else { "" },
-                answers.join(", ")
+            wrap(
+                &mut out,
+                "      ",
+                &format!(
+                    "  {:<42} {:<5} {:<9} {:>7.1} ms  {}{}",
+                    q.name,
+                    q.record_type,
+                    q.rcode,
+                    q.duration_ms,
+                    if q.transport == "tcp" { "tcp " } else { "" },
+                    answers.join(", ")
+                ),
             );
         }
-        let _ = writeln!(out, "server(s): {}", self.nameservers.join(" "));
+        wrap(
+            &mut out,
+            "  ",
+            &format!("server(s): {}", self.nameservers.join(" ")),
+        );
         match &self.libc_disagreement {
             Some(why) => {
-                let _ = writeln!(out, "glibc and musl DISAGREE: {why}");
+                wrap(&mut out, "  ", &format!("glibc and musl DISAGREE: {why}"));
             }
             None => {
-                let _ = writeln!(out, "{} agrees.", self.other_libc.libc.name());
+                wrap(
+                    &mut out,
+                    "  ",
+                    &format!("{} agrees.", self.other_libc.libc.name()),
+                );
             }
         }
         if !self.findings.is_empty() {
-            let _ = writeln!(out, "findings:");
+            wrap(&mut out, "  ", "findings:");
             findings_text(&mut out, &self.findings);
         }
         out

@@ -987,3 +987,52 @@ fn forty_thousand_endpoints_in_objects_are_probed_by_the_pool_not_a_thread_each(
         check["summary"]
     );
 }
+
+/// svcprobe `-o text` in the private namespace: exit code and stdout.
+fn svcprobe_text(args: &[&str]) -> (Option<i32>, String) {
+    let out = netns::private()
+        .command(bin::svcprobe())
+        .args(["-o", "text"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run svcprobe");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn assert_escaped(text: &str) {
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "raw control characters: {text:?}"
+    );
+    assert!(text.contains("\\x1b"), "{text}");
+    assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+}
+
+#[test]
+fn terminal_escapes_from_peers_and_files_are_shown_escaped() {
+    let addr = peer(|s| {
+        let _ = s.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 21\r\n\r\n\x1b[2J\x1b]0;owned\x07pod-a\r\n",
+        );
+    });
+    let url = format!("http://{addr}/");
+    let (code, text) = svcprobe_text(&["http", &url, "--count", "2"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_escaped(&text);
+    assert!(text.contains("\\x1b[2J\\x1b]0;owned\\x07pod-a"), "{text}");
+
+    let scratch = Scratch::new("escapes");
+    let conf = scratch.0.join("resolv.conf");
+    std::fs::write(
+        &conf,
+        "nameserver 10.0.0.10\nsearch default.svc.cluster.local \x1b[31mred\nbogus \x1b]0;x\x07\n",
+    )
+    .expect("write resolv.conf");
+    let (code, text) = svcprobe_text(&["resolvconf", "--file", &conf.display().to_string()]);
+    assert!(matches!(code, Some(0 | 1)), "{text}");
+    assert_escaped(&text);
+}

@@ -17,6 +17,7 @@ use crate::report::{
     DistinctResponse, Envelope, Finding, HttpAttempt, HttpOutcome, HttpReport, Resolution,
     Severity, TlsSettings, SCHEMA_VERSION,
 };
+use crate::text;
 
 pub fn run(args: &HttpArgs) -> Result<Envelope<HttpReport>, Error> {
     let start = Instant::now();
@@ -249,9 +250,9 @@ fn findings(
             Severity::Info,
             "distinct-responses",
             format!(
-                "{} distinct responses in {answered} answers (for a serve_hostname-like \
-                 backend: that many pods answered)",
-                responses.len()
+                "{} in {answered} answers (for a serve_hostname-like backend: that many \
+                 pods answered)",
+                text::count(responses.len(), "distinct response", "distinct responses")
             ),
         );
     }

@@ -21,6 +21,7 @@ use crate::report::{
     Check, CheckId, CheckStatus, ClusterIpEvidence, DirectEndpoint, EndpointsDirectEvidence,
     Evidence, HairpinEvidence, HairpinStatus, HttpOutcome, ProbeProtocol,
 };
+use crate::text::{count, of};
 
 /// Threads used for the ClusterIP samples: enough to finish 20 samples in one round trip
 /// or two, few enough not to look like a flood.
@@ -353,21 +354,23 @@ fn cluster_ip(addr: SocketAddr, http: bool, samples: &[Attempt]) -> (Check, Tall
     let seen = if backends.is_empty() {
         String::new()
     } else {
-        format!(", {} distinct backends", backends.len())
+        format!(
+            ", {}",
+            count(backends.len(), "distinct backend", "distinct backends")
+        )
     };
     let (status, summary, hint) = if t.all_ok() {
         (
             CheckStatus::Pass,
-            format!("{addr}: {}/{} answered{seen}", t.ok, t.attempts),
+            format!("{addr}: {} answered{seen}", of(t.ok, t.attempts)),
             None,
         )
     } else if t.ok > 0 {
         (
             CheckStatus::Warn,
             format!(
-                "{addr}: {}/{} answered{seen}; {}",
-                t.ok,
-                t.attempts,
+                "{addr}: {} answered{seen}; {}",
+                of(t.ok, t.attempts),
                 describe_failures(samples)
             ),
             Some(format!(

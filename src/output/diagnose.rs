@@ -5,12 +5,10 @@
 //! remedy is in the JSON, and in the verdict's next steps when the verdict needs it).
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 
 use super::Text;
 use crate::report::{Check, CheckId, CheckStatus, DiagnoseReport, Evidence, LookupStatus};
-
-const WIDTH: usize = 80;
+use crate::text::wrap;
 
 /// One entry of the checklist: a check, or DNS name checks that failed the same way.
 struct Entry<'a> {
@@ -53,7 +51,7 @@ impl Text for DiagnoseReport {
                 wrap(&mut out, "         ", &format!("       -> {hint}"));
             }
         }
-        let _ = writeln!(out);
+        out.push('\n');
         wrap(
             &mut out,
             "  ",
@@ -106,44 +104,5 @@ fn entry(check: &Check) -> Entry<'_> {
         ids: vec![check.id],
         summary,
         hint: check.hint.as_deref().filter(|_| hint_shown),
-    }
-}
-
-/// Writes `text` in lines of at most 80 columns, continuation lines indented by `indent`.
-fn wrap(out: &mut String, indent: &str, text: &str) {
-    let body = text.trim_start();
-    // Leading spaces are the first line's indentation, not words.
-    let mut line = text[..text.len() - body.len()].to_string();
-    let lead = line.len();
-    for word in body.split(' ') {
-        let width = line.chars().count();
-        if width > lead && width + 1 + word.chars().count() > WIDTH {
-            let _ = writeln!(out, "{}", line.trim_end());
-            line = indent.to_string();
-        } else if width > lead {
-            line.push(' ');
-        }
-        if word.chars().count() > WIDTH - indent.len() {
-            let cut: String = word.chars().take(WIDTH - indent.len() - 1).collect();
-            line.push_str(&cut);
-            line.push('…');
-        } else {
-            line.push_str(word);
-        }
-    }
-    let _ = writeln!(out, "{}", line.trim_end());
-}
-
-#[cfg(test)]
-mod tests {
-    use super::wrap;
-
-    #[test]
-    fn wraps_at_80_columns() {
-        let mut out = String::new();
-        let long = "word ".repeat(50) + &"x".repeat(120);
-        wrap(&mut out, "    ", &long);
-        assert!(out.lines().all(|l| l.chars().count() <= 80), "{out}");
-        assert!(out.lines().count() > 3);
     }
 }

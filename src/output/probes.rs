@@ -1,7 +1,7 @@
 //! Text views of the connectivity reports (`tcp`, `http`, `serve`): one line per target
 //! or attempt, 80 columns, nothing the JSON does not have.
 
-use std::fmt::{Display, Write as _};
+use std::fmt::Display;
 
 use serde::Serialize;
 
@@ -10,23 +10,16 @@ use crate::report::{
     Finding, HttpAttempt, HttpOutcome, HttpReport, IcmpReport, LatencyStats, ProbeSummary,
     Resolution, ServeReport, TcpAttempt, TcpOutcome, TcpReport,
 };
+use crate::text::{clip, count, of, wrap};
 
-const WIDTH: usize = 80;
 /// Attempt lines shown per address or URL; the JSON has them all.
 const MAX_ATTEMPT_LINES: usize = 20;
+/// Characters of a body's first line shown as a sample in an attempt or response row.
+const BODY_SAMPLE: usize = 40;
 
-/// Cuts a line to the terminal width, marking the cut.
-fn fit(line: &str) -> String {
-    if line.chars().count() <= WIDTH {
-        return line.to_string();
-    }
-    let mut cut: String = line.chars().take(WIDTH - 1).collect();
-    cut.push('…');
-    cut
-}
-
+/// One line of a view; what does not fit 80 columns goes on indented continuation lines.
 fn push_line(out: &mut String, line: &str) {
-    let _ = writeln!(out, "{}", fit(line));
+    wrap(out, "          ", line);
 }
 
 fn latency(l: &Option<LatencyStats>) -> String {
@@ -76,19 +69,10 @@ fn findings(out: &mut String, findings: &[Finding]) {
     if findings.is_empty() {
         return;
     }
-    let _ = writeln!(out, "findings:");
+    push_line(out, "findings:");
     for f in findings {
-        let text = format!("{:<5} {}: {}", severity_label(f), f.code, f.message);
-        let mut line = String::from(" ");
-        for word in text.split(' ') {
-            if line.chars().count() + 1 + word.chars().count() > WIDTH && line.trim() != "" {
-                push_line(out, &line);
-                line = String::from("       ");
-            }
-            line.push(' ');
-            line.push_str(word);
-        }
-        push_line(out, &line);
+        let line = format!("  {:<5} {}: {}", severity_label(f), f.code, f.message);
+        wrap(out, "        ", &line);
     }
 }
 
@@ -130,9 +114,9 @@ impl Text for TcpReport {
                 push_line(
                     &mut out,
                     &format!(
-                        "  {}  {connected}/{} connected  {}",
+                        "  {}  {} connected  {}",
                         a.address,
-                        s.attempts,
+                        of(connected as usize, s.attempts as usize),
                         if connected == s.attempts {
                             latency(&s.latency)
                         } else {
@@ -158,12 +142,16 @@ const HTTP_ATTEMPT_HEADER: &str = "  #   result    connect   tls 1st byte total 
 
 fn http_attempt_line(a: &HttpAttempt) -> String {
     let ms = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
+    // A status with a body cut short is no response: the row says how it failed.
+    let answered = a.outcome == HttpOutcome::Response;
     let result = match a.status {
-        Some(s) => s.to_string(),
-        None => a.outcome.to_string(),
+        Some(s) if answered => s.to_string(),
+        _ => a.outcome.to_string(),
     };
     let tail = match (a.status, &a.body_excerpt) {
-        (Some(_), Some(body)) => body.lines().next().unwrap_or_default().to_string(),
+        (Some(_), Some(body)) if answered => {
+            clip(body.lines().next().unwrap_or_default(), BODY_SAMPLE)
+        }
         _ => match (a.timeout_phase, &a.icmp, &a.detail) {
             (Some(phase), _, _) => format!("{phase} deadline passed"),
             (None, Some(_), _) => icmp_words(&a.icmp),
@@ -191,9 +179,9 @@ impl Text for HttpReport {
         push_line(
             &mut out,
             &format!(
-                "GET {}  {responses}/{} answered  {}",
+                "GET {}  {} answered  {}",
                 self.url,
-                s.attempts,
+                of(responses as usize, s.attempts as usize),
                 latency(&s.latency)
             ),
         );
@@ -221,7 +209,7 @@ impl Text for HttpReport {
             push_line(&mut out, &http_attempt_line(a));
         }
         if !self.responses.is_empty() {
-            let _ = writeln!(out, "responses:");
+            push_line(&mut out, "responses:");
             for r in &self.responses {
                 push_line(
                     &mut out,
@@ -230,7 +218,10 @@ impl Text for HttpReport {
                         r.count,
                         r.share * 100.0,
                         r.status,
-                        r.body_excerpt.lines().next().unwrap_or_default()
+                        clip(
+                            r.body_excerpt.lines().next().unwrap_or_default(),
+                            BODY_SAMPLE
+                        )
                     ),
                 );
             }
@@ -242,28 +233,80 @@ impl Text for HttpReport {
 
 impl Text for ServeReport {
     fn text(&self) -> String {
-        format!(
-            "served {} requests on {} connections ({} error responses) at {} as {};\n\
-             stopped by {} after {:.1} s\n",
-            self.requests,
-            self.connections,
-            self.error_responses,
+        let mut out = String::new();
+        let line = format!(
+            "served {} on {} ({}) at {} as {}; stopped by {} after {:.1} s",
+            count(self.requests as usize, "request", "requests"),
+            count(self.connections as usize, "connection", "connections"),
+            count(
+                self.error_responses as usize,
+                "error response",
+                "error responses"
+            ),
             self.listen,
             self.hostname,
             self.stopped_by,
             self.duration_ms / 1000.0
-        )
+        );
+        wrap(&mut out, "  ", &line);
+        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::{TcpAddressProbe, TcpTarget};
+
+    /// A rejected attempt to a long IPv6 address, by a long IPv6 address, with `detail`.
+    fn report(detail: &str) -> TcpReport {
+        TcpReport {
+            count: 1,
+            interval_ms: 0,
+            timeout_ms: 2000,
+            source: None,
+            targets: vec![TcpTarget {
+                target: "[fd00:10:244:1234:5678:9abc:def0:1]:8080".into(),
+                host: "fd00:10:244:1234:5678:9abc:def0:1".into(),
+                port: 8080,
+                resolution: None,
+                addresses: vec![TcpAddressProbe {
+                    address: "[fd00:10:244:1234:5678:9abc:def0:1]:8080".into(),
+                    attempts: vec![TcpAttempt {
+                        seq: 1,
+                        outcome: TcpOutcome::Rejected,
+                        duration_ms: 0.1,
+                        local: None,
+                        icmp: Some(IcmpReport {
+                            from: "fd00:10:244:1234:5678:9abc:def0:fffe".into(),
+                            icmp_type: 1,
+                            code: 4,
+                            description: "port-unreachable",
+                        }),
+                        detail: Some(detail.into()),
+                    }],
+                    summary: crate::probe::stats::summarize(
+                        [(TcpOutcome::Rejected, 0.1)].into_iter(),
+                        TcpOutcome::Connected,
+                    ),
+                }],
+            }],
+            duration_ms: 1.0,
+            findings: Vec::new(),
+        }
+    }
 
     #[test]
-    fn long_lines_are_cut_to_80_columns() {
-        let long = "x".repeat(200);
-        assert_eq!(fit(&long).chars().count(), WIDTH);
-        assert_eq!(fit("short"), "short");
+    fn who_rejected_is_never_cut_and_lines_fit_80_columns() {
+        let text = report("Connection refused (os error 111)").text();
+        assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+        assert!(
+            text.contains("fd00:10:244:1234:5678:9abc:def0:fffe"),
+            "{text}"
+        );
+        assert!(
+            text.contains("none of 1 connected") || text.contains("not the one"),
+            "{text}"
+        );
     }
 }
