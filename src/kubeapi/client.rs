@@ -252,7 +252,8 @@ impl Client {
             return serde_json::from_str(&text)
                 .map_err(|e| ApiError::BadResponse(format!("GET {path}: not JSON: {e}")));
         }
-        // The API server explains itself in a `Status` object.
+        // The API server explains itself in a meta/v1 `Status` object, whose `message` is
+        // `omitempty` (left out when empty, never null): without one, the request stands in.
         let message = serde_json::from_str::<Value>(&text)
             .ok()
             .and_then(|v| v.get("message").and_then(Value::as_str).map(String::from))
@@ -291,7 +292,9 @@ impl Client {
                 .and_then(Value::as_str)
                 .filter(|c| !c.is_empty())
                 .map(String::from);
-            // `items` has no omitempty: `null` is an empty page, as `[]` is.
+            // ListMeta's `continue` is `omitempty`: left out (or empty) on the last page. A
+            // list's `items` has no omitempty: `null` is an empty page, as `[]` is (the server
+            // itself always sends `[]`).
             match page.get_mut("items").map(Value::take) {
                 Some(Value::Array(page_items)) => items.extend(page_items),
                 Some(Value::Null) => {}
