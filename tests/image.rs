@@ -13,14 +13,14 @@ use std::process::Command;
 use common::bin;
 use serde_json::Value;
 
-/// A regression ceiling, not the goal: the issue's target is 2,000,000 bytes, TLS included,
-/// and today's binary (about 2.35 MB) misses it; BENCHMARKS.md says where the bytes go and
-/// what could close the gap. Anything that grows the binary past this fails here.
-const MAX_BINARY_BYTES: u64 = 2_450_000;
-/// What a node pulls: the gzip layer, about half the binary (a ceiling like the one above).
-/// Raised from 1,300,000 for the API read of `diagnose` (src/kubeapi.rs and the object
-/// fields it brings: +68 KB binary, +30 KB layer).
-const MAX_LAYER_BYTES: u64 = 1_330_000;
+/// A regression ceiling for the shipped binary: its size at b1cb506 (1,699,808 bytes, the
+/// pinned-nightly build of ship/config.toml) plus a small margin. Issue 12's target is under
+/// 1,650,000 bytes, and the budget with node mode, the exporter and the DNS checks is under
+/// 1,800,000 (BENCHMARKS.md, "Budget"): whoever raises this says there what the bytes bought.
+const MAX_BINARY_BYTES: u64 = 1_740_000;
+/// What a node pulls: the gzip layer (949,563 bytes at b1cb506, gzip level 9), plus a small
+/// margin like the one above. Issue 12's target is under 900,000 bytes.
+const MAX_LAYER_BYTES: u64 = 975_000;
 /// Where scripts/build.sh puts the shipped binary (ship/config.toml's target-dir).
 const SHIPPED_PATH: &str = "target/ship/x86_64-unknown-linux-musl/release/svcprobe";
 
