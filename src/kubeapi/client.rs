@@ -231,12 +231,17 @@ impl Client {
             .get_authorized(&url, &token)
             .map_err(|e| classify(&e, &prober.trace(), timeout))?;
         let code = response.status().as_u16();
-        let mut body = response.into_body();
         let limit = if code == 200 {
             MAX_RESPONSE_BYTES
         } else {
             64 << 10
         };
+        // A declared length over the cap is refused before a byte of it is read: reading
+        // megabytes only to drop them could spend the whole deadline on a slow link.
+        if declared_length(&response).is_some_and(|n| n > limit) {
+            return Err(ApiError::TooLarge);
+        }
+        let mut body = response.into_body();
         let bytes = body
             .with_config()
             .limit(limit)
@@ -334,6 +339,18 @@ fn read_token(path: &Path) -> Result<String, TokenError> {
         return Err(TokenError::Unusable(path.to_path_buf()));
     }
     Ok(token.to_string())
+}
+
+/// The body length the server declared, when it declared one (not for chunked lists).
+fn declared_length(response: &ureq::http::Response<ureq::Body>) -> Option<u64> {
+    response
+        .headers()
+        .get(ureq::http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// How a request failed below HTTP: the same vocabulary as the `tcp` and `http` probes.
