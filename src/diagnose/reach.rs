@@ -157,7 +157,7 @@ pub fn run(plan: &Plan) -> ReachResult {
             skip(
                 CheckId::Hairpin,
                 format!(
-                    "whether this pod is an endpoint is unknown: {}",
+                    "no endpoint to compare this pod with; {}",
                     plan.no_backends
                 ),
             ),
