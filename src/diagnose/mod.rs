@@ -150,6 +150,7 @@ pub fn run(options: &Options, start: Instant) -> DiagnoseReport {
         ready_endpoints: objects.ready_endpoints,
         cluster_ip: reach.cluster_ip.clone(),
         direct: (!reach.direct.is_empty()).then(|| reach.direct.clone()),
+        direct_not_probed: reach.not_probed,
         hairpin_ok: reach.hairpin_ok,
         skipped: BTreeMap::new(),
     };

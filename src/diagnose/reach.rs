@@ -47,6 +47,8 @@ pub struct ReachResult {
     pub checks: Vec<Check>,
     pub cluster_ip: Option<Tally>,
     pub direct: Vec<Direct>,
+    /// Endpoints known but not probed directly before the deadline.
+    pub not_probed: usize,
     pub hairpin_ok: Option<bool>,
 }
 
@@ -180,6 +182,7 @@ pub fn run(plan: &Plan) -> ReachResult {
         checks,
         cluster_ip,
         direct,
+        not_probed: not_probed.len(),
         hairpin_ok,
     }
 }

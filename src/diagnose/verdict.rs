@@ -85,6 +85,9 @@ pub struct Facts {
     pub cluster_ip: Option<Tally>,
     /// Each endpoint probed directly; `None` when `endpoints-direct` did not run.
     pub direct: Option<Vec<Direct>>,
+    /// Endpoints known but not probed directly before the deadline: what `direct` shows
+    /// holds for the probed ones only.
+    pub direct_not_probed: usize,
     /// `Some(false)` when this pod is an endpoint and cannot reach itself via the VIP.
     pub hairpin_ok: Option<bool>,
     /// Why each check that did not run was skipped.
@@ -355,6 +358,14 @@ pub fn decide(facts: &Facts) -> Verdict {
             .collect();
         summary.push_str("; not checked: ");
         summary.push_str(&gaps.join(", "));
+    }
+    if facts.direct_not_probed > 0 && explained.claim.rests_on.contains(&EndpointsDirect) {
+        summary.push_str(&format!(
+            "; endpoints-direct covers {} of {} endpoints ({} not probed before the deadline)",
+            facts.direct().len(),
+            facts.direct().len() + facts.direct_not_probed,
+            facts.direct_not_probed
+        ));
     }
     Verdict {
         cause: explained.cause,
@@ -774,6 +785,7 @@ mod tests {
                     })
                     .collect(),
             ),
+            direct_not_probed: 0,
             hairpin_ok: None,
             skipped: BTreeMap::new(),
         }
@@ -1006,5 +1018,24 @@ mod tests {
             "{:?}",
             v.next_steps
         );
+    }
+
+    /// Endpoints the deadline left unprobed: "every endpoint answers directly" holds only
+    /// for the probed ones, and the summary says how many that was.
+    #[test]
+    fn endpoints_left_unprobed_are_counted_in_the_claim() {
+        let mut facts = healthy();
+        facts.cluster_ip = Some(each(20, |t| t.timeout = 20));
+        facts.direct_not_probed = 5;
+        let v = decide(&facts);
+        assert_eq!(v.cause, Cause::Proxy);
+        assert!(
+            v.summary
+                .contains("covers 3 of 8 endpoints (5 not probed before the deadline)"),
+            "{}",
+            v.summary
+        );
+        facts.direct_not_probed = 0;
+        assert!(!decide(&facts).summary.contains("not probed"));
     }
 }
