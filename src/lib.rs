@@ -14,6 +14,7 @@ pub mod hairpin;
 pub mod input;
 pub mod k8s;
 pub mod kubeapi;
+pub mod node;
 pub mod output;
 pub mod probe;
 pub mod report;

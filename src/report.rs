@@ -1378,3 +1378,143 @@ mod tests {
         assert_eq!(format!("{:<12}|", CheckId::ClusterIp), "cluster-ip  |");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// node: the Service's programming in the node's kernel (src/node/rules)
+// ---------------------------------------------------------------------------------------
+
+vocabulary! {
+    /// kube-proxy's mode, as its `/proxyMode` endpoint spells it.
+    pub enum ProxyMode {
+        Iptables = "iptables",
+        Nftables = "nftables",
+        Ipvs = "ipvs",
+    }
+}
+
+vocabulary! {
+    /// A Service port's protocol, as kube-proxy's rules match it.
+    pub enum L4Protocol {
+        Tcp = "tcp",
+        Udp = "udp",
+        Sctp = "sctp",
+    }
+}
+
+impl L4Protocol {
+    /// The IP protocol number (`meta l4proto`, `ipt_ip.proto`).
+    pub fn number(self) -> u8 {
+        match self {
+            L4Protocol::Tcp => 6,
+            L4Protocol::Udp => 17,
+            L4Protocol::Sctp => 132,
+        }
+    }
+
+    /// From a Service port's `protocol` (`TCP`, `UDP`, `SCTP`, any case).
+    pub fn from_k8s(protocol: &str) -> Option<L4Protocol> {
+        L4Protocol::ALL
+            .iter()
+            .copied()
+            .find(|p| p.as_str().eq_ignore_ascii_case(protocol))
+    }
+}
+
+vocabulary! {
+    /// Where the rules were read from.
+    pub enum RuleSource {
+        /// iptables rules kept by the kernel's nf_tables (`iptables-nft`), read over netlink.
+        IptablesNft = "iptables-nft",
+        /// The kernel's legacy x_tables (`iptables-legacy`), read with `IPT_SO_GET_ENTRIES`.
+        IptablesLegacy = "iptables-legacy",
+        /// kube-proxy's nftables mode (table `kube-proxy`), read over netlink.
+        Nftables = "nftables",
+        /// `/proc/net/ip_vs`.
+        Ipvs = "ipvs",
+        /// The node's own `iptables-save`, run from the host root.
+        IptablesSave = "iptables-save",
+    }
+}
+
+vocabulary! {
+    /// What the node does with a new connection to a Service that has no endpoints.
+    pub enum NoEndpointsRule {
+        /// ICMP port unreachable (kube-proxy's REJECT, nftables `goto reject-chain`).
+        Reject = "reject",
+        /// Silently dropped (nftables mode, a Local policy without local endpoints).
+        Drop = "drop",
+    }
+}
+
+/// What the node's kernel holds for one Service port (ClusterIP, protocol, port).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ServiceProgramming {
+    pub source: RuleSource,
+    /// The mode these rules belong to (`iptables-save` and both iptables backends: iptables).
+    pub mode: ProxyMode,
+    /// A rule (or map element, or IPVS virtual service) for this ClusterIP, protocol and port
+    /// that sends its traffic to the Service's endpoints.
+    pub service_rule: bool,
+    /// The chain it leads to (`KUBE-SVC-...`, `service-...`), when there is one.
+    pub service_chain: Option<String>,
+    /// The endpoints the rules send new connections to, in rule order.
+    pub endpoints: Vec<ProgrammedEndpoint>,
+    /// A rule for this ClusterIP and port that rejects or drops it (no endpoints).
+    pub no_endpoints_rule: Option<NoEndpointsRule>,
+    /// The rules read, as text (iptables-save or nft syntax), and notes on what was skipped.
+    pub evidence: Vec<String>,
+}
+
+/// One endpoint of a programmed Service.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProgrammedEndpoint {
+    /// `ip:port` the connection is DNATed (or, in IPVS, forwarded) to.
+    pub addr: std::net::SocketAddr,
+    /// The share of new connections the rules give it (0 to 1): iptables' `statistic`
+    /// probabilities taken in rule order, nftables' `numgen` slots, IPVS weights.
+    pub probability: Option<f64>,
+    /// The `-s podIP -j KUBE-MARK-MASQ` (nftables: `ip saddr podIP jump mark-for-masquerade`)
+    /// rule that lets a pod reach itself through its Service; `None` in IPVS mode, which has
+    /// no per-endpoint rule.
+    pub masquerade_rule: Option<bool>,
+    /// The endpoint's chain (`KUBE-SEP-...`, `endpoint-...`), when it has one.
+    pub chain: Option<String>,
+}
+
+vocabulary! {
+    /// Why the node's rules could not be read.
+    pub enum RulesSkipReason {
+        /// The kernel refused the read (no `CAP_NET_ADMIN`).
+        NotPermitted = "not-permitted",
+        /// No kube-proxy rules of any mode exist on this node.
+        NoRules = "no-rules",
+        /// The kernel or the rules hold something this reader does not decode.
+        Unsupported = "unsupported",
+        /// The rules are larger than the reader's bound.
+        TooLarge = "too-large",
+        /// The deadline passed before the read finished.
+        Deadline = "deadline",
+        /// The read failed otherwise.
+        ReadFailed = "read-failed",
+    }
+}
+
+vocabulary! {
+    /// A `kubectl debug node/...` profile.
+    pub enum DebugProfile {
+        /// Host network and PID namespaces, `NET_ADMIN` and `NET_RAW`, no host filesystem.
+        Netadmin = "netadmin",
+        /// Privileged, the host's root at `/host`.
+        Sysadmin = "sysadmin",
+    }
+}
+
+/// Why the Service's rules were not read, and which profile would allow it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RulesSkip {
+    pub reason: RulesSkipReason,
+    /// One line: what failed, and how.
+    pub detail: String,
+    /// The `kubectl debug` profile under which the read would work, when one would.
+    pub profile: Option<DebugProfile>,
+}

@@ -173,6 +173,12 @@ impl Testbed {
     /// Brings up a fresh bed under a unique prefix. Panics (fails the test) if not root or if
     /// the bed does not come up.
     pub fn up() -> Testbed {
+        Testbed::up_with(&[])
+    }
+
+    /// `up` with environment variables for the script's `up` (`TESTBED_IPTABLES=legacy`,
+    /// `TESTBED_PROXY_MODE=nftables`: the bed keeps them for its life).
+    pub fn up_with(env: &[(&str, &str)]) -> Testbed {
         require_root();
         let prefix = unique_prefix();
         let bed = Testbed {
@@ -181,7 +187,14 @@ impl Testbed {
         };
         // a bed left behind by an earlier, killed run with the same pid would be reused: clear it
         bed.script_ok(&["down"]);
-        bed.script_ok(&["up"]);
+        let mut up = bed.command(&["up"]);
+        up.envs(env.iter().copied());
+        let out = run_with_timeout(up, SCRIPT_TIMEOUT);
+        assert!(
+            out.status.success(),
+            "testbed up failed: {}",
+            describe(&out)
+        );
         bed
     }
 
@@ -198,11 +211,15 @@ impl Testbed {
 
     /// Runs `scripts/testbed.sh -p PREFIX ARGS...` (hard timeout 30 s).
     pub fn script_cmd(&self, args: &[&str]) -> Output {
+        run_with_timeout(self.command(args), SCRIPT_TIMEOUT)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("bash");
         cmd.arg(script()).arg("-p").arg(&self.prefix).args(args);
         // The backends are `svcprobe serve`, the binary under test (busybox httpd otherwise).
         cmd.env("SVCPROBE", super::bin::svcprobe());
-        run_with_timeout(cmd, SCRIPT_TIMEOUT)
+        cmd
     }
 
     /// Like `script_cmd`, panicking unless it exits 0; returns stdout.

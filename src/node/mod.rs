@@ -1,0 +1,3 @@
+//! `svcprobe node`: the guide's kube-proxy half, read from a node debug pod.
+
+pub mod rules;
