@@ -22,7 +22,8 @@ fn is_bidi_control(c: char) -> bool {
 /// `text` with control characters escaped: ASCII ones (newline and escape included) as
 /// `\x1b`, others and bidirectional overrides as `\u{85}`. A backslash stays as it is.
 pub fn escape(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+    // Printable ASCII, the usual text, is told by its bytes without classifying characters.
+    if is_printable_ascii(text) || !text.chars().any(|c| c.is_control() || is_bidi_control(c)) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -40,6 +41,10 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+fn is_printable_ascii(text: &str) -> bool {
+    text.bytes().all(|b| (b' '..=b'~').contains(&b))
+}
+
 /// [`escape`], line by line: the newlines of a finished view stay, anything else is
 /// escaped. The last guard before the terminal.
 pub fn escape_lines(text: &str) -> Cow<'_, str> {
@@ -55,7 +60,8 @@ pub fn escape_lines(text: &str) -> Cow<'_, str> {
 
 /// Writes `text`, escaped, to `out` in lines of at most [`WIDTH`] columns. The first line
 /// keeps `text`'s leading spaces; the next ones start with `indent`. Words are kept whole
-/// when they fit a line, and broken across lines (never cut) when they do not.
+/// when they fit a line, and broken across lines (never cut) when they do not. Linear in
+/// the length of `text`: a hostile file can hold a word of a megabyte.
 pub fn wrap(out: &mut String, indent: &str, text: &str) {
     let text = escape(text);
     let body = text.trim_start();
@@ -63,28 +69,42 @@ pub fn wrap(out: &mut String, indent: &str, text: &str) {
         .get(..text.len() - body.len())
         .unwrap_or_default()
         .to_string();
-    let lead = line.chars().count();
-    let room = WIDTH.saturating_sub(indent.chars().count()).max(1);
+    // Widths are counted as the line grows, never by rescanning it; in ASCII text (nearly
+    // always, once escaped) a width is a length.
+    let ascii = text.is_ascii();
+    let width_of = |s: &str| if ascii { s.len() } else { s.chars().count() };
+    let lead = width_of(&line);
+    let indent_width = indent.chars().count();
+    let room = WIDTH.saturating_sub(indent_width).max(1);
+    let mut width = lead;
     for word in body.split(' ') {
-        let width = line.chars().count();
-        let word_width = word.chars().count();
+        let word_width = width_of(word);
         if width > lead && width + 1 + word_width > WIDTH {
             let _ = writeln!(out, "{}", line.trim_end());
             line = indent.to_string();
+            width = indent_width;
         } else if width > lead {
             line.push(' ');
+            width += 1;
         }
-        let mut rest: Vec<char> = word.chars().collect();
+        let (mut rest, mut rest_width) = (word, word_width);
         // A word longer than a whole line: as much as fits here, the rest on the next lines.
-        while line.chars().count() + rest.len() > WIDTH && rest.len() > room {
-            let fits = WIDTH.saturating_sub(line.chars().count()).max(1);
-            let tail = rest.split_off(fits.min(rest.len()));
-            line.extend(rest);
+        while width + rest_width > WIDTH && rest_width > room {
+            let fits = WIDTH.saturating_sub(width).max(1).min(rest_width);
+            let at = if ascii {
+                fits
+            } else {
+                rest.char_indices().nth(fits).map_or(rest.len(), |(i, _)| i)
+            };
+            line.push_str(&rest[..at]);
             let _ = writeln!(out, "{line}");
             line = indent.to_string();
-            rest = tail;
+            width = indent_width;
+            rest = &rest[at..];
+            rest_width -= fits;
         }
-        line.extend(rest);
+        line.push_str(rest);
+        width += rest_width;
     }
     let _ = writeln!(out, "{}", line.trim_end());
 }
@@ -146,6 +166,22 @@ mod tests {
         let mut out = String::new();
         wrap(&mut out, "       ", "  first line keeps its indent");
         assert_eq!(out, "  first line keeps its indent\n");
+    }
+
+    /// A resolv.conf of 1 MiB may be one search domain: wrapping it must take time in
+    /// proportion to its length. Quadratic work (moving the rest of the word for every
+    /// line, about 10^11 character moves here) takes minutes; linear takes milliseconds, so
+    /// the bound holds with a wide margin on a loaded machine.
+    #[test]
+    fn wrapping_a_huge_word_is_linear() {
+        let word = "x".repeat(4 << 20);
+        let started = std::time::Instant::now();
+        let mut out = String::new();
+        wrap(&mut out, "    ", &format!("  search: {word} end"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        assert_eq!(out.matches('x').count(), word.len());
+        assert!(out.lines().all(|l| l.chars().count() <= WIDTH));
+        assert!(out.ends_with("end\n"));
     }
 
     #[test]
