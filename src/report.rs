@@ -86,12 +86,68 @@ pub enum Severity {
     Error,
 }
 
+vocabulary! {
+    /// What a finding is about: a stable code that scripts and the README rely on. The
+    /// `resolvconf` lint's codes come first (diagnose's `resolv-conf` check shows them too),
+    /// then `nslookup`'s, then those of the connectivity probes (`tcp`, `http`).
+    pub enum FindingCode {
+        NoNameserver = "no-nameserver",
+        InvalidNameserver = "invalid-nameserver",
+        TooManyNameservers = "too-many-nameservers",
+        NoSearch = "no-search",
+        EmptySearch = "empty-search",
+        InvalidSearchDomain = "invalid-search-domain",
+        SearchOverridden = "search-overridden",
+        SearchLineTooLongForMusl = "search-line-too-long-for-musl",
+        SearchTooLongForOldResolvers = "search-too-long-for-old-resolvers",
+        NotKubernetesSearch = "not-kubernetes-search",
+        SearchMissingNamespaceDomain = "search-missing-namespace-domain",
+        SearchMissingSvcDomain = "search-missing-svc-domain",
+        SearchMissingClusterDomain = "search-missing-cluster-domain",
+        SearchOrder = "search-order",
+        NdotsLow = "ndots-low",
+        NdotsClamped = "ndots-clamped",
+        IndentedLine = "indented-line",
+        UnknownKeyword = "unknown-keyword",
+        UnknownOption = "unknown-option",
+        MalformedOption = "malformed-option",
+        OptionIgnoredByMusl = "option-ignored-by-musl",
+        /// No DNS server answered any query (refused, dropped, or not an answer).
+        DnsUnreachable = "dns-unreachable",
+        /// The server answered SERVFAIL or REFUSED.
+        DnsServerError = "dns-server-error",
+        TruncatedAnswer = "truncated-answer",
+        /// glibc and musl programs get different answers for the name.
+        LibcDisagreement = "libc-disagreement",
+        /// `--source` is of the other IP family than every address of a target.
+        SourceFamilyMismatch = "source-family-mismatch",
+        NameNotResolved = "name-not-resolved",
+        /// Some attempts to an address got through and some did not.
+        SomeAttemptsFailed = "some-attempts-failed",
+        /// Attempts that failed this way, named after their outcome ([`TcpOutcome`],
+        /// [`HttpOutcome`]).
+        Refused = "refused",
+        Rejected = "rejected",
+        Timeout = "timeout",
+        NoRoute = "no-route",
+        Tls = "tls",
+        Protocol = "protocol",
+        Closed = "closed",
+        /// A response with a status of 400 or more.
+        ErrorStatus = "error-status",
+        DistinctResponses = "distinct-responses",
+        TlsNotVerified = "tls-not-verified",
+        /// Fewer probe threads could start than asked for: the rest ran later or not at all.
+        ThreadsLimited = "threads-limited",
+    }
+}
+
 /// One thing worth telling the user, with a code that scripts and docs can rely on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {
     pub severity: Severity,
     /// Stable identifier, e.g. `ndots-low`, `unknown-option`.
-    pub code: &'static str,
+    pub code: FindingCode,
     pub message: String,
     /// 1-based line of the input the finding is about, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,7 +156,7 @@ pub struct Finding {
 
 impl Finding {
     /// A finding about the whole input, not one line of it.
-    pub fn new(severity: Severity, code: &'static str, message: String) -> Finding {
+    pub fn new(severity: Severity, code: FindingCode, message: String) -> Finding {
         Finding {
             severity,
             code,
@@ -1348,7 +1404,7 @@ pub struct Verdict {
 
 #[cfg(test)]
 mod tests {
-    use super::{Cause, CheckId, HttpOutcome, TcpOutcome, TimeoutPhase};
+    use super::{Cause, CheckId, FindingCode, HttpOutcome, TcpOutcome, TimeoutPhase};
 
     #[test]
     fn vocabularies_serialize_as_their_spelling_and_spell_each_value_once() {
@@ -1365,6 +1421,7 @@ mod tests {
         check(TcpOutcome::ALL);
         check(HttpOutcome::ALL);
         check(TimeoutPhase::ALL);
+        check(FindingCode::ALL);
         // Maps keyed by outcomes list them in the order the JSON always had.
         for all in [
             TcpOutcome::ALL
@@ -1376,6 +1433,67 @@ mod tests {
             assert!(all.windows(2).all(|w| w[0] < w[1]), "{all:?}");
         }
         assert_eq!(format!("{:<12}|", CheckId::ClusterIp), "cluster-ip  |");
+    }
+
+    /// Finding codes were string literals at each finding until they became an enum: the
+    /// JSON must still say exactly what it said (README's finding tables, scripts).
+    #[test]
+    fn finding_codes_are_the_strings_they_always_were() {
+        let json: Vec<String> = FindingCode::ALL
+            .iter()
+            .map(|c| {
+                serde_json::to_value(c)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        let mut json: Vec<&str> = json.iter().map(String::as_str).collect();
+        json.sort_unstable();
+        let mut before = vec![
+            "no-nameserver",
+            "invalid-nameserver",
+            "too-many-nameservers",
+            "no-search",
+            "empty-search",
+            "invalid-search-domain",
+            "search-overridden",
+            "search-line-too-long-for-musl",
+            "search-too-long-for-old-resolvers",
+            "not-kubernetes-search",
+            "search-missing-namespace-domain",
+            "search-missing-svc-domain",
+            "search-missing-cluster-domain",
+            "search-order",
+            "ndots-low",
+            "ndots-clamped",
+            "indented-line",
+            "unknown-keyword",
+            "unknown-option",
+            "malformed-option",
+            "option-ignored-by-musl",
+            "dns-unreachable",
+            "dns-server-error",
+            "truncated-answer",
+            "libc-disagreement",
+            "source-family-mismatch",
+            "name-not-resolved",
+            "some-attempts-failed",
+            "refused",
+            "rejected",
+            "timeout",
+            "no-route",
+            "tls",
+            "protocol",
+            "closed",
+            "error-status",
+            "distinct-responses",
+            "tls-not-verified",
+            "threads-limited",
+        ];
+        before.sort_unstable();
+        assert_eq!(json, before);
     }
 }
 

@@ -8,7 +8,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::report::{
-    EffectiveConfig, Finding, KubernetesContext, Libc, NameserverEntry, OptionEntry, Severity,
+    EffectiveConfig, Finding, FindingCode, KubernetesContext, Libc, NameserverEntry, OptionEntry,
+    Severity,
 };
 
 /// Both C libraries use at most this many nameservers (MAXNS in resolv.h and in musl).
@@ -157,7 +158,7 @@ fn parse_line(conf: &mut ResolvConf, line: usize, raw: &str) {
         };
         conf.syntax_findings.push(finding(
             Severity::Warning,
-            "indented-line",
+            FindingCode::IndentedLine,
             format!(
                 "the line starts with whitespace, and glibc and musl read keywords only at the \
                  start of a line: {why}"
@@ -173,12 +174,12 @@ fn parse_line(conf: &mut ResolvConf, line: usize, raw: &str) {
             Some(Some(addr)) => conf.nameservers.push(Nameserver { addr, line }),
             Some(None) => conf.syntax_findings.push(finding(
                 Severity::Error,
-                "invalid-nameserver",
+                FindingCode::InvalidNameserver,
                 format!("`{}` is not an IP address; the line is ignored", args[0]),
             )),
             None => conf.syntax_findings.push(finding(
                 Severity::Error,
-                "invalid-nameserver",
+                FindingCode::InvalidNameserver,
                 "`nameserver` without an address; the line is ignored".into(),
             )),
         },
@@ -193,7 +194,7 @@ fn parse_line(conf: &mut ResolvConf, line: usize, raw: &str) {
             if domains.is_empty() {
                 conf.syntax_findings.push(finding(
                     Severity::Warning,
-                    "empty-search",
+                    FindingCode::EmptySearch,
                     format!(
                         "`{keyword}` without a domain: glibc skips the line (an earlier search \
                          line still counts), musl clears its search list"
@@ -204,7 +205,7 @@ fn parse_line(conf: &mut ResolvConf, line: usize, raw: &str) {
                 if let Err(why) = check_domain(d) {
                     conf.syntax_findings.push(finding(
                         Severity::Warning,
-                        "invalid-search-domain",
+                        FindingCode::InvalidSearchDomain,
                         format!("search domain `{d}` {why}"),
                     ));
                 }
@@ -226,7 +227,7 @@ fn parse_line(conf: &mut ResolvConf, line: usize, raw: &str) {
         "sortlist" => {}
         other => conf.syntax_findings.push(finding(
             Severity::Warning,
-            "unknown-keyword",
+            FindingCode::UnknownKeyword,
             format!("unknown keyword `{other}`; both C libraries ignore this line"),
         )),
     }
@@ -333,7 +334,7 @@ fn parse_option(conf: &mut ResolvConf, line: usize, token: &str) {
         } else {
             format!("unknown option `{token}`; both C libraries ignore it")
         };
-        push_finding("unknown-option", why);
+        push_finding(FindingCode::UnknownOption, why);
         return;
     }
     let number = value.map(|v| {
@@ -369,7 +370,7 @@ fn parse_option(conf: &mut ResolvConf, line: usize, token: &str) {
             None => "nothing".into(),
         };
         push_finding(
-            "malformed-option",
+            FindingCode::MalformedOption,
             format!(
                 "`{token}`: glibc reads {glibc_reads} (it matches options by prefix and reads \
                  numbers with atoi), musl reads {musl_reads} (strtoul)"
@@ -523,7 +524,7 @@ impl ResolvConf {
         if self.nameservers.is_empty() {
             findings.push(Finding {
                 severity: Severity::Error,
-                code: "no-nameserver",
+                code: FindingCode::NoNameserver,
                 message: "no usable `nameserver` line: both C libraries fall back to 127.0.0.1, \
                           where a pod has no DNS server"
                     .into(),
@@ -533,7 +534,7 @@ impl ResolvConf {
         for extra in self.nameservers.iter().skip(MAX_NAMESERVERS) {
             findings.push(Finding {
                 severity: Severity::Warning,
-                code: "too-many-nameservers",
+                code: FindingCode::TooManyNameservers,
                 message: format!(
                     "nameserver {} is ignored: glibc and musl use only the first {MAX_NAMESERVERS}",
                     extra.addr
@@ -547,7 +548,7 @@ impl ResolvConf {
         let Some(last) = self.search_lines.last() else {
             findings.push(Finding {
                 severity: Severity::Warning,
-                code: "no-search",
+                code: FindingCode::NoSearch,
                 message: "no `search` line: short Service names such as `hostnames` or \
                           `hostnames.default` will not resolve, only fully qualified ones"
                     .into(),
@@ -558,7 +559,7 @@ impl ResolvConf {
         for earlier in &self.search_lines[..self.search_lines.len() - 1] {
             findings.push(Finding {
                 severity: Severity::Warning,
-                code: "search-overridden",
+                code: FindingCode::SearchOverridden,
                 message: "only the last `search`/`domain` line counts; this one is ignored".into(),
                 line: Some(earlier.line),
             });
@@ -567,7 +568,7 @@ impl ResolvConf {
             let musl_search = self.effective(Libc::Musl).search;
             findings.push(Finding {
                 severity: Severity::Warning,
-                code: "search-line-too-long-for-musl",
+                code: FindingCode::SearchLineTooLongForMusl,
                 message: format!(
                     "this line is {} characters long; musl (Alpine) skips lines longer than \
                      {MUSL_MAX_LINE}, so musl programs use {}",
@@ -581,7 +582,7 @@ impl ResolvConf {
         if last.domains.len() > OLD_MAX_SEARCH_DOMAINS || chars > OLD_MAX_SEARCH_CHARS {
             findings.push(Finding {
                 severity: Severity::Warning,
-                code: "search-too-long-for-old-resolvers",
+                code: FindingCode::SearchTooLongForOldResolvers,
                 message: format!(
                     "{} search domains, {chars} characters: glibc before 2.26 keeps only \
                      {OLD_MAX_SEARCH_DOMAINS} domains and {OLD_MAX_SEARCH_CHARS} characters",
@@ -597,7 +598,7 @@ impl ResolvConf {
         let Some(context) = self.kubernetes_context() else {
             findings.push(Finding {
                 severity: Severity::Info,
-                code: "not-kubernetes-search",
+                code: FindingCode::NotKubernetesSearch,
                 message: "the search list has no `svc.<cluster-domain>` entry: this does not \
                           look like a ClusterFirst pod's resolv.conf"
                     .into(),
@@ -610,12 +611,12 @@ impl ResolvConf {
         if let Some(ns) = &context.namespace {
             expected.push((
                 format!("{ns}.svc.{domain}"),
-                "search-missing-namespace-domain",
+                FindingCode::SearchMissingNamespaceDomain,
             ));
         } else {
             findings.push(Finding {
                 severity: Severity::Warning,
-                code: "search-missing-namespace-domain",
+                code: FindingCode::SearchMissingNamespaceDomain,
                 message: format!(
                     "no `<namespace>.svc.{domain}` entry: `hostnames` alone will not find a \
                      Service in the pod's own namespace"
@@ -623,8 +624,8 @@ impl ResolvConf {
                 line: Some(last.line),
             });
         }
-        expected.push((format!("svc.{domain}"), "search-missing-svc-domain"));
-        expected.push((domain.clone(), "search-missing-cluster-domain"));
+        expected.push((format!("svc.{domain}"), FindingCode::SearchMissingSvcDomain));
+        expected.push((domain.clone(), FindingCode::SearchMissingClusterDomain));
         let normalized: Vec<&str> = last
             .domains
             .iter()
@@ -634,7 +635,7 @@ impl ResolvConf {
             if !normalized.contains(&want.as_str()) {
                 findings.push(Finding {
                     severity: Severity::Warning,
-                    code,
+                    code: *code,
                     message: format!("the search list lacks `{want}`, which kubelet always writes"),
                     line: Some(last.line),
                 });
@@ -647,7 +648,7 @@ impl ResolvConf {
         if positions.windows(2).any(|w| w[0] > w[1]) {
             findings.push(Finding {
                 severity: Severity::Warning,
-                code: "search-order",
+                code: FindingCode::SearchOrder,
                 message: "the cluster entries are out of kubelet's order \
                           (`<ns>.svc.<domain> svc.<domain> <domain>`): names resolve to a \
                           different Service than in other pods"
@@ -664,13 +665,13 @@ impl ResolvConf {
             match (option.name.as_str(), option.value) {
                 ("ndots", Some(n)) if n > MAX_NDOTS => findings.push(Finding {
                     severity: Severity::Warning,
-                    code: "ndots-clamped",
+                    code: FindingCode::NdotsClamped,
                     message: format!("ndots above {MAX_NDOTS} is used as {MAX_NDOTS} by both libraries"),
                     line,
                 }),
                 ("ndots", Some(n)) if in_cluster && n < KUBERNETES_NDOTS => findings.push(Finding {
                     severity: Severity::Warning,
-                    code: "ndots-low",
+                    code: FindingCode::NdotsLow,
                     message: format!(
                         "ndots:{n} (kubelet writes ndots:{KUBERNETES_NDOTS}): a name with {n} or more dots, \
                          like `hostnames.default`, is tried as-is first by glibc and never \
@@ -680,14 +681,14 @@ impl ResolvConf {
                 }),
                 ("timeout", Some(n)) | ("attempts", Some(n)) if n == 0 => findings.push(Finding {
                     severity: Severity::Warning,
-                    code: "malformed-option",
+                    code: FindingCode::MalformedOption,
                     message: format!("{}:0 is raised to 1 by both libraries", option.name),
                     line,
                 }),
                 (name, None) if !option.known_to_musl && musl_ignores_meaningfully(name) => {
                     findings.push(Finding {
                         severity: Severity::Info,
-                        code: "option-ignored-by-musl",
+                        code: FindingCode::OptionIgnoredByMusl,
                         message: format!(
                             "musl ignores `{name}`: Alpine-based pods do not get its effect"
                         ),
@@ -700,7 +701,7 @@ impl ResolvConf {
         if in_cluster && !self.options.iter().any(|o| o.name == "ndots") {
             findings.push(Finding {
                 severity: Severity::Warning,
-                code: "ndots-low",
+                code: FindingCode::NdotsLow,
                 message: format!(
                     "no ndots option, so ndots is 1 (kubelet writes ndots:{KUBERNETES_NDOTS}): \
                      `hostnames.default` is never searched by musl"
@@ -744,7 +745,11 @@ mod tests {
                        options ndots:5\n";
 
     fn codes(text: &str) -> Vec<&'static str> {
-        parse(text).lint().into_iter().map(|f| f.code).collect()
+        parse(text)
+            .lint()
+            .into_iter()
+            .map(|f| f.code.as_str())
+            .collect()
     }
 
     #[test]
@@ -829,7 +834,7 @@ mod tests {
     fn the_last_search_or_domain_line_wins() {
         let conf = parse("nameserver 10.0.0.10\nsearch a.svc.x svc.x x\ndomain example.com\n");
         assert_eq!(conf.effective(Libc::Glibc).search, vec!["example.com"]);
-        let codes: Vec<_> = conf.lint().into_iter().map(|f| f.code).collect();
+        let codes: Vec<_> = conf.lint().into_iter().map(|f| f.code.as_str()).collect();
         assert_eq!(codes, vec!["search-overridden", "not-kubernetes-search"]);
     }
 
@@ -843,7 +848,7 @@ mod tests {
         let conf = parse(&text);
         assert_eq!(conf.effective(Libc::Glibc).search.len(), 33);
         assert_eq!(conf.effective(Libc::Musl).search, Vec::<String>::new());
-        let codes: Vec<_> = conf.lint().into_iter().map(|f| f.code).collect();
+        let codes: Vec<_> = conf.lint().into_iter().map(|f| f.code.as_str()).collect();
         assert_eq!(
             codes,
             vec![
@@ -922,7 +927,7 @@ mod tests {
             vec![FALLBACK_NAMESERVER]
         );
         assert_eq!(conf.effective(Libc::Musl).ndots, 1);
-        let codes: Vec<&str> = conf.lint().iter().map(|f| f.code).collect();
+        let codes: Vec<&str> = conf.lint().iter().map(|f| f.code.as_str()).collect();
         assert_eq!(codes[..2], ["indented-line", "indented-line"]);
         assert!(codes.contains(&"no-nameserver"));
     }
@@ -959,7 +964,7 @@ mod tests {
         let malformed: Vec<String> = conf
             .lint()
             .into_iter()
-            .filter(|f| f.code == "malformed-option")
+            .filter(|f| f.code == FindingCode::MalformedOption)
             .map(|f| f.message)
             .collect();
         assert_eq!(malformed.len(), 2, "{malformed:?}");

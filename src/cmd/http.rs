@@ -14,8 +14,8 @@ use crate::probe::http::{attempt, BodyKey};
 use crate::probe::stats::summarize;
 use crate::probe::tls::Trust;
 use crate::report::{
-    DistinctResponse, Envelope, Finding, HttpAttempt, HttpOutcome, HttpReport, Resolution,
-    Severity, TlsSettings, SCHEMA_VERSION,
+    DistinctResponse, Envelope, Finding, FindingCode, HttpAttempt, HttpOutcome, HttpReport,
+    Resolution, Severity, TlsSettings, SCHEMA_VERSION,
 };
 use crate::text;
 
@@ -166,7 +166,7 @@ fn findings(
         if r.addresses.is_empty() {
             push(
                 Severity::Error,
-                "name-not-resolved",
+                FindingCode::NameNotResolved,
                 format!("{} did not resolve ({}): {}", r.name, r.status, r.reason),
             );
         }
@@ -174,7 +174,7 @@ fn findings(
     if tls.is_some_and(|t| !t.verify) {
         push(
             Severity::Warning,
-            "tls-not-verified",
+            FindingCode::TlsNotVerified,
             "--insecure: the server's certificate was not checked".into(),
         );
     }
@@ -183,7 +183,7 @@ fn findings(
     if failed > 0 && failed < attempts.len() {
         push(
             Severity::Error,
-            "some-attempts-failed",
+            FindingCode::SomeAttemptsFailed,
             format!(
                 "{failed} of {} attempts got no response: if this is a Service, one of its \
                  endpoints is probably not serving",
@@ -191,41 +191,51 @@ fn findings(
             ),
         );
     }
-    let why: &[(HttpOutcome, &str)] = &[
+    let why: &[(HttpOutcome, FindingCode, &str)] = &[
         (
             HttpOutcome::Refused,
+            FindingCode::Refused,
             "the destination answered with a TCP reset: nothing listens on that port",
         ),
         (
             HttpOutcome::Rejected,
+            FindingCode::Rejected,
             "a host on the way rejected the connection with ICMP (kube-proxy does this for a \
              Service without ready endpoints)",
         ),
         (
             HttpOutcome::Timeout,
+            FindingCode::Timeout,
             "deadlines passed: packets dropped, or a server that does not answer (or stalls \
              mid-body)",
         ),
-        (HttpOutcome::NoRoute, "this pod has no route to the address"),
+        (
+            HttpOutcome::NoRoute,
+            FindingCode::NoRoute,
+            "this pod has no route to the address",
+        ),
         (
             HttpOutcome::Tls,
+            FindingCode::Tls,
             "the TLS handshake failed (certificate not trusted, wrong name, not TLS)",
         ),
         (
             HttpOutcome::Protocol,
+            FindingCode::Protocol,
             "the server did not answer in HTTP (or sent a header too large)",
         ),
         (
             HttpOutcome::Closed,
+            FindingCode::Closed,
             "the server closed or reset the connection before the whole response arrived",
         ),
     ];
-    for (outcome, words) in why {
+    for (outcome, code, words) in why {
         let n = count(*outcome);
         if n > 0 {
             push(
                 Severity::Error,
-                outcome.as_str(),
+                *code,
                 format!("{n} of {} attempts {outcome}: {words}", attempts.len()),
             );
         }
@@ -237,7 +247,7 @@ fn findings(
     if server_errors > 0 {
         push(
             Severity::Error,
-            "error-status",
+            FindingCode::ErrorStatus,
             format!(
                 "{server_errors} of {} responses had a status of 400 or more",
                 attempts.len()
@@ -248,7 +258,7 @@ fn findings(
     if args.count > 1 && answered > 1 {
         push(
             Severity::Info,
-            "distinct-responses",
+            FindingCode::DistinctResponses,
             format!(
                 "{} in {answered} answers (for a serve_hostname-like backend: that many \
                  pods answered)",

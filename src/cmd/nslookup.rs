@@ -12,8 +12,8 @@ use crate::dns::search::{self, Lookup, SearchConfig};
 use crate::dns::{millis, server_answered, wire, Querier, QuerySettings};
 use crate::error::Error;
 use crate::report::{
-    Envelope, Finding, Libc, LibcAnswer, LookupStatus, NslookupReport, QueryRecord, Rcode,
-    Severity, SCHEMA_VERSION,
+    Envelope, Finding, FindingCode, Libc, LibcAnswer, LookupStatus, NslookupReport, QueryRecord,
+    Rcode, Severity, SCHEMA_VERSION,
 };
 use crate::resolvconf::{self, Effective, FALLBACK_NAMESERVER};
 
@@ -195,7 +195,7 @@ fn disagreement_finding(
     };
     Finding {
         severity: Severity::Warning,
-        code: "libc-disagreement",
+        code: FindingCode::LibcDisagreement,
         message: format!("glibc and musl programs get different answers: {why}.{hint}"),
         line: None,
     }
@@ -212,7 +212,7 @@ fn findings(
     if from_file && conf.nameservers.is_empty() {
         push(
             Severity::Error,
-            "no-nameserver",
+            FindingCode::NoNameserver,
             format!("resolv.conf names no nameserver; the C library falls back to {FALLBACK_NAMESERVER}"),
         );
     }
@@ -229,7 +229,7 @@ fn findings(
         };
         push(
             Severity::Error,
-            "dns-unreachable",
+            FindingCode::DnsUnreachable,
             format!(
                 "no DNS server answered ({}): {why}",
                 servers.into_iter().collect::<Vec<_>>().join(", ")
@@ -239,7 +239,7 @@ fn findings(
     if queries.iter().any(|q| q.truncated) {
         push(
             Severity::Info,
-            "truncated-answer",
+            FindingCode::TruncatedAnswer,
             "an answer did not fit in UDP: glibc and musl 1.2.4+ retry over TCP, musl before 1.2.4 \
              uses the truncated answer as it is"
                 .into(),
@@ -251,7 +251,7 @@ fn findings(
     ) {
         push(
             Severity::Error,
-            "dns-server-error",
+            FindingCode::DnsServerError,
             format!(
                 "the DNS server answered {} instead of a result: check the DNS pods' logs",
                 answer.status.as_str().to_uppercase()

@@ -14,7 +14,7 @@ use crate::probe::stats::summarize;
 use crate::probe::tcp::attempt;
 use crate::report::TcpOutcome;
 use crate::report::{
-    Envelope, Finding, ProbeSummary, Severity, TcpAddressProbe, TcpReport, TcpTarget,
+    Envelope, Finding, FindingCode, ProbeSummary, Severity, TcpAddressProbe, TcpReport, TcpTarget,
     SCHEMA_VERSION,
 };
 
@@ -61,7 +61,7 @@ pub fn run(args: &TcpArgs) -> Result<Envelope<TcpReport>, Error> {
     if let Some(e) = spawn_a.or(spawn_b) {
         findings.push(Finding::new(
             Severity::Warning,
-            "threads-limited",
+            FindingCode::ThreadsLimited,
             e.to_string(),
         ));
     }
@@ -151,14 +151,14 @@ fn findings(targets: &[TcpTarget], source: Option<IpAddr>) -> Vec<Finding> {
     let mut push = |severity, code, message| findings.push(Finding::new(severity, code, message));
     for target in targets {
         if let Some(why) = family_mismatch(target, source) {
-            push(Severity::Error, "source-family-mismatch", why);
+            push(Severity::Error, FindingCode::SourceFamilyMismatch, why);
             continue;
         }
         if let Some(r) = &target.resolution {
             if target.addresses.is_empty() {
                 push(
                     Severity::Error,
-                    "name-not-resolved",
+                    FindingCode::NameNotResolved,
                     format!("{} did not resolve ({}): {}", r.name, r.status, r.reason),
                 );
             }
@@ -170,7 +170,7 @@ fn findings(targets: &[TcpTarget], source: Option<IpAddr>) -> Vec<Finding> {
             if partial {
                 push(
                     Severity::Error,
-                    "some-attempts-failed",
+                    FindingCode::SomeAttemptsFailed,
                     format!(
                         "{}: {} of {} attempts connected; the others {}: if this is a Service \
                          IP, one of its endpoints is probably not serving",
@@ -206,14 +206,14 @@ fn findings(targets: &[TcpTarget], source: Option<IpAddr>) -> Vec<Finding> {
                 };
                 push(
                     Severity::Error,
-                    "rejected",
+                    FindingCode::Rejected,
                     format!("{}: {} ({})", probe.address, why, from.join(", ")),
                 );
             }
             if count(TcpOutcome::Refused) > 0 && !partial {
                 push(
                     Severity::Error,
-                    "refused",
+                    FindingCode::Refused,
                     format!(
                         "{}: the destination answered with a TCP reset: nothing listens on that \
                          port (for a Service: is targetPort the port the pods listen on?)",
@@ -224,7 +224,7 @@ fn findings(targets: &[TcpTarget], source: Option<IpAddr>) -> Vec<Finding> {
             if count(TcpOutcome::Timeout) > 0 && !partial {
                 push(
                     Severity::Error,
-                    "timeout",
+                    FindingCode::Timeout,
                     format!(
                         "{}: no answer within the deadline: packets are dropped (a \
                          NetworkPolicy, a firewall, missing kube-proxy rules, a dead node)",
@@ -235,7 +235,7 @@ fn findings(targets: &[TcpTarget], source: Option<IpAddr>) -> Vec<Finding> {
             if count(TcpOutcome::NoRoute) > 0 && !partial {
                 push(
                     Severity::Error,
-                    "no-route",
+                    FindingCode::NoRoute,
                     format!(
                         "{}: this pod has no route (or no neighbour) for the address",
                         probe.address
