@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::testbed::{Testbed, BACKEND_IPS, BACKEND_PORT, DNS_POD_IP, DNS_VIP, HOSTNAMES_VIP};
-use svcprobe::node::rules::{read_service, RulesQuery};
+use svcprobe::node::rules::{read_service, read_with_save, RulesQuery};
 use svcprobe::report::{
     DebugProfile, L4Protocol, NoEndpointsRule, ProxyMode, RuleSource, RulesSkip, RulesSkipReason,
     ServiceProgramming,
@@ -44,6 +44,26 @@ fn read_in(
     protocol: L4Protocol,
     mode: Option<ProxyMode>,
 ) -> Result<ServiceProgramming, RulesSkip> {
+    in_netns(
+        ns,
+        caps,
+        |q| read_service(&RulesQuery { mode, ..q }),
+        ip,
+        port,
+        protocol,
+    )
+}
+
+/// Runs `read` on a thread in netns `ns` with `caps`, given the query for `ip:port/protocol`
+/// (host root `/`: this machine's own iptables-save stands for the node's).
+fn in_netns<T: Send>(
+    ns: &str,
+    caps: Caps,
+    read: impl FnOnce(RulesQuery) -> T + Send,
+    ip: &str,
+    port: u16,
+    protocol: L4Protocol,
+) -> T {
     let netns = File::open(format!("/run/netns/{ns}")).expect("open the node's namespace");
     let ip: IpAddr = ip.parse().unwrap();
     std::thread::scope(|s| {
@@ -52,18 +72,69 @@ fn read_in(
             let rc = unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) };
             assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
             keep_caps(caps);
-            read_service(&RulesQuery {
+            read(RulesQuery {
                 host_root: Path::new("/"),
                 cluster_ip: ip,
                 port,
                 protocol,
-                mode,
+                mode: None,
                 deadline: Instant::now() + Duration::from_secs(5),
             })
         })
         .join()
         .expect("reading thread")
     })
+}
+
+/// The kernel reading of every Service port of the bed equals what the backend's own
+/// `iptables-save` shows (chains, endpoints, shares, masquerade rules, rejects).
+fn assert_same_as_save(node: &str, save: &str) {
+    for (ip, port, protocol) in [
+        (HOSTNAMES_VIP, 80, L4Protocol::Tcp),
+        (DNS_VIP, 53, L4Protocol::Udp),
+        (DNS_VIP, 53, L4Protocol::Tcp),
+        (HOSTNAMES_VIP, 81, L4Protocol::Tcp),
+    ] {
+        let kernel = read_in(node, Caps::All, ip, port, protocol, None).unwrap();
+        let saved = in_netns(
+            node,
+            Caps::All,
+            |q| read_with_save(&q, save),
+            ip,
+            port,
+            protocol,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(saved.source, RuleSource::IptablesSave);
+        let why = format!("{ip}:{port}/{protocol}: {kernel:#?} {saved:#?}");
+        assert_eq!(
+            (
+                kernel.service_rule,
+                &kernel.service_chain,
+                kernel.no_endpoints_rule
+            ),
+            (
+                saved.service_rule,
+                &saved.service_chain,
+                saved.no_endpoints_rule
+            ),
+            "{why}"
+        );
+        assert_eq!(kernel.endpoints.len(), saved.endpoints.len(), "{why}");
+        for (k, s) in kernel.endpoints.iter().zip(&saved.endpoints) {
+            assert_eq!(
+                (k.addr, k.masquerade_rule, &k.chain),
+                (s.addr, s.masquerade_rule, &s.chain),
+                "{why}"
+            );
+            // the kernel keeps a probability in 31 bits, iptables-save prints 11 digits
+            assert!(
+                (k.probability.unwrap() - s.probability.unwrap()).abs() < 1e-8,
+                "{why}"
+            );
+        }
+    }
 }
 
 /// Cuts this thread's capabilities (capset(2) with `_LINUX_CAPABILITY_VERSION_3`).
@@ -185,7 +256,24 @@ fn iptables_nft_rules_read_back_over_netlink() {
         RuleSource::IptablesNft,
         Some(ProxyMode::Iptables),
     );
+    assert_same_as_save(&node, "iptables-nft-save");
+    bed.break_("no-endpoints");
+    assert_same_as_save(&node, "iptables-nft-save");
+    bed.fix("no-endpoints");
     assert_switches(&bed, &node, None);
+    assert_capabilities(&node, None);
+}
+
+#[test]
+fn iptables_legacy_rules_read_back_through_socket_options() {
+    let bed = Testbed::up_with(&[("TESTBED_IPTABLES", "legacy")]);
+    let node = bed.netns("node");
+    assert_healthy(&bed, &node, RuleSource::IptablesLegacy, None);
+    assert_same_as_save(&node, "iptables-legacy-save");
+    bed.break_("no-endpoints");
+    assert_same_as_save(&node, "iptables-legacy-save");
+    bed.fix("no-endpoints");
+    assert_switches(&bed, &node, Some(ProxyMode::Iptables));
     assert_capabilities(&node, None);
 }
 

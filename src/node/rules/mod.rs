@@ -9,11 +9,15 @@
 //! bytes and by the query's deadline; a read the kernel refuses (no `CAP_NET_ADMIN`)
 //! becomes a [`RulesSkip`] naming the profile that allows it.
 
+pub mod ipvs;
 pub mod kube;
+pub mod legacy;
 pub mod model;
 pub mod netlink;
 pub mod nft;
+pub mod save;
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::Instant;
@@ -61,10 +65,10 @@ pub fn read_service(q: &RulesQuery) -> Result<ServiceProgramming, RulesSkip> {
         deadline: q.deadline,
     };
     let reading = match q.mode {
-        Some(ProxyMode::Nftables) => nftables(target, &mut budget),
-        Some(ProxyMode::Iptables) => iptables(target, &mut budget),
-        Some(ProxyMode::Ipvs) => return Err(unsupported("IPVS")),
-        None => detect(target, &mut budget),
+        Some(ProxyMode::Nftables) => nftables(target, &mut budget).map(Some),
+        Some(ProxyMode::Iptables) => iptables(q, target, &mut budget),
+        Some(ProxyMode::Ipvs) => ipvs(q, target).map(Some),
+        None => detect(q, target, &mut budget),
     }
     .map_err(skip)?;
     match reading {
@@ -73,52 +77,164 @@ pub fn read_service(q: &RulesQuery) -> Result<ServiceProgramming, RulesSkip> {
             reason: RulesSkipReason::NoRules,
             detail: format!(
                 "no kube-proxy rules in this network namespace ({})",
-                q.mode.map_or("no mode given", |m| m.as_str())
+                q.mode.map_or("looked for every mode", |m| m.as_str())
             ),
             profile: None,
         }),
     }
 }
 
-fn unsupported(what: &str) -> RulesSkip {
-    RulesSkip {
-        reason: RulesSkipReason::Unsupported,
-        detail: format!("{what} rules are not read yet"),
-        profile: None,
-    }
-}
-
 /// The mode from what exists: kube-proxy's nftables table first (kube-proxy removes the
-/// other mode's rules when it starts), then the iptables backends.
-fn detect(t: Target, budget: &mut Budget) -> Result<Option<Reading>, ReadError> {
+/// other modes' rules when it starts), then the iptables backends, then IPVS.
+fn detect(q: &RulesQuery, t: Target, budget: &mut Budget) -> Result<Option<Reading>, ReadError> {
     let mut nf = Netfilter::open()?;
     if nft_tables(&mut nf, family(t), budget)?
         .iter()
         .any(|n| n == "kube-proxy")
     {
-        return nftables(t, budget);
+        return nftables(t, budget).map(Some);
     }
-    iptables(t, budget)
+    if let Some(reading) = iptables(q, t, budget)? {
+        return Ok(Some(reading));
+    }
+    match std::fs::metadata(IPVS_TABLE) {
+        Ok(_) => ipvs(q, t).map(|r| r.programming.service_rule.then_some(r)),
+        Err(_) => Ok(None),
+    }
 }
 
-fn nftables(t: Target, budget: &mut Budget) -> Result<Option<Reading>, ReadError> {
+fn nftables(t: Target, budget: &mut Budget) -> Result<Reading, ReadError> {
     let mut reader = NftReader {
         nf: Netfilter::open()?,
         family: family(t),
         budget,
     };
-    kube::nftables(&mut reader, t).map(Some)
+    kube::nftables(&mut reader, t)
 }
 
-/// iptables mode: the nf_tables backend (`iptables-nft`, the default of current
-/// distributions) when its nat table has `KUBE-SERVICES`.
-fn iptables(t: Target, budget: &mut Budget) -> Result<Option<Reading>, ReadError> {
-    let mut reader = NftReader {
-        nf: Netfilter::open()?,
-        family: family(t),
-        budget,
+/// iptables mode, from whichever backend holds kube-proxy's `KUBE-SERVICES`: nf_tables
+/// (`iptables-nft`, the default of current distributions) or the legacy x_tables. When the
+/// kernel's encoding held something this reader does not decode and the host root has the
+/// backend's own `iptables-save`, that reads it instead.
+fn iptables(q: &RulesQuery, t: Target, budget: &mut Budget) -> Result<Option<Reading>, ReadError> {
+    let nft = {
+        let mut reader = NftReader {
+            nf: Netfilter::open()?,
+            family: family(t),
+            budget: &mut *budget,
+        };
+        kube::iptables(&mut reader, RuleSource::IptablesNft, t)?
     };
-    kube::iptables(&mut reader, RuleSource::IptablesNft, t)
+    let legacy_names = if t.ip.is_ipv4() {
+        legacy::table_names(legacy::IPV4_TABLES)
+    } else {
+        legacy::table_names(legacy::IPV6_TABLES)
+    };
+    let legacy = if !legacy_names.iter().any(|n| n == "nat") {
+        None
+    } else if t.ip.is_ipv4() {
+        let mut reader = LegacyReader {
+            names: legacy_names,
+            tables: HashMap::new(),
+            budget: &mut *budget,
+        };
+        kube::iptables(&mut reader, RuleSource::IptablesLegacy, t)?
+    } else {
+        // ip6tables-legacy is not decoded here: only its own save can read it
+        saved(q, "ip6tables-legacy-save", t)?
+    };
+    let mut chosen = match (nft, legacy) {
+        (Some(n), Some(l)) => {
+            let (mut keep, other) = if l.programming.service_rule && !n.programming.service_rule {
+                (l, n)
+            } else {
+                (n, l)
+            };
+            keep.programming.evidence.push(format!(
+                "both iptables backends hold KUBE-SERVICES: read {}, not {}",
+                keep.programming.source, other.programming.source
+            ));
+            keep
+        }
+        (Some(r), None) | (None, Some(r)) => r,
+        (None, None) => return Ok(None),
+    };
+    if chosen.undecoded {
+        let save = match (chosen.programming.source, t.ip.is_ipv4()) {
+            (RuleSource::IptablesLegacy, _) => "iptables-legacy-save",
+            (_, true) => "iptables-nft-save",
+            (_, false) => "ip6tables-nft-save",
+        };
+        if let Some(better) = saved(q, save, t)? {
+            let from = chosen.programming.source;
+            chosen = better;
+            chosen.programming.evidence.push(format!(
+                "the {from} rules held what the kernel reader does not decode: read with the node's {save}"
+            ));
+        }
+    }
+    Ok(Some(chosen))
+}
+
+/// The query read with the node's own `program` (`iptables-nft-save`,
+/// `iptables-legacy-save`, ...) run inside `q.host_root`; `None` when the host root does not
+/// have it or its rules have no `KUBE-SERVICES`. The fallback of [`read_service`], and the
+/// tests' oracle for the kernel readers.
+pub fn read_with_save(
+    q: &RulesQuery,
+    program: &str,
+) -> Result<Option<ServiceProgramming>, RulesSkip> {
+    let t = Target {
+        ip: q.cluster_ip,
+        l4proto: q.protocol.number(),
+        port: q.port,
+    };
+    saved(q, program, t)
+        .map(|r| r.map(|r| r.programming))
+        .map_err(skip)
+}
+
+fn saved(q: &RulesQuery, program: &str, t: Target) -> Result<Option<Reading>, ReadError> {
+    let Some(path) = save::find(q.host_root, program) else {
+        return Ok(None);
+    };
+    let saved = save::run(q.host_root, &path, q.deadline)?;
+    kube::iptables(&mut SavedReader(saved), RuleSource::IptablesSave, t).map(|r| {
+        r.map(|mut r| {
+            r.programming.evidence.push(format!(
+                "read with {} under {}",
+                path.display(),
+                q.host_root.display()
+            ));
+            r
+        })
+    })
+}
+
+/// `/proc/net/ip_vs` of the calling thread's network namespace (`/proc/net` is the main
+/// thread's).
+const IPVS_TABLE: &str = "/proc/thread-self/net/ip_vs";
+
+fn ipvs(q: &RulesQuery, t: Target) -> Result<Reading, ReadError> {
+    use std::io::Read;
+    if Instant::now() >= q.deadline {
+        return Err(ReadError::Deadline);
+    }
+    let mut text = String::new();
+    std::fs::File::open(IPVS_TABLE)
+        .and_then(|f| f.take(ipvs::MAX_BYTES).read_to_string(&mut text))
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ReadError::Io(std::io::Error::new(
+                e.kind(),
+                format!("{IPVS_TABLE}: this kernel has no IPVS"),
+            )),
+            _ => ReadError::Io(e),
+        })?;
+    let protocol = q.protocol.as_str().to_ascii_uppercase();
+    Ok(Reading {
+        programming: ipvs::programming(&text, &protocol, std::net::SocketAddr::new(t.ip, t.port)),
+        undecoded: false,
+    })
 }
 
 fn family(t: Target) -> u8 {
@@ -244,5 +360,78 @@ impl Reader for NftReader<'_> {
             Err(ReadError::NotFound) => Ok(Vec::new()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// iptables-legacy through its socket options, one table blob per table asked for.
+struct LegacyReader<'b> {
+    names: Vec<String>,
+    tables: HashMap<String, legacy::Table>,
+    budget: &'b mut Budget,
+}
+
+impl Reader for LegacyReader<'_> {
+    fn rules(
+        &mut self,
+        table: &str,
+        chain: &str,
+        keep: &dyn Fn(&Rule) -> bool,
+    ) -> Result<Option<Vec<Rule>>, ReadError> {
+        if !self.names.iter().any(|n| n == table) {
+            return Ok(None);
+        }
+        if !self.tables.contains_key(table) {
+            if Instant::now() >= self.budget.deadline {
+                return Err(ReadError::Deadline);
+            }
+            let read = legacy::read_table(table)?;
+            self.budget.bytes_left = self
+                .budget
+                .bytes_left
+                .checked_sub(read.bytes())
+                .ok_or(ReadError::TooLarge)?;
+            self.tables.insert(table.to_string(), read);
+        }
+        Ok(self
+            .tables
+            .get(table)
+            .and_then(|t| t.rules(chain))
+            .map(|rules| rules.into_iter().filter(|r| keep(r)).collect()))
+    }
+
+    fn elements(
+        &mut self,
+        _: &str,
+        _: &str,
+        _: &dyn Fn(&Element) -> bool,
+    ) -> Result<Vec<Element>, ReadError> {
+        Ok(Vec::new())
+    }
+}
+
+/// An `iptables-save` output.
+struct SavedReader(save::Saved);
+
+impl Reader for SavedReader {
+    fn rules(
+        &mut self,
+        table: &str,
+        chain: &str,
+        keep: &dyn Fn(&Rule) -> bool,
+    ) -> Result<Option<Vec<Rule>>, ReadError> {
+        Ok(self
+            .0
+            .rules(table, chain)
+            .filter(|rules| !rules.is_empty())
+            .map(|rules| rules.iter().filter(|r| keep(r)).cloned().collect()))
+    }
+
+    fn elements(
+        &mut self,
+        _: &str,
+        _: &str,
+        _: &dyn Fn(&Element) -> bool,
+    ) -> Result<Vec<Element>, ReadError> {
+        Ok(Vec::new())
     }
 }
