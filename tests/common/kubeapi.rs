@@ -28,6 +28,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+mod pods;
+mod protobuf;
+mod websocket;
+#[allow(unused_imports)]
+pub use pods::{Kubelet, Ran, Run, Runner};
+#[allow(unused_imports)]
+pub use websocket::accept_response as websocket_accept;
+
 /// The bed's healthy `hostnames` Service, its EndpointSlice and its three pods.
 pub const HOSTNAMES: &str = include_str!("../fixtures/objects/hostnames.json");
 /// The same Service when no pod can run: its pods Pending (unschedulable, no
@@ -69,11 +77,14 @@ pub struct Behaviour {
     /// After the first answer, kubelet's rotation: this token goes into this file and
     /// only it is accepted from then on.
     pub rotate_to: Option<(std::path::PathBuf, String)>,
+    /// Answer a pod's DELETE with 403 (the plugin must say it could not delete its pod).
+    pub refuse_delete: bool,
 }
 
 /// One request as the server saw it.
 #[derive(Clone, Debug)]
 pub struct Seen {
+    pub method: String,
     /// Path and query, as sent.
     pub target: String,
     pub authorization: Option<String>,
@@ -84,6 +95,8 @@ pub struct FakeApiServer {
     behaviour: Arc<Mutex<Behaviour>>,
     seen: Arc<Mutex<Vec<Seen>>>,
     stop: Arc<AtomicBool>,
+    /// The pods kubectl creates and changes (pods.rs), and the test's runner for them.
+    pub kubelet: Arc<Kubelet>,
 }
 
 impl FakeApiServer {
@@ -103,13 +116,20 @@ impl FakeApiServer {
             huge_lists: false,
             extra_pods: 0,
             rotate_to: None,
+            refuse_delete: false,
         }));
+        let kubelet = Arc::new(Kubelet::default());
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
         let bind = bind.to_string();
         let netns = netns.map(str::to_string);
-        let (b, s, st) = (behaviour.clone(), seen.clone(), stop.clone());
+        let (b, s, st, k) = (
+            behaviour.clone(),
+            seen.clone(),
+            stop.clone(),
+            kubelet.clone(),
+        );
         thread::spawn(move || {
             if let Some(ns) = &netns {
                 enter_netns(ns);
@@ -122,8 +142,9 @@ impl FakeApiServer {
             while !st.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((tcp, _)) => {
-                        let (config, b, s, st) = (config.clone(), b.clone(), s.clone(), st.clone());
-                        thread::spawn(move || serve(tcp, config, &b, &s, &st));
+                        let (config, b, s, st, k) =
+                            (config.clone(), b.clone(), s.clone(), st.clone(), k.clone());
+                        thread::spawn(move || serve(tcp, config, &b, &s, &st, &k));
                     }
                     Err(_) => thread::sleep(Duration::from_millis(2)),
                 }
@@ -137,6 +158,7 @@ impl FakeApiServer {
             behaviour,
             seen,
             stop,
+            kubelet,
         }
     }
 
@@ -178,6 +200,7 @@ fn serve(
     behaviour: &Mutex<Behaviour>,
     seen: &Mutex<Vec<Seen>>,
     stop: &AtomicBool,
+    kubelet: &Arc<Kubelet>,
 ) {
     let _ = tcp.set_nonblocking(false);
     let _ = tcp.set_nodelay(true);
@@ -186,30 +209,13 @@ fn serve(
         return;
     };
     let mut tls = rustls::StreamOwned::new(conn, tcp);
-    let mut head = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match tls.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-        if head.len() > 64 << 10 {
-            return;
-        }
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let target = head
-        .lines()
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .unwrap_or_default()
-        .to_string();
-    let authorization = head.lines().find_map(|l| {
-        let (name, value) = l.split_once(':')?;
-        name.eq_ignore_ascii_case("authorization")
-            .then(|| value.trim().to_string())
-    });
+    let Some(request) = read_request(&mut tls) else {
+        return;
+    };
+    let target = request.target.clone();
+    let authorization = request.headers.get("authorization").cloned();
     seen.lock().unwrap().push(Seen {
+        method: request.method.clone(),
         target: target.clone(),
         authorization: authorization.clone(),
     });
@@ -222,11 +228,28 @@ fn serve(
         return;
     }
     thread::sleep(now.delay);
-    let (code, body) = answer(&now, &target, authorization.as_deref());
+    let fixture: Value = serde_json::from_str(now.fixture).expect("fixture");
+    let items = fixture["items"].as_array().cloned().unwrap_or_default();
+    let authorized = authorization == Some(format!("Bearer {}", now.token));
+    let (code, body) = match authorized {
+        true => match pods::handle(&request, &mut tls, &now, &items, kubelet) {
+            pods::Outcome::Done => {
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+                return;
+            }
+            pods::Outcome::Reply(code, body) => (code, body),
+            pods::Outcome::NotMine => answer(&now, &target, authorization.as_deref(), kubelet),
+        },
+        false => answer(&now, &target, authorization.as_deref(), kubelet),
+    };
     let reason = match code {
         200 => "OK",
+        201 => "Created",
+        400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
+        409 => "Conflict",
         _ => "Not Found",
     };
     let body = body.to_string();
@@ -247,8 +270,61 @@ fn serve(
     let _ = tls.flush();
 }
 
+/// The request line, headers (names in lower case) and a `Content-Length` body (at most 8 MiB).
+fn read_request(conn: &mut impl Read) -> Option<pods::Request> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = loop {
+        if let Some(at) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+        if head.len() > 64 << 10 {
+            return None;
+        }
+    };
+    let mut body = head.split_off(end);
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let mut words = head.lines().next().unwrap_or_default().split(' ');
+    let method = words.next().unwrap_or_default().to_string();
+    let target = words.next().unwrap_or_default().to_string();
+    let headers: BTreeMap<String, String> = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let length: usize = headers
+        .get("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    if length > 8 << 20 {
+        return None;
+    }
+    while body.len() < length {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => body.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(pods::Request {
+        method,
+        target,
+        headers,
+        body,
+    })
+}
+
 /// The API server's answer to GET `target`: status code and JSON body.
-fn answer(b: &Behaviour, target: &str, authorization: Option<&str>) -> (u16, Value) {
+fn answer(
+    b: &Behaviour,
+    target: &str,
+    authorization: Option<&str>,
+    kubelet: &Kubelet,
+) -> (u16, Value) {
     if authorization != Some(&format!("Bearer {}", b.token)) {
         return (
             401,
@@ -347,6 +423,20 @@ fn answer(b: &Behaviour, target: &str, authorization: Option<&str>) -> (u16, Val
                 let mut extra = first.clone();
                 extra["metadata"]["name"] = json!(format!("hostnames-632524106-extra{n}"));
                 pods.push(extra);
+            }
+            // The pods kubectl created or changed (pods.rs), in place of the fixture's.
+            let held = kubelet.pods_in(ns);
+            pods.retain(|p| {
+                !held
+                    .iter()
+                    .any(|h| h["metadata"]["name"] == p["metadata"]["name"])
+            });
+            pods.extend(held);
+            if let Some(name) = query
+                .get("fieldSelector")
+                .and_then(|f| f.strip_prefix("metadata.name="))
+            {
+                pods.retain(|p| p["metadata"]["name"] == name);
             }
             list(b, "Pod", "v1", pods, ns, &query)
         }

@@ -110,15 +110,30 @@ fn unique_prefix() -> String {
 
 /// Runs `command` with stdin closed and stdout/stderr captured, killing it after `timeout`.
 /// A command killed this way has no exit code (`status.code()` is `None`).
-pub fn run_with_timeout(mut command: Command, timeout: Duration) -> Output {
+pub fn run_with_timeout(command: Command, timeout: Duration) -> Output {
+    run_with_input(command, None, timeout)
+}
+
+/// `run_with_timeout` with `input` written to the command's stdin (then closed), when given.
+pub fn run_with_input(mut command: Command, input: Option<Vec<u8>>, timeout: Duration) -> Output {
     command
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env("LC_ALL", "C");
     let mut child: Child = command
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&input);
+        });
+    }
     let stdout = reader(child.stdout.take().expect("piped stdout"));
     let stderr = reader(child.stderr.take().expect("piped stderr"));
     let deadline = Instant::now() + timeout;
@@ -244,21 +259,18 @@ impl Testbed {
     /// `exec` with an explicit hard timeout. When `args` run svcprobe itself, any exit outside
     /// 0-3 (a crash) fails the test.
     pub fn exec_timeout(&self, pod: &str, args: &[&str], timeout: Duration) -> Output {
-        let mut cmd = Command::new("bash");
-        cmd.arg(script())
-            .arg("-p")
-            .arg(&self.prefix)
-            .args(["exec", pod, "--"])
-            .args(args)
-            // A bed's pods are not in the cluster that may run these tests: without this,
-            // `diagnose` there would try that cluster's API server (the bed drops it, slowly).
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .env_remove("KUBERNETES_SERVICE_PORT");
-        let out = run_with_timeout(cmd, timeout);
-        if args.first() == Some(&super::bin::svcprobe()) {
-            super::bin::assert_documented_exit(out.status, &describe(&out));
-        }
-        out
+        exec_in(&self.prefix, pod, args, None, timeout)
+    }
+
+    /// `exec_timeout` with `input` on the command's stdin (for `--objects -`).
+    pub fn exec_input(
+        &self,
+        pod: &str,
+        args: &[&str],
+        input: Vec<u8>,
+        timeout: Duration,
+    ) -> Output {
+        exec_in(&self.prefix, pod, args, Some(input), timeout)
     }
 
     /// Turns a failure switch on (see `SWITCHES`).
@@ -307,4 +319,30 @@ impl Drop for Testbed {
             panic!("testbed down failed: {}", describe(&out));
         }
     }
+}
+
+/// `Testbed::exec` for code that holds only the bed's prefix (a runner called from another
+/// thread, which must not own the bed: the bed goes down when the test drops it).
+pub fn exec_in(
+    prefix: &str,
+    pod: &str,
+    args: &[&str],
+    input: Option<Vec<u8>>,
+    timeout: Duration,
+) -> Output {
+    let mut cmd = Command::new("bash");
+    cmd.arg(script())
+        .arg("-p")
+        .arg(prefix)
+        .args(["exec", pod, "--"])
+        .args(args)
+        // A bed's pods are not in the cluster that may run these tests: without this,
+        // `diagnose` there would try that cluster's API server (the bed drops it, slowly).
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT");
+    let out = run_with_input(cmd, input, timeout);
+    if args.first() == Some(&super::bin::svcprobe()) {
+        super::bin::assert_documented_exit(out.status, &describe(&out));
+    }
+    out
 }

@@ -1,0 +1,719 @@
+//! `kubectl svcprobe` (plugin/kubectl-svcprobe, issue 15) run as users run it: the POSIX script
+//! with the machine's kubectl, against the kube-apiserver stand-in (tests/common/kubeapi.rs).
+//!
+//! The stand-in cannot run a pod. It records what kubectl submits and, when kubectl attaches (or,
+//! for a container without stdin, when it is created), hands the container's arguments and the
+//! stdin kubectl sent to the runner below, which runs the real svcprobe (tests/common/bin.rs) in a
+//! test-bed pod: the bed's `client` for the plugin's own pod, the target pod for an ephemeral
+//! container, the bed's node for a node debug pod. Its output and exit code go back to kubectl
+//! the way `kubectl attach` and `kubectl logs` get them, and into the pod's status. That is the only
+//! seam; everything else (the reads, the manifest, the deletes, the exit code) is what kubectl
+//! really sends and does.
+//!
+//! kubectl runs in the bed's client network namespace and talks to the stand-in on that
+//! namespace's loopback: nothing reaches the machine's own network.
+
+mod common;
+
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::bin::svcprobe;
+use common::kubeapi::{FakeApiServer, Ran, Run, FIXTURES};
+use common::testbed::{self, describe, Testbed, CLIENT};
+use serde_json::Value;
+
+const TOKEN: &str = "plugin-test-token";
+const PLUGIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/plugin/kubectl-svcprobe");
+/// How long one plugin run may take, kubectl's start-ups included, on a loaded machine.
+const RUN_TIMEOUT: Duration = Duration::from_secs(90);
+/// What `kubectl svcprobe diagnose hostnames -o json` runs: the objects come on stdin.
+const DIAGNOSE_ARGS: [&str; 8] = [
+    "-o",
+    "json",
+    "diagnose",
+    "hostnames",
+    "-n",
+    "default",
+    "--objects",
+    "-",
+];
+
+/// A bed, the stand-in in its client pod's network namespace, and a kubeconfig for it.
+struct Cluster {
+    server: FakeApiServer,
+    home: PathBuf,
+    netns: String,
+    bed: Testbed,
+}
+
+impl Cluster {
+    fn up() -> Cluster {
+        let bed = Testbed::up();
+        let netns = bed.netns(CLIENT);
+        let server = FakeApiServer::start("127.0.0.1:0", Some(&netns), TOKEN);
+        let home = bed.scratch_dir().join("laptop");
+        std::fs::create_dir_all(&home).expect("mkdir laptop");
+        let kubeconfig = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: bed\n  cluster:\n    server: https://127.0.0.1:{}\n    certificate-authority: {FIXTURES}/ca.pem\nusers:\n- name: dev\n  user:\n    token: {TOKEN}\ncontexts:\n- name: bed\n  context: {{cluster: bed, user: dev, namespace: default}}\ncurrent-context: bed\n",
+            server.addr.port()
+        );
+        std::fs::write(home.join("config"), kubeconfig).expect("kubeconfig");
+        let prefix = bed.prefix().to_string();
+        server
+            .kubelet
+            .set_runner(Arc::new(move |run: &Run| run_in_bed(&prefix, run)));
+        Cluster {
+            server,
+            home,
+            netns,
+            bed,
+        }
+    }
+
+    /// `kubectl svcprobe ARGS` (the script, with `kubectl` from PATH), killed after RUN_TIMEOUT.
+    fn plugin(&self, args: &[&str]) -> Output {
+        testbed::run_with_timeout(self.command(args), RUN_TIMEOUT)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.netns, "sh", PLUGIN])
+            .args(args)
+            .env("KUBECONFIG", self.home.join("config"))
+            .env("HOME", &self.home)
+            .env("TMPDIR", &self.home)
+            .env_remove("SVCPROBE_IMAGE");
+        cmd
+    }
+}
+
+/// The seam: the container's command, run with the real svcprobe in the bed pod that stands for
+/// where the container would run.
+fn run_in_bed(prefix: &str, run: &Run) -> Ran {
+    if !run.command.is_empty() {
+        return Ran {
+            stderr: format!(
+                "a command replaces the image's entrypoint: {:?}\n",
+                run.command
+            )
+            .into_bytes(),
+            exit_code: 127,
+            ..Ran::default()
+        };
+    }
+    let pod = match (&run.target, run.host_network) {
+        (_, true) => "node",
+        (Some(_), false) => run.pod.as_str(),
+        (None, false) => CLIENT,
+    };
+    let mut args = vec![svcprobe()];
+    args.extend(run.args.iter().map(String::as_str));
+    let out = testbed::exec_in(
+        prefix,
+        pod,
+        &args,
+        run.stdin.clone(),
+        Duration::from_secs(30),
+    );
+    Ran {
+        stdout: out.stdout,
+        stderr: out.stderr,
+        exit_code: out.status.code().unwrap_or(125),
+    }
+}
+
+/// The first JSON document on stdout (with `--node`, the node reports follow it).
+fn first_json(out: &Output) -> Value {
+    serde_json::Deserializer::from_slice(&out.stdout)
+        .into_iter::<Value>()
+        .next()
+        .and_then(Result::ok)
+        .unwrap_or_else(|| {
+            panic!(
+                "stdout does not start with a JSON document: {}",
+                describe(out)
+            )
+        })
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `METHOD path` of each request, query left out.
+fn requests(server: &FakeApiServer) -> Vec<String> {
+    server
+        .take_seen()
+        .into_iter()
+        .map(|s| {
+            let path = s.target.split('?').next().unwrap_or_default().to_string();
+            format!("{} {path}", s.method)
+        })
+        .collect()
+}
+
+fn assert_requested(seen: &[String], wanted: &str) {
+    assert!(
+        seen.iter().any(|s| s == wanted),
+        "no `{wanted}` among the requests:\n{}",
+        seen.join("\n")
+    );
+}
+
+fn capabilities(container: &Value) -> (Vec<String>, Vec<String>) {
+    let list = |key: &str| -> Vec<String> {
+        container["securityContext"]["capabilities"][key]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .filter_map(|c| c.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    (list("add"), list("drop"))
+}
+
+/// The rules of the restricted Pod Security Standard (which includes the baseline's), as the
+/// pod-security admission controller applies them (kubernetes.io/docs/concepts/security/
+/// pod-security-standards): one line per rule `pod` breaks.
+fn restricted_violations(pod: &Value) -> Vec<String> {
+    let spec = &pod["spec"];
+    let pod_sc = &spec["securityContext"];
+    let mut broken = Vec::new();
+    for key in ["hostNetwork", "hostPID", "hostIPC"] {
+        if spec[key] == true {
+            broken.push(format!("host namespaces: {key}"));
+        }
+    }
+    const VOLUMES: [&str; 8] = [
+        "configMap",
+        "csi",
+        "downwardAPI",
+        "emptyDir",
+        "ephemeral",
+        "persistentVolumeClaim",
+        "projected",
+        "secret",
+    ];
+    for v in spec["volumes"].as_array().into_iter().flatten() {
+        let kinds: Vec<&String> = v.as_object().into_iter().flat_map(|o| o.keys()).collect();
+        if kinds
+            .iter()
+            .any(|k| *k != "name" && !VOLUMES.contains(&k.as_str()))
+        {
+            broken.push(format!("volume types: {v}"));
+        }
+    }
+    for sysctl in pod_sc["sysctls"].as_array().into_iter().flatten() {
+        broken.push(format!("sysctls: {sysctl}"));
+    }
+    let pod_seccomp = pod_sc["seccompProfile"]["type"].as_str();
+    let seccomp_ok = |t: Option<&str>| matches!(t, Some("RuntimeDefault" | "Localhost"));
+    let containers = ["initContainers", "containers", "ephemeralContainers"]
+        .iter()
+        .flat_map(|k| spec[*k].as_array().cloned().unwrap_or_default());
+    for c in containers {
+        let name = c["name"].as_str().unwrap_or("?").to_string();
+        let sc = &c["securityContext"];
+        if sc["privileged"] == true {
+            broken.push(format!("{name}: privileged"));
+        }
+        if sc["windowsOptions"]["hostProcess"] == true
+            || pod_sc["windowsOptions"]["hostProcess"] == true
+        {
+            broken.push(format!("{name}: hostProcess"));
+        }
+        if c["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p["hostPort"].as_u64().unwrap_or(0) != 0)
+        {
+            broken.push(format!("{name}: hostPort"));
+        }
+        if !sc["procMount"].is_null() && sc["procMount"] != "Default" {
+            broken.push(format!("{name}: procMount"));
+        }
+        if sc["allowPrivilegeEscalation"] != false {
+            broken.push(format!("{name}: allowPrivilegeEscalation must be false"));
+        }
+        if sc["runAsNonRoot"] != true
+            && !(pod_sc["runAsNonRoot"] == true && sc["runAsNonRoot"].is_null())
+        {
+            broken.push(format!("{name}: runAsNonRoot must be true"));
+        }
+        if sc["runAsUser"] == 0 || pod_sc["runAsUser"] == 0 {
+            broken.push(format!("{name}: runAsUser 0"));
+        }
+        let seccomp = sc["seccompProfile"]["type"].as_str();
+        if !(seccomp_ok(seccomp) || (seccomp.is_none() && seccomp_ok(pod_seccomp))) {
+            broken.push(format!(
+                "{name}: seccompProfile must be RuntimeDefault or Localhost"
+            ));
+        }
+        let (add, drop) = capabilities(&c);
+        if !drop.iter().any(|d| d == "ALL") {
+            broken.push(format!("{name}: capabilities must drop ALL"));
+        }
+        if add.iter().any(|a| a != "NET_BIND_SERVICE") {
+            broken.push(format!(
+                "{name}: capabilities may add only NET_BIND_SERVICE: {add:?}"
+            ));
+        }
+    }
+    broken
+}
+
+/// Everything the plugin promises about its own pod, and the restricted profile.
+fn assert_probe_pod(pod: &Value, stdin: bool) {
+    let violations = restricted_violations(pod);
+    assert!(
+        violations.is_empty(),
+        "restricted profile: {violations:?}\n{pod:#}"
+    );
+    let spec = &pod["spec"];
+    let c = &spec["containers"][0];
+    let sc = &c["securityContext"];
+    assert_eq!(
+        pod["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kubectl-svcprobe",
+        "{pod:#}"
+    );
+    assert!(
+        pod["metadata"]["labels"]["kubectl-svcprobe/run"].is_string(),
+        "{pod:#}"
+    );
+    assert_eq!(spec["automountServiceAccountToken"], false, "{pod:#}");
+    assert_eq!(spec["restartPolicy"], "Never", "{pod:#}");
+    assert_eq!(spec["securityContext"]["runAsNonRoot"], true, "{pod:#}");
+    assert_eq!(
+        spec["securityContext"]["seccompProfile"]["type"], "RuntimeDefault",
+        "{pod:#}"
+    );
+    assert_eq!(sc["runAsNonRoot"], true, "{pod:#}");
+    assert_eq!(sc["readOnlyRootFilesystem"], true, "{pod:#}");
+    assert_eq!(sc["allowPrivilegeEscalation"], false, "{pod:#}");
+    assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault", "{pod:#}");
+    assert_eq!(
+        capabilities(c),
+        (vec![], vec!["ALL".to_string()]),
+        "{pod:#}"
+    );
+    for kind in ["requests", "limits"] {
+        for resource in ["cpu", "memory"] {
+            assert!(
+                c["resources"][kind][resource].is_string(),
+                "{kind}.{resource}: {pod:#}"
+            );
+        }
+    }
+    assert_eq!(c["image"], "ghcr.io/example/svcprobe", "{pod:#}");
+    assert!(
+        c["command"].is_null(),
+        "the image's entrypoint runs: {pod:#}"
+    );
+    assert_eq!(c["stdin"], stdin, "{pod:#}");
+    assert_eq!(c["stdinOnce"], stdin, "{pod:#}");
+}
+
+#[test]
+fn the_restricted_profile_check_sees_what_breaks_it() {
+    // The check above must be able to fail: kubectl debug's netadmin node pod breaks it.
+    let pod: Value = serde_json::json!({"spec":{"hostNetwork":true,"hostPID":true,"containers":[
+        {"name":"debugger","securityContext":{"capabilities":{"add":["NET_ADMIN","NET_RAW"]}}}]}});
+    let broken = restricted_violations(&pod);
+    for rule in [
+        "hostNetwork",
+        "hostPID",
+        "allowPrivilegeEscalation",
+        "runAsNonRoot",
+        "seccompProfile",
+        "drop ALL",
+        "NET_BIND_SERVICE",
+    ] {
+        assert!(
+            broken.iter().any(|b| b.contains(rule)),
+            "{rule} not reported: {broken:?}"
+        );
+    }
+}
+
+#[test]
+fn diagnose_runs_in_a_restricted_pod_with_the_users_view_and_deletes_it() {
+    let cluster = Cluster::up();
+    let out = cluster.plugin(&["diagnose", "hostnames", "-o", "json"]);
+    let report = first_json(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(report["command"], "diagnose");
+    assert_eq!(report["verdict"]["cause"], "healthy", "{}", describe(&out));
+    // The objects came from the user's read, so the object checks ran.
+    let status = |id: &str| {
+        report["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["id"] == id))
+            .map(|c| c["status"].clone())
+    };
+    assert_eq!(
+        status("service-definition"),
+        Some("pass".into()),
+        "{report:#}"
+    );
+    assert_eq!(status("endpoints"), Some("pass".into()), "{report:#}");
+
+    let seen = requests(&cluster.server);
+    for read in [
+        "GET /api/v1/namespaces/default/services",
+        "GET /apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
+        "GET /api/v1/namespaces/default/pods",
+        "POST /api/v1/namespaces/default/pods",
+    ] {
+        assert_requested(&seen, read);
+    }
+    let submitted = cluster.server.kubelet.submitted();
+    assert_eq!(submitted.len(), 1, "{submitted:#?}");
+    let pod = &submitted[0];
+    assert_probe_pod(pod, true);
+    let name = pod["metadata"]["name"].as_str().expect("pod name");
+    assert_eq!(pod["metadata"]["namespace"], "default");
+    assert_eq!(
+        pod["spec"]["containers"][0]["args"],
+        serde_json::json!(DIAGNOSE_ARGS)
+    );
+    assert_requested(
+        &seen,
+        &format!("GET /api/v1/namespaces/default/pods/{name}/attach"),
+    );
+    assert_requested(
+        &seen,
+        &format!("DELETE /api/v1/namespaces/default/pods/{name}"),
+    );
+    // What svcprobe read on its stdin is what `kubectl get service,endpointslices,pods` printed.
+    let runs = cluster.server.kubelet.runs();
+    let objects: Value =
+        serde_json::from_slice(runs[0].stdin.as_deref().expect("stdin")).expect("objects");
+    assert_eq!(objects["kind"], "List");
+    let kinds: Vec<&str> = objects["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["kind"].as_str())
+        .collect();
+    for kind in ["Service", "EndpointSlice", "Pod"] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    assert_nothing_left(&cluster);
+}
+
+#[test]
+fn a_failing_service_gives_svcprobes_exit_code_and_node_runs_on_the_failing_endpoints_node() {
+    let cluster = Cluster::up();
+    cluster.bed.break_("backend-down");
+    let out = cluster.plugin(&["diagnose", "hostnames", "-o", "json", "--node"]);
+    let report = first_json(&out);
+    assert_eq!(
+        report["verdict"]["cause"],
+        "backend-down",
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let seen = requests(&cluster.server);
+    // The failing endpoint (10.244.0.5, hostnames-632524106-bbpiw) is on node-1: kubectl debug
+    // node/node-1 read the node and created its netadmin pod, and the plugin deleted it.
+    assert_requested(&seen, "GET /api/v1/nodes/node-1");
+    let submitted = cluster.server.kubelet.submitted();
+    assert_eq!(
+        submitted.len(),
+        2,
+        "the probe pod and one node pod: {}",
+        describe(&out)
+    );
+    assert_probe_pod(&submitted[0], true);
+    let node_pod = &submitted[1];
+    let name = node_pod["metadata"]["name"].as_str().expect("name");
+    assert!(name.starts_with("node-debugger-node-1-"), "{node_pod:#}");
+    assert_eq!(node_pod["spec"]["nodeName"], "node-1");
+    assert_eq!(
+        node_pod["spec"]["hostNetwork"], true,
+        "netadmin: {node_pod:#}"
+    );
+    let c = &node_pod["spec"]["containers"][0];
+    let (add, _) = capabilities(c);
+    assert_eq!(add, ["NET_ADMIN", "NET_RAW"], "netadmin: {node_pod:#}");
+    assert_eq!(c["stdinOnce"], true, "{node_pod:#}");
+    assert_eq!(
+        c["args"],
+        serde_json::json!([
+            "-o",
+            "json",
+            "node",
+            "hostnames",
+            "-n",
+            "default",
+            "--objects",
+            "-"
+        ])
+    );
+    for pod in [
+        submitted[0]["metadata"]["name"].as_str().expect("name"),
+        name,
+    ] {
+        assert_requested(
+            &seen,
+            &format!("DELETE /api/v1/namespaces/default/pods/{pod}"),
+        );
+    }
+    let runs = cluster.server.kubelet.runs();
+    let node_run = runs.iter().find(|r| r.host_network).expect("the node run");
+    assert!(
+        node_run.stdin.as_ref().is_some_and(|s| !s.is_empty()),
+        "the node run got the objects"
+    );
+    assert!(
+        stderr(&out).contains("svcprobe node hostnames -n default on node/node-1"),
+        "{}",
+        describe(&out)
+    );
+    // The node run's own exit code is reported, the plugin's stays diagnose's.
+    let node_exit = runs_exit(&stderr(&out));
+    assert!(matches!(node_exit, Some(0..=3)), "{}", describe(&out));
+    assert_nothing_left(&cluster);
+}
+
+#[test]
+fn without_read_access_it_says_so_runs_without_objects_and_says_when_it_cannot_delete() {
+    let cluster = Cluster::up();
+    cluster.server.set(|b| {
+        b.forbidden = vec!["pods"];
+        b.refuse_delete = true;
+    });
+    let out = cluster.plugin(&["diagnose", "hostnames", "-o", "json"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("could not read services, endpointslices and pods in default"),
+        "{}",
+        describe(&out)
+    );
+    let report = first_json(&out);
+    assert_eq!(report["command"], "diagnose", "{}", describe(&out));
+    let code = out.status.code();
+    assert!(matches!(code, Some(0 | 1)), "{}", describe(&out));
+    assert_eq!(
+        code,
+        Some(if report["ok"] == true { 0 } else { 1 }),
+        "{}",
+        describe(&out)
+    );
+    let submitted = cluster.server.kubelet.submitted();
+    let pod = &submitted[0];
+    assert_probe_pod(pod, false);
+    assert_eq!(
+        pod["spec"]["containers"][0]["args"],
+        serde_json::json!(["-o", "json", "diagnose", "hostnames", "-n", "default"])
+    );
+    let name = pod["metadata"]["name"].as_str().expect("name");
+    let seen = requests(&cluster.server);
+    // No stdin to give: the output comes from the followed log.
+    assert_requested(
+        &seen,
+        &format!("GET /api/v1/namespaces/default/pods/{name}/log"),
+    );
+    assert_requested(
+        &seen,
+        &format!("DELETE /api/v1/namespaces/default/pods/{name}"),
+    );
+    assert!(
+        err.contains(&format!("could not delete pod default/{name}")),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        err.contains(&format!("kubectl delete pod -n default {name}")),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn nslookup_and_a_usage_error_pass_svcprobes_exit_code_through() {
+    let cluster = Cluster::up();
+    let out = cluster.plugin(&["nslookup", "hostnames"]);
+    let report = first_json(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(report["command"], "nslookup");
+    assert_eq!(report["answer"]["status"], "resolved", "{}", describe(&out));
+    let out = cluster.plugin(&["tcp", "--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    // Without stdin the output comes from the pod's log, where stdout and stderr are one stream.
+    assert!(
+        describe(&out).contains("unknown option `--no-such-flag`"),
+        "{}",
+        describe(&out)
+    );
+    let submitted = cluster.server.kubelet.submitted();
+    assert_eq!(submitted.len(), 2);
+    assert_eq!(
+        submitted[1]["spec"]["containers"][0]["args"],
+        serde_json::json!(["tcp", "--no-such-flag"])
+    );
+    assert_eq!(
+        cluster.server.kubelet.deleted().len(),
+        2,
+        "{:?}",
+        cluster.server.kubelet.deleted()
+    );
+}
+
+/// N of the plugin's `svcprobe node on node/NODE exited N` line.
+fn runs_exit(stderr: &str) -> Option<i32> {
+    stderr.lines().find_map(|l| {
+        l.split_once("svcprobe node on node/")?
+            .1
+            .split_once(" exited ")?
+            .1
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+#[test]
+fn ctrl_c_while_svcprobe_runs_deletes_the_pod() {
+    let cluster = Cluster::up();
+    // This test's runner holds the container "running" until the test lets it go.
+    let (started, started_rx) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let release_rx = Mutex::new(release_rx);
+    cluster.server.kubelet.set_runner(Arc::new(move |_: &Run| {
+        let _ = started.send(());
+        let _ = release_rx
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(60));
+        Ran::default()
+    }));
+    let out = cluster.home.join("ctrl-c.out");
+    let err = cluster.home.join("ctrl-c.err");
+    let mut cmd = cluster.command(&["diagnose", "hostnames"]);
+    // Its own process group, as a shell gives a foreground job: Ctrl-C signals the whole group.
+    cmd.process_group(0)
+        .stdin(Stdio::null())
+        .stdout(File::create(&out).expect("out"))
+        .stderr(File::create(&err).expect("err"));
+    let mut child = cmd.spawn().expect("start the plugin");
+    let attached = started_rx.recv_timeout(RUN_TIMEOUT);
+    let pgid = child.id() as i32;
+    // SAFETY: signals the process group of the child this test started.
+    unsafe { libc::kill(-pgid, libc::SIGINT) };
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let status = loop {
+        match child.try_wait().expect("wait") {
+            Some(status) => break Some(status),
+            None if Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    let _ = release.send(());
+    let output = format!(
+        "stdout:\n{}\nstderr:\n{}",
+        std::fs::read_to_string(&out).unwrap_or_default(),
+        std::fs::read_to_string(&err).unwrap_or_default()
+    );
+    assert!(attached.is_ok(), "svcprobe never started: {output}");
+    assert_eq!(status.and_then(|s| s.code()), Some(130), "{output}");
+    let submitted = cluster.server.kubelet.submitted();
+    let name = submitted[0]["metadata"]["name"].as_str().expect("name");
+    assert_eq!(
+        cluster.server.kubelet.deleted(),
+        [format!("default/{name}")],
+        "{output}"
+    );
+    assert!(!output.contains("could not delete"), "{output}");
+}
+
+#[test]
+fn from_a_pod_or_a_deployment_svcprobe_runs_as_an_ephemeral_container_there() {
+    let cluster = Cluster::up();
+    let pod = testbed::BACKENDS[1];
+    let from =
+        |vantage: &str| cluster.plugin(&["diagnose", "hostnames", "-o", "json", "--from", vantage]);
+    let out = from(&format!("pod/{pod}"));
+    let report = first_json(&out);
+    assert_eq!(
+        report["context"]["hostname"],
+        pod,
+        "it ran in that pod: {}",
+        describe(&out)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(if report["ok"] == true { 0 } else { 1 }),
+        "{}",
+        describe(&out)
+    );
+    let patches = cluster.server.kubelet.patches();
+    assert_eq!(patches.len(), 1, "{patches:#?}");
+    let c = &patches[0]["spec"]["ephemeralContainers"][0];
+    assert_eq!(c["targetContainerName"], "hostnames", "{c:#}");
+    assert_eq!(c["image"], "ghcr.io/example/svcprobe", "{c:#}");
+    assert_eq!(c["stdin"], true, "{c:#}");
+    assert_eq!(
+        c["stdinOnce"], true,
+        "without it the container's stdin never ends: {c:#}"
+    );
+    assert!(c["command"].is_null(), "{c:#}");
+    assert_eq!(c["args"], serde_json::json!(DIAGNOSE_ARGS));
+    // An ephemeral container has no resources: every other promise holds, and the restricted profile.
+    let sc = &c["securityContext"];
+    assert_eq!(sc["runAsNonRoot"], true, "{c:#}");
+    assert_eq!(sc["readOnlyRootFilesystem"], true, "{c:#}");
+    assert_eq!(sc["allowPrivilegeEscalation"], false, "{c:#}");
+    assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault", "{c:#}");
+    assert_eq!(capabilities(c), (vec![], vec!["ALL".to_string()]), "{c:#}");
+    let as_pod = serde_json::json!({"spec":{"ephemeralContainers":[c]}});
+    assert_eq!(restricted_violations(&as_pod), Vec::<String>::new());
+    assert!(
+        cluster.server.kubelet.submitted().is_empty(),
+        "no pod of its own"
+    );
+    assert!(
+        cluster.server.kubelet.deleted().is_empty(),
+        "nothing of its own to delete"
+    );
+
+    let out = from("deploy/hostnames");
+    let report = first_json(&out);
+    let chosen = testbed::BACKENDS[0];
+    assert_eq!(report["context"]["hostname"], chosen, "{}", describe(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "probing from pod default/{chosen} (deployment hostnames)"
+        )),
+        "{}",
+        describe(&out)
+    );
+    let seen = requests(&cluster.server);
+    assert_requested(
+        &seen,
+        "GET /apis/apps/v1/namespaces/default/deployments/hostnames",
+    );
+    assert_requested(
+        &seen,
+        &format!("PATCH /api/v1/namespaces/default/pods/{chosen}/ephemeralcontainers"),
+    );
+}
+
+/// Every pod the run created is gone from the stand-in.
+fn assert_nothing_left(cluster: &Cluster) {
+    let live = cluster.server.kubelet.live_pods();
+    assert!(live.is_empty(), "pods left behind: {live:?}");
+}
