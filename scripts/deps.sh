@@ -15,6 +15,7 @@ packages=(
     wrk hyperfine time                   # benchmarks (/usr/bin/time reports peak RSS)
     buildah                              # scripts/build-image.sh
     tcpdump                              # tests/libc_oracle.rs: what the C libraries send
+    prometheus prometheus-blackbox-exporter  # tests/exporter.rs: the exporter's real peers
     curl ca-certificates git
 )
 

@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::report::Libc;
 
 pub mod diagnose;
+pub mod exporter;
 pub mod flags;
 pub mod hairpin;
 pub mod probes;
@@ -133,7 +134,7 @@ musl. An IP address as NAME looks up its PTR record.",
 };
 
 /// Every command, in the order `svcprobe --help` lists them.
-pub const COMMANDS: [&Spec; 7] = [
+pub const COMMANDS: [&Spec; 8] = [
     &diagnose::SPEC,
     &RESOLVCONF,
     &NSLOOKUP,
@@ -141,6 +142,7 @@ pub const COMMANDS: [&Spec; 7] = [
     &probes::HTTP,
     &probes::SERVE,
     &hairpin::SPEC,
+    &exporter::SPEC,
 ];
 
 /// `svcprobe --help`.
@@ -203,6 +205,7 @@ pub enum Command {
     Serve(ServeArgs),
     Diagnose(diagnose::DiagnoseArgs),
     Hairpin(hairpin::HairpinArgs),
+    Exporter(exporter::ExporterArgs),
     /// Print this usage text and exit 0.
     Help(String),
     Version,
@@ -362,6 +365,7 @@ fn command_of(spec: &Spec, m: &Matches) -> Result<Command, String> {
         "http" => Command::Http(probes::parse_http(m)?),
         "serve" => Command::Serve(probes::parse_serve(m)?),
         "diagnose" => Command::Diagnose(diagnose::parse_diagnose(m)?),
+        "exporter" => Command::Exporter(exporter::parse_exporter(m)?),
         _ => Command::Hairpin(hairpin::parse_hairpin(m)?),
     })
 }
@@ -393,7 +397,7 @@ pub fn one_operand<'a>(m: &'a Matches, what: &str) -> Result<&'a str, String> {
     }
 }
 
-fn no_operands(m: &Matches) -> Result<(), String> {
+pub fn no_operands(m: &Matches) -> Result<(), String> {
     match m.operands.first() {
         Some(extra) => Err(format!("unexpected argument `{}`", extra.to_string_lossy())),
         None => Ok(()),
@@ -645,6 +649,7 @@ mod tests {
             "serve",
             "diagnose x",
             "hairpin x",
+            "exporter",
         ] {
             assert!(parse_str(line).is_ok(), "{line}");
         }

@@ -22,7 +22,7 @@ use crate::output::Text;
 use crate::probe::connect;
 use crate::report::Origin;
 use crate::service_name::{self, Namespace};
-use crate::{cli, cmd, k8s, kubeapi, sockdiag};
+use crate::{cli, cmd, httpd, k8s, kubeapi, sockdiag};
 
 /// `svcprobe resolvconf --file F`: the whole report, JSON and text, as the command prints it.
 pub fn resolv_conf(data: &[u8]) {
@@ -44,12 +44,15 @@ pub fn dns_message(data: &[u8]) {
     black_box(wire::decode_response(data, id, &question).ok());
 }
 
-/// What `serve` reads from a client before it answers: the head up to the blank line.
+/// What `serve` and `exporter` read from a client before they answer: the head up to the
+/// blank line, and the query string `exporter` decodes.
 pub fn http_request_head(data: &[u8]) {
-    let head = cmd::serve::find_blank_line(data, 0)
+    let head = httpd::find_blank_line(data, 0)
         .and_then(|end| data.get(..end))
         .unwrap_or(data);
-    black_box(cmd::serve::parse_head(head).ok());
+    if let Ok(request) = httpd::parse_head(head) {
+        black_box(request.query.and_then(httpd::query_pairs));
+    }
 }
 
 /// `diagnose --objects F`: the parse, then the Service-definition and endpoint checks for

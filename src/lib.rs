@@ -9,8 +9,10 @@ pub mod cmd;
 pub mod diagnose;
 pub mod dns;
 pub mod error;
+pub mod exporter;
 pub mod fuzz;
 pub mod hairpin;
+pub mod httpd;
 pub mod input;
 pub mod k8s;
 pub mod kubeapi;
@@ -41,6 +43,7 @@ pub fn run(command: Command, format: Format) -> ExitCode {
         Command::Serve(args) => finish("serve", cmd::serve::run(&args), format),
         Command::Diagnose(args) => finish("diagnose", cmd::diagnose::run(&args), format),
         Command::Hairpin(args) => finish("hairpin", cmd::hairpin::run(&args), format),
+        Command::Exporter(args) => finish("exporter", cmd::exporter::run(&args), format),
     };
     printed.unwrap_or_else(|e| {
         eprintln!("svcprobe: cannot write output: {e}");

@@ -39,7 +39,14 @@ pub fn emit_error(command: &'static str, error: &Error, format: Format) -> io::R
     if format == Format::Text || matches!(error, Error::Usage(_)) {
         return Ok(());
     }
-    let envelope = Envelope {
+    let envelope = error_envelope(command, error);
+    write_stdout(&(serde_json::to_string_pretty(&envelope).map_err(io::Error::other)? + "\n"))
+}
+
+/// The JSON `error` document of a command that could not run (also `exporter`'s debug view
+/// of such a probe).
+pub fn error_envelope(command: &'static str, error: &Error) -> Envelope<ErrorReport> {
+    Envelope {
         schema_version: SCHEMA_VERSION,
         command,
         ok: false,
@@ -49,8 +56,7 @@ pub fn emit_error(command: &'static str, error: &Error, format: Format) -> io::R
                 message: error.to_string(),
             },
         },
-    };
-    write_stdout(&(serde_json::to_string_pretty(&envelope).map_err(io::Error::other)? + "\n"))
+    }
 }
 
 pub fn write_stdout(text: &str) -> io::Result<()> {

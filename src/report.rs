@@ -762,6 +762,57 @@ pub struct EchoBody {
 }
 
 // ---------------------------------------------------------------------------------------
+// exporter
+// ---------------------------------------------------------------------------------------
+
+/// `svcprobe exporter`, printed when it stops.
+#[derive(Debug, Serialize)]
+pub struct ExporterReport {
+    /// The address it listened on.
+    pub listen: String,
+    /// The ranges and domains `/probe` targets had to be in (`--allow`, the config, or
+    /// the cluster's own as this pod sees it).
+    pub allow: Vec<String>,
+    /// Where `allow` came from: `flag`, `config` or `default`.
+    pub allow_source: &'static str,
+    /// Module names `/probe?module=` took.
+    pub modules: Vec<String>,
+    /// The scheduled `MODULE:TARGET`s.
+    pub targets: Vec<String>,
+    pub every_ms: u64,
+    pub max_probes: u32,
+    /// Probes run (on `/probe` and scheduled).
+    pub probes: u64,
+    /// Probes whose command could not run.
+    pub probe_errors: u64,
+    /// `/probe` requests answered 503 (too many probes running).
+    pub probes_dropped: u64,
+    /// `/probe` requests answered 403 (target not allowed).
+    pub targets_refused: u64,
+    /// HTTP requests answered.
+    pub requests: u64,
+    pub stopped_by: String,
+    pub duration_ms: f64,
+}
+
+/// One line on stdout each time a scheduled target's result changes.
+#[derive(Debug, Serialize)]
+pub struct CauseChange<'a> {
+    /// UTC, RFC 3339.
+    pub time: String,
+    pub module: &'a str,
+    pub target: &'a str,
+    /// The previous result (`null` for the first): for `service` the cause, else the
+    /// module's own vocabulary (README: `svcprobe exporter`).
+    pub old_cause: Option<&'a str>,
+    pub new_cause: &'a str,
+    pub summary: &'a str,
+    /// `NODE_NAME` and `POD_NAME` from the downward API, when set.
+    pub node: Option<&'a str>,
+    pub pod: Option<&'a str>,
+}
+
+// ---------------------------------------------------------------------------------------
 // hairpin
 // ---------------------------------------------------------------------------------------
 
@@ -866,14 +917,15 @@ pub struct HairpinSummary {
     pub latency_other: Option<LatencyStats>,
 }
 
-/// `pass`: this pod reached itself; `fail`: connections that should reach it do not;
-/// `inconclusive`: no attempt landed on this pod (or it is not an endpoint).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HairpinStatus {
-    Pass,
-    Fail,
-    Inconclusive,
+vocabulary! {
+    /// `pass`: this pod reached itself; `fail`: connections that should reach it do not;
+    /// `inconclusive`: no attempt landed on this pod (or it is not an endpoint). The status
+    /// a [`HairpinReason`] carries.
+    pub enum HairpinStatus {
+        Pass = "pass",
+        Fail = "fail",
+        Inconclusive = "inconclusive",
+    }
 }
 
 vocabulary! {
@@ -1075,14 +1127,15 @@ impl Check {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CheckStatus {
-    Pass,
-    Warn,
-    Fail,
-    /// The check could not run; `summary` says why and how to make it run.
-    Skip,
+vocabulary! {
+    /// How a `diagnose` check ended.
+    pub enum CheckStatus {
+        Pass = "pass",
+        Warn = "warn",
+        Fail = "fail",
+        /// The check could not run; `summary` says why and how to make it run.
+        Skip = "skip",
+    }
 }
 
 vocabulary! {

@@ -240,11 +240,12 @@ fn push_flag(rng: &mut Rng, flag: &Flag, args: &mut Vec<OsString>) {
     }
 }
 
-/// How long the parsed command may take, or None when it is not run: `serve` runs until
-/// signalled (it has no deadline), and a run the generator made long is left to the parser.
+/// How long the parsed command may take, or None when it is not run: `serve` and `exporter`
+/// run until signalled (they have no deadline), and a run the generator made long is left
+/// to the parser.
 fn allowed(command: &cli::Command) -> Option<Duration> {
     let bound = match command {
-        cli::Command::Serve(_) => return None,
+        cli::Command::Serve(_) | cli::Command::Exporter(_) => return None,
         cli::Command::Nslookup(a) => a.deadline,
         cli::Command::Diagnose(a) => a.deadline,
         cli::Command::Hairpin(a) => a.deadline,

@@ -10,9 +10,8 @@
 //! and taken with `sigwait` by the main thread, which then shuts the listener down (waking
 //! every `accept`) and waits for the requests in flight.
 
-use std::io::{self, Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -20,6 +19,10 @@ use std::time::{Duration, Instant};
 use crate::cli::probes::ServeArgs;
 use crate::dns::millis;
 use crate::error::Error;
+use crate::httpd::{
+    block_termination_signals, linger, parse_head, read_head, refuse, response, shut_listener,
+    wait_for_signal, Refusal, Request,
+};
 use crate::report::{EchoBody, Envelope, ServeReport, SCHEMA_VERSION};
 
 /// Connections served at once (one worker thread each).
@@ -28,9 +31,6 @@ pub const MAX_CONNECTIONS: usize = 32;
 const MAX_HEADER_BYTES: usize = 8 * 1024;
 /// From accept to the end of the request's headers; slower clients get 408.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
-/// After the response, how long to wait for the client to close (so that unread request
-/// bytes do not turn our close into a RST that destroys the response).
-const LINGER: Duration = Duration::from_millis(500);
 /// Workers only parse a request line and format a short answer.
 const WORKER_STACK: usize = 128 * 1024;
 
@@ -110,10 +110,7 @@ pub fn run(args: &ServeArgs) -> Result<Envelope<ServeReport>, Error> {
 /// Wakes every worker blocked in `accept` (shutdown of a listening socket makes it fail).
 fn stop(shared: &Shared) {
     shared.stopping.store(true, Ordering::SeqCst);
-    // SAFETY: shutdown on a socket we own; errors only mean it is already shut.
-    unsafe {
-        libc::shutdown(shared.listener.as_raw_fd(), libc::SHUT_RDWR);
-    }
+    shut_listener(&shared.listener);
 }
 
 fn worker(shared: &Shared) {
@@ -128,22 +125,6 @@ fn worker(shared: &Shared) {
             Err(_) => thread::sleep(Duration::from_millis(10)),
         }
     }
-}
-
-/// What the request asked for, as far as we care.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Request<'a> {
-    method: &'a str,
-    path: &'a str,
-    host: Option<&'a str>,
-}
-
-/// Why a request could not be answered normally.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Refusal {
-    BadRequest,
-    HeadersTooLarge,
-    TooSlow,
 }
 
 fn serve_connection(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) {
@@ -169,105 +150,6 @@ fn serve_connection(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) {
     }
     let _ = stream.shutdown(Shutdown::Write);
     linger(&mut stream);
-}
-
-/// Reads until the end of the headers; `Ok(None)` when the client closed before sending
-/// anything, `Ok(Some(n))` with the length of the head (up to and without the blank line).
-fn read_head(
-    stream: &mut TcpStream,
-    buffer: &mut [u8],
-    deadline: Instant,
-) -> Result<Option<usize>, Refusal> {
-    let mut filled = 0;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-            return Err(Refusal::TooSlow);
-        }
-        let Some(space) = buffer.get_mut(filled..).filter(|s| !s.is_empty()) else {
-            return Err(Refusal::HeadersTooLarge);
-        };
-        match stream.read(space) {
-            Ok(0) if filled == 0 => return Ok(None),
-            Ok(0) => return Err(Refusal::BadRequest),
-            Ok(n) => {
-                let searched_from = filled.saturating_sub(3);
-                filled += n;
-                let head = buffer.get(..filled).unwrap_or_default();
-                if let Some(end) = find_blank_line(head, searched_from) {
-                    return Ok(Some(end));
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(Refusal::TooSlow)
-            }
-            Err(_) if filled == 0 => return Ok(None),
-            Err(_) => return Err(Refusal::BadRequest),
-        }
-    }
-}
-
-/// Position of the first `\r\n\r\n` (or bare `\n\n`) at or after `from`.
-pub(crate) fn find_blank_line(bytes: &[u8], from: usize) -> Option<usize> {
-    let tail = bytes.get(from..)?;
-    let crlf = tail.windows(4).position(|w| w == b"\r\n\r\n");
-    let lf = tail.windows(2).position(|w| w == b"\n\n");
-    match (crlf, lf) {
-        (Some(a), Some(b)) => Some(from + a.min(b)),
-        (a, b) => a.or(b).map(|p| from + p),
-    }
-}
-
-/// Parses the request line and the Host header (pure, for tests).
-pub(crate) fn parse_head(head: &[u8]) -> Result<Request<'_>, Refusal> {
-    let text = std::str::from_utf8(head).map_err(|_| Refusal::BadRequest)?;
-    let mut lines = text.split('\n').map(|l| l.trim_end_matches('\r'));
-    let request_line = lines.next().ok_or(Refusal::BadRequest)?;
-    let mut parts = request_line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(Refusal::BadRequest);
-    };
-    let method_ok = !method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase());
-    if !method_ok || !version.starts_with("HTTP/1.") {
-        return Err(Refusal::BadRequest);
-    }
-    let (target, authority) = split_target(target).ok_or(Refusal::BadRequest)?;
-    let path = match target.split(['?', '#']).next() {
-        Some(path) if !path.is_empty() => path,
-        _ => "/",
-    };
-    // RFC 9112 3.2.2: with an absolute-form target, the target's authority is the host and
-    // any Host header is ignored.
-    let host = authority.or_else(|| {
-        lines.find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("host").then(|| value.trim())
-        })
-    });
-    Ok(Request { method, path, host })
-}
-
-/// The origin-form target (`/path?query`) as it is, or an absolute-form one
-/// (`http://authority/path?query`, RFC 9112 3.2.2: servers must accept it) split into its
-/// path and query and its authority; `None` for anything else.
-fn split_target(target: &str) -> Option<(&str, Option<&str>)> {
-    if target.starts_with('/') {
-        return Some((target, None));
-    }
-    let (scheme, rest) = target.split_once("://")?;
-    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        return None;
-    }
-    let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
-    (!authority.is_empty()).then_some((path, Some(authority)))
 }
 
 fn respond(shared: &Shared, request: &Request, stream: &TcpStream, peer: SocketAddr) -> Vec<u8> {
@@ -297,52 +179,6 @@ fn respond(shared: &Shared, request: &Request, stream: &TcpStream, peer: SocketA
     }
 }
 
-fn refuse(refusal: Refusal) -> Vec<u8> {
-    match refusal {
-        Refusal::BadRequest => response(400, "text/plain", "bad request\n", false),
-        Refusal::HeadersTooLarge => response(431, "text/plain", "headers too large\n", false),
-        Refusal::TooSlow => response(408, "text/plain", "request timeout\n", false),
-    }
-}
-
-fn response(status: u16, content_type: &str, body: &str, head_only: bool) -> Vec<u8> {
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        431 => "Request Header Fields Too Large",
-        _ => "Error",
-    };
-    let mut out = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}; charset=utf-8\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    if !head_only {
-        out.extend_from_slice(body.as_bytes());
-    }
-    out
-}
-
-/// Reads (and drops) what the client still sends until it closes, briefly and boundedly.
-fn linger(stream: &mut TcpStream) {
-    let until = Instant::now() + LINGER;
-    let mut sink = [0u8; 1024];
-    for _ in 0..64 {
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-            return;
-        }
-        match stream.read(&mut sink) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-    }
-}
-
 /// The kernel's hostname (the pod name in Kubernetes): /proc first, so that a read-only
 /// or empty /etc does not matter, then uname.
 fn hostname() -> String {
@@ -366,92 +202,4 @@ fn hostname() -> String {
         }
     }
     "unknown".into()
-}
-
-fn block_termination_signals() -> io::Result<libc::sigset_t> {
-    // SAFETY: sigset_t is plain data initialised by sigemptyset; the mask call only
-    // changes this thread's mask (inherited by the threads it spawns).
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        Ok(set)
-    }
-}
-
-/// Blocks until SIGTERM or SIGINT is pending, and names it.
-fn wait_for_signal(set: &libc::sigset_t) -> String {
-    loop {
-        let mut signal: libc::c_int = 0;
-        // SAFETY: a valid, initialised set and an out-parameter.
-        if unsafe { libc::sigwait(set, &mut signal) } == 0 {
-            return match signal {
-                libc::SIGTERM => "SIGTERM".into(),
-                libc::SIGINT => "SIGINT".into(),
-                other => format!("signal {other}"),
-            };
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_lines() {
-        let r = parse_head(b"GET /echo?x=1 HTTP/1.1\r\nHost: 10.0.1.175\r\nA: b").unwrap();
-        assert_eq!(
-            r,
-            Request {
-                method: "GET",
-                path: "/echo",
-                host: Some("10.0.1.175")
-            }
-        );
-        assert_eq!(parse_head(b"GET / HTTP/1.0").unwrap().host, None);
-        let absolute =
-            parse_head(b"GET http://10.0.1.175:80/echo?x HTTP/1.1\r\nHost: other").unwrap();
-        assert_eq!(
-            (absolute.path, absolute.host),
-            ("/echo", Some("10.0.1.175:80"))
-        );
-        let bare = parse_head(b"GET HTTP://hostnames HTTP/1.1").unwrap();
-        assert_eq!((bare.path, bare.host), ("/", Some("hostnames")));
-        for bad in [
-            &b""[..],
-            b"GET /",
-            b"get / HTTP/1.1",
-            b"GET x HTTP/1.1",
-            b"GET ftp://host/ HTTP/1.1",
-            b"GET http:///path HTTP/1.1",
-            b"GET / SPDY/3",
-            b"GET  / HTTP/1.1",
-            b"\xff\xfe / HTTP/1.1",
-        ] {
-            assert_eq!(parse_head(bad), Err(Refusal::BadRequest), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn blank_line() {
-        assert_eq!(find_blank_line(b"GET / HTTP/1.1\r\n\r\n", 0), Some(14));
-        assert_eq!(find_blank_line(b"GET / HTTP/1.1\n\nxx", 0), Some(14));
-        assert_eq!(find_blank_line(b"GET / HTTP/1.1\r\n", 0), None);
-    }
-
-    #[test]
-    fn responses_have_length_and_close() {
-        let r = String::from_utf8(response(200, "text/plain", "pod-a\n", false)).unwrap();
-        assert!(r.starts_with("HTTP/1.1 200 OK\r\n"));
-        assert!(r.contains("Content-Length: 6\r\n") && r.contains("Connection: close\r\n"));
-        assert!(r.ends_with("\r\n\r\npod-a\n"));
-        let head = String::from_utf8(response(200, "text/plain", "pod-a\n", true)).unwrap();
-        assert!(head.ends_with("\r\n\r\n"));
-    }
 }

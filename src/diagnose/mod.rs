@@ -245,7 +245,7 @@ fn probe_context(resolver: &Resolver) -> (ProbeContext, (String, Origin)) {
 }
 
 /// The source address the kernel picks towards `peer`: connecting a UDP socket sends nothing.
-fn local_address_towards(peer: SocketAddr) -> Option<IpAddr> {
+pub fn local_address_towards(peer: SocketAddr) -> Option<IpAddr> {
     let bind: SocketAddr = if peer.is_ipv4() {
         ([0, 0, 0, 0], 0).into()
     } else {

@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::{severity_label, Text};
 use crate::report::{
-    Finding, HttpAttempt, HttpOutcome, HttpReport, IcmpReport, LatencyStats, ProbeSummary,
-    Resolution, ServeReport, TcpAttempt, TcpOutcome, TcpReport,
+    ExporterReport, Finding, HttpAttempt, HttpOutcome, HttpReport, IcmpReport, LatencyStats,
+    ProbeSummary, Resolution, ServeReport, TcpAttempt, TcpOutcome, TcpReport,
 };
 use crate::text::{clip, count, of, wrap};
 
@@ -249,6 +249,26 @@ impl Text for ServeReport {
             self.duration_ms / 1000.0
         );
         wrap(&mut out, "  ", &line);
+        out
+    }
+}
+
+impl Text for ExporterReport {
+    fn text(&self) -> String {
+        let mut out = String::new();
+        let line = format!(
+            "exporter on {}: {} ({} could not run), {} dropped (503), {} refused (403), {}; \
+             stopped by {} after {:.1} s",
+            self.listen,
+            count(self.probes as usize, "probe", "probes"),
+            self.probe_errors,
+            self.probes_dropped,
+            self.targets_refused,
+            count(self.requests as usize, "request", "requests"),
+            self.stopped_by,
+            self.duration_ms / 1000.0
+        );
+        push_line(&mut out, &line);
         out
     }
 }
