@@ -513,6 +513,55 @@ impl HttpOutcome {
 }
 
 vocabulary! {
+    /// How one of diagnose's connections (a ClusterIP sample, an endpoint probed directly)
+    /// ended: `ok`, a [`TcpOutcome`] or [`HttpOutcome`] failure, or `deadline` when the
+    /// command's deadline left it no time. Alphabetical, as [`TcpOutcome`].
+    pub enum SampleOutcome {
+        Closed = "closed",
+        /// The command's deadline had passed: the connection was never tried.
+        Deadline = "deadline",
+        Error = "error",
+        NoRoute = "no-route",
+        /// Connected (TCP), or a whole HTTP response of any status.
+        Ok = "ok",
+        Protocol = "protocol",
+        Refused = "refused",
+        Rejected = "rejected",
+        Timeout = "timeout",
+        Tls = "tls",
+    }
+}
+
+impl From<TcpOutcome> for SampleOutcome {
+    fn from(outcome: TcpOutcome) -> SampleOutcome {
+        match outcome {
+            TcpOutcome::Connected => SampleOutcome::Ok,
+            TcpOutcome::Error => SampleOutcome::Error,
+            TcpOutcome::NoRoute => SampleOutcome::NoRoute,
+            TcpOutcome::Refused => SampleOutcome::Refused,
+            TcpOutcome::Rejected => SampleOutcome::Rejected,
+            TcpOutcome::Timeout => SampleOutcome::Timeout,
+        }
+    }
+}
+
+impl From<HttpOutcome> for SampleOutcome {
+    fn from(outcome: HttpOutcome) -> SampleOutcome {
+        match outcome {
+            HttpOutcome::Response => SampleOutcome::Ok,
+            HttpOutcome::Closed => SampleOutcome::Closed,
+            HttpOutcome::Error => SampleOutcome::Error,
+            HttpOutcome::NoRoute => SampleOutcome::NoRoute,
+            HttpOutcome::Protocol => SampleOutcome::Protocol,
+            HttpOutcome::Refused => SampleOutcome::Refused,
+            HttpOutcome::Rejected => SampleOutcome::Rejected,
+            HttpOutcome::Timeout => SampleOutcome::Timeout,
+            HttpOutcome::Tls => SampleOutcome::Tls,
+        }
+    }
+}
+
+vocabulary! {
     /// Which deadline an `http` attempt ran out of.
     pub enum TimeoutPhase {
         /// The TCP or TLS handshake.
@@ -1318,8 +1367,8 @@ pub struct ClusterIpEvidence {
     pub address: String,
     pub protocol: ProbeProtocol,
     pub samples: usize,
-    /// How many samples ended with each outcome (`ok`, or the `tcp`/`http` failures).
-    pub outcomes: std::collections::BTreeMap<&'static str, usize>,
+    /// How many samples ended with each outcome (only outcomes that occurred).
+    pub outcomes: std::collections::BTreeMap<SampleOutcome, usize>,
     /// Which backend answered (the body's first line), how often.
     pub backends: std::collections::BTreeMap<String, usize>,
     pub status_codes: std::collections::BTreeMap<u16, usize>,
@@ -1457,7 +1506,9 @@ pub struct Verdict {
 
 #[cfg(test)]
 mod tests {
-    use super::{Cause, CheckId, FindingCode, HttpOutcome, TcpOutcome, TimeoutPhase};
+    use super::{
+        Cause, CheckId, FindingCode, HttpOutcome, SampleOutcome, TcpOutcome, TimeoutPhase,
+    };
 
     #[test]
     fn vocabularies_serialize_as_their_spelling_and_spell_each_value_once() {
@@ -1475,6 +1526,7 @@ mod tests {
         check(HttpOutcome::ALL);
         check(TimeoutPhase::ALL);
         check(FindingCode::ALL);
+        check(SampleOutcome::ALL);
         // Maps keyed by outcomes list them in the order the JSON always had.
         for all in [
             TcpOutcome::ALL
@@ -1482,6 +1534,7 @@ mod tests {
                 .map(|o| o.as_str())
                 .collect::<Vec<_>>(),
             HttpOutcome::ALL.iter().map(|o| o.as_str()).collect(),
+            SampleOutcome::ALL.iter().map(|o| o.as_str()).collect(),
         ] {
             assert!(all.windows(2).all(|w| w[0] < w[1]), "{all:?}");
         }

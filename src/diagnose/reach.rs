@@ -19,7 +19,7 @@ use crate::probe::stats::latency_stats;
 use crate::probe::tls::Trust;
 use crate::report::{
     Check, CheckId, CheckStatus, ClusterIpEvidence, DirectEndpoint, EndpointsDirectEvidence,
-    Evidence, HairpinEvidence, HairpinStatus, HttpOutcome, ProbeProtocol,
+    Evidence, HairpinEvidence, HairpinStatus, ProbeProtocol, SampleOutcome,
 };
 use crate::text::{count, of};
 
@@ -55,8 +55,7 @@ pub struct ReachResult {
 /// One connection attempt, reduced to what the checks compare.
 #[derive(Clone, Debug)]
 struct Attempt {
-    /// `ok`, or the failure vocabulary of `tcp`/`http`: `refused`, `rejected`, `timeout`, ...
-    outcome: &'static str,
+    outcome: SampleOutcome,
     /// The host that sent an ICMP error.
     icmp_from: Option<String>,
     /// The first line of the HTTP body: which backend answered.
@@ -198,7 +197,10 @@ fn samples(addr: SocketAddr, plan: &Plan) -> (Vec<Attempt>, Option<SpawnError>) 
             return None;
         }
         let attempt = one(addr, plan);
-        if matches!(attempt.outcome, "timeout" | "rejected" | "deadline") {
+        if matches!(
+            attempt.outcome,
+            SampleOutcome::Timeout | SampleOutcome::Rejected | SampleOutcome::Deadline
+        ) {
             slow_failure.store(true, Ordering::Relaxed);
         }
         Some(attempt)
@@ -216,7 +218,7 @@ fn one(addr: SocketAddr, plan: &Plan) -> Attempt {
         .filter(|d| !d.is_zero())
     else {
         return Attempt {
-            outcome: "deadline",
+            outcome: SampleOutcome::Deadline,
             icmp_from: None,
             identity: None,
             status: None,
@@ -235,11 +237,7 @@ fn one(addr: SocketAddr, plan: &Plan) -> Attempt {
         let url = format!("http://{addr}/");
         let (attempt, _) = crate::probe::http::attempt(0, &prober, &url, IDENTITY_BYTES, false);
         return Attempt {
-            outcome: if attempt.outcome == HttpOutcome::Response {
-                "ok"
-            } else {
-                attempt.outcome.as_str()
-            },
+            outcome: attempt.outcome.into(),
             icmp_from: attempt.icmp.map(|i| i.from),
             identity: attempt
                 .body_excerpt
@@ -250,14 +248,14 @@ fn one(addr: SocketAddr, plan: &Plan) -> Attempt {
     }
     match connect::connect(addr, None, timeout) {
         Ok(connected) => Attempt {
-            outcome: "ok",
+            outcome: SampleOutcome::Ok,
             icmp_from: None,
             identity: None,
             status: None,
             ms: millis(connected.elapsed),
         },
         Err(failure) => Attempt {
-            outcome: failure.outcome.as_str(),
+            outcome: failure.outcome.into(),
             icmp_from: failure.icmp.map(|i| i.from.to_string()),
             identity: None,
             status: None,
@@ -317,9 +315,9 @@ fn tally(attempts: &[Attempt]) -> Tally {
     };
     for a in attempts {
         match a.outcome {
-            "ok" => t.ok += 1,
-            "refused" | "closed" => t.refused += 1,
-            "rejected" => {
+            SampleOutcome::Ok => t.ok += 1,
+            SampleOutcome::Refused | SampleOutcome::Closed => t.refused += 1,
+            SampleOutcome::Rejected => {
                 t.rejected += 1;
                 if let Some(from) = &a.icmp_from {
                     if !t.rejected_by.contains(from) {
@@ -327,14 +325,17 @@ fn tally(attempts: &[Attempt]) -> Tally {
                     }
                 }
             }
-            "timeout" | "deadline" => t.timeout += 1,
-            _ => t.other += 1,
+            SampleOutcome::Timeout | SampleOutcome::Deadline => t.timeout += 1,
+            SampleOutcome::Error
+            | SampleOutcome::NoRoute
+            | SampleOutcome::Protocol
+            | SampleOutcome::Tls => t.other += 1,
         }
     }
     t
 }
 
-fn outcome_counts(attempts: &[Attempt]) -> BTreeMap<&'static str, usize> {
+fn outcome_counts(attempts: &[Attempt]) -> BTreeMap<SampleOutcome, usize> {
     let mut counts = BTreeMap::new();
     for a in attempts {
         *counts.entry(a.outcome).or_default() += 1;
@@ -351,7 +352,7 @@ fn cluster_ip(addr: SocketAddr, http: bool, samples: &[Attempt]) -> (Check, Tall
     }
     let mut latencies: Vec<f64> = samples
         .iter()
-        .filter(|a| a.outcome == "ok")
+        .filter(|a| a.outcome == SampleOutcome::Ok)
         .map(|a| a.ms)
         .collect();
     let seen = if backends.is_empty() {
@@ -428,7 +429,7 @@ fn status_codes(attempts: &[Attempt]) -> BTreeMap<u16, usize> {
 fn describe_failures(attempts: &[Attempt]) -> String {
     outcome_counts(attempts)
         .into_iter()
-        .filter(|(o, _)| *o != "ok")
+        .filter(|(o, _)| *o != SampleOutcome::Ok)
         .map(|(o, n)| format!("{n} {o}"))
         .collect::<Vec<_>>()
         .join(", ")
@@ -475,13 +476,13 @@ fn endpoints_direct(
         .filter(|d| d.tally.ok == 0)
         .map(|d| {
             let how = if d.tally.refused > 0 {
-                "refused"
+                SampleOutcome::Refused
             } else if d.tally.timeout > 0 {
-                "timeout"
+                SampleOutcome::Timeout
             } else if d.tally.rejected > 0 {
-                "rejected"
+                SampleOutcome::Rejected
             } else {
-                "error"
+                SampleOutcome::Error
             };
             format!(
                 "{} {how}",
