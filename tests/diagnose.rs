@@ -51,6 +51,18 @@ fn diagnose(bed: &Testbed, pod: &str, objects: Option<&PathBuf>) -> Value {
     report(&bed.exec(pod, &args))
 }
 
+/// `diagnose ARGS -o text` in `pod`: every line must fit 80 columns (issue 11), whatever the
+/// cause, the names and the evidence.
+fn text_fits(bed: &Testbed, pod: &str, args: &[&str]) {
+    let mut command = vec![bin::svcprobe(), "-o", "text", "diagnose"];
+    command.extend_from_slice(args);
+    let out = bed.exec(pod, &command);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("verdict: "), "{args:?}: {text}");
+    let wide: Vec<&str> = text.lines().filter(|l| l.chars().count() > 80).collect();
+    assert!(wide.is_empty(), "{args:?}: {wide:?} in\n{text}");
+}
+
 #[test]
 fn healthy_every_time_from_the_client_and_from_a_backend() {
     let bed = Testbed::up();
@@ -297,6 +309,8 @@ fn hairpin_from_a_backend() {
         bed.break_(switch);
         let report = diagnose(&bed, BACKENDS[2], Some(&objects));
         assert_eq!(cause(&report), "hairpin", "{switch}: {report:#}");
+        let path = objects.display().to_string();
+        text_fits(&bed, BACKENDS[2], &["hostnames", "--objects", &path]);
         // The client is not an endpoint: for it, the Service is healthy.
         assert_eq!(
             cause(&diagnose(&bed, CLIENT, Some(&objects))),
@@ -344,6 +358,15 @@ fn each_failure_from_a_backend_pod() {
         bed.break_(switch);
         let report = diagnose(&bed, BACKENDS[1], Some(objects));
         assert_eq!(cause(&report), expected, "{switch}: {report:#}");
+        // A shorter deadline keeps the slow causes (drops) quick; the view is the same.
+        let path = objects.display().to_string();
+        let args = ["hostnames", "--objects", &path, "--deadline", "2s"];
+        text_fits(&bed, BACKENDS[1], &args);
         bed.fix(switch);
     }
+    // The longest names a Service and a namespace can have (63 characters each).
+    let (service, namespace) = ("s".repeat(63), "n".repeat(63));
+    text_fits(&bed, CLIENT, &[&service, "-n", &namespace]);
+    let fqdn = format!("{service}.{namespace}.svc.cluster.local.");
+    text_fits(&bed, CLIENT, &[&fqdn, "--endpoints", "10.244.0.9:65535"]);
 }

@@ -71,6 +71,24 @@ fn logged_sequence(bed: &Testbed) -> Vec<(String, Vec<String>)> {
     sequence
 }
 
+/// `nslookup ARGS -o text` in the client pod: every line must fit 80 columns (issue 11),
+/// whatever the names, answers and failures.
+fn text_fits(bed: &Testbed, args: &[&str]) {
+    let mut command = vec![bin::svcprobe(), "-o", "text", "nslookup"];
+    command.extend_from_slice(args);
+    let out = in_client(bed, KUBELET, &command);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("queries ("), "{args:?}: {}", describe(&out));
+    let wide: Vec<&str> = text.lines().filter(|l| l.chars().count() > 80).collect();
+    assert!(wide.is_empty(), "{args:?}: {wide:?} in\n{text}");
+}
+
+/// Three labels of 63 characters: with each search domain appended, the longest names a
+/// query row can hold.
+fn long_name() -> String {
+    ["a", "b", "c"].map(|c| c.repeat(63)).join(".")
+}
+
 /// The report, decoded into the mirror: any field added, renamed or retyped fails here.
 fn json(out: &std::process::Output) -> Nslookup {
     let report: Nslookup = serde_json::from_slice(&out.stdout)
@@ -267,11 +285,16 @@ fn musl_and_glibc_disagree_on_dotted_names_with_low_ndots() {
 #[test]
 fn failures_are_classified_and_bounded() {
     let bed = Testbed::up();
+    let long = long_name();
+    text_fits(&bed, &["hostnames"]);
+    text_fits(&bed, &[&long]);
+    text_fits(&bed, &["--type", "SRV", "_http._tcp.hostnames"]);
 
     bed.break_("service-missing");
     let out = in_client(&bed, KUBELET, &[bin::svcprobe(), "nslookup", "hostnames"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json(&out).answer.status, "nxdomain");
+    text_fits(&bed, &["hostnames"]);
     bed.fix("service-missing");
 
     bed.break_("dns-down");
@@ -283,6 +306,7 @@ fn failures_are_classified_and_bounded() {
     // glibc stops at the refused query; musl never sees the ICMP error and waits.
     assert_eq!(report.answer.tried().len(), 1, "{:?}", report.answer);
     assert_eq!(report.other_libc.status, "timeout");
+    text_fits(&bed, &[&long]);
     bed.fix("dns-down");
 
     bed.break_("dns-drop");
@@ -331,5 +355,6 @@ fn failures_are_classified_and_bounded() {
     let report = json(&out);
     assert!(report.deadline_exceeded, "{}", describe(&out));
     assert!(report.duration_ms < 600.0);
+    text_fits(&bed, &["--timeout", "300ms", "--deadline", "2s", &long]);
     bed.fix("dns-drop");
 }
