@@ -7,6 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -28,6 +29,11 @@ struct Daemon {
 
 impl Daemon {
     fn start(bed: &Testbed, pod: &str, args: &[&str]) -> Daemon {
+        Daemon::start_with(bed, pod, args, &[])
+    }
+
+    /// `start` with environment variables.
+    fn start_with(bed: &Testbed, pod: &str, args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let mut cmd = Command::new("bash");
         cmd.arg(testbed::script())
             .arg("-p")
@@ -36,6 +42,7 @@ impl Daemon {
             .args(args)
             .env_remove("KUBERNETES_SERVICE_HOST")
             .env_remove("KUBERNETES_SERVICE_PORT")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -409,4 +416,211 @@ fn probe_protocol_limits_and_causes() {
     assert_eq!(report["targets_refused"], 4);
     assert_eq!(report["allow"][0], "10.0.0.0/16");
     assert_eq!(report["allow_source"], "default");
+}
+
+/// deploy/: `promtool check config` and `check rules` pass, `promtool test rules` shows the
+/// ServiceUnhealthy alert naming its cause and nodes, and every workload runs as non-root on
+/// a read-only root filesystem with all capabilities dropped.
+#[test]
+fn deploy_manifests_check() {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    for args in [
+        ["check", "config", "prometheus.yml"],
+        ["check", "rules", "svcprobe-rules.yml"],
+        ["test", "rules", "svcprobe-rules.test.yml"],
+    ] {
+        let out = testbed::run_with_timeout(
+            {
+                let mut cmd = Command::new("promtool");
+                cmd.args(args).current_dir(&deploy);
+                cmd
+            },
+            Duration::from_secs(60),
+        );
+        assert!(
+            out.status.success(),
+            "promtool {}: {}",
+            args.join(" "),
+            testbed::describe(&out)
+        );
+    }
+    for file in ["exporter-daemonset.yaml", "exporter-sidecar.yaml"] {
+        let text = std::fs::read_to_string(deploy.join(file)).unwrap();
+        let count = |needle: &str| text.matches(needle).count();
+        let containers = count("image:");
+        assert!(containers > 0, "{file}");
+        assert_eq!(count("runAsNonRoot: true"), count("template:"), "{file}");
+        for needle in [
+            "readOnlyRootFilesystem: true",
+            "allowPrivilegeEscalation: false",
+            "drop: [\"ALL\"]",
+        ] {
+            assert_eq!(count(needle), containers, "{file}: {needle}");
+        }
+    }
+}
+
+/// One query to Prometheus's HTTP API from inside `pod`: each series' labels and value.
+fn query(bed: &Testbed, pod: &str, promql: &str) -> Vec<(BTreeMap<String, String>, f64)> {
+    let out = bed.exec_timeout(
+        pod,
+        &[
+            "curl",
+            "-s",
+            "-m",
+            "10",
+            "http://127.0.0.1:9090/api/v1/query",
+            "--data-urlencode",
+            &format!("query={promql}"),
+        ],
+        Duration::from_secs(15),
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let results = json["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    results
+        .iter()
+        .map(|r| {
+            let labels = r["metric"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let value = r["value"][1]
+                .as_str()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(f64::NAN);
+            (labels, value)
+        })
+        .collect()
+}
+
+/// Waits (at most `PROMETHEUS_WAIT`) until `promql` returns exactly one series with `value`
+/// and these labels.
+fn wait_for(bed: &Testbed, promql: &str, labels: &[(&str, &str)], value: f64) {
+    let until = Instant::now() + PROMETHEUS_WAIT;
+    loop {
+        let results = query(bed, CLIENT, promql);
+        if let [(got, v)] = results.as_slice() {
+            if *v == value
+                && labels
+                    .iter()
+                    .all(|(k, want)| got.get(*k).map(String::as_str) == Some(*want))
+            {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < until,
+            "{promql}: wanted {labels:?} = {value}, Prometheus has {results:?}"
+        );
+        thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// How long Prometheus gets to start, or to see a change (scrapes every 2 s).
+const PROMETHEUS_WAIT: Duration = Duration::from_secs(40);
+
+/// Debian's Prometheus in the test bed, with deploy/prometheus.yml (the exporter's address
+/// and the intervals changed for the bed): the blackbox-style job's probe_success and
+/// svcprobe_diagnose_cause, and the scheduled job's cause with its node label, follow the
+/// no-endpoints switch; the scheduled mode prints one line per change.
+#[test]
+fn prometheus_sees_causes_change() {
+    let bed = Testbed::up();
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let scratch = bed.scratch_dir();
+    let original = std::fs::read_to_string(deploy.join("prometheus.yml")).unwrap();
+    let config = [
+        ("svcprobe.monitoring.svc:9115", "127.0.0.1:9115"),
+        (
+            "dns_sd_configs:\n      - names: [svcprobe.monitoring.svc.cluster.local]\n        \
+             type: A\n        port: 9115",
+            "static_configs:\n      - targets: ['127.0.0.1:9115']",
+        ),
+        ("scrape_interval: 30s", "scrape_interval: 2s"),
+        ("scrape_timeout: 10s", "scrape_timeout: 2s"),
+    ]
+    .iter()
+    .fold(original.clone(), |text, (from, to)| {
+        assert!(text.contains(from), "deploy/prometheus.yml lost `{from}`");
+        text.replace(from, to)
+    });
+    std::fs::write(scratch.join("prometheus.yml"), config).unwrap();
+    std::fs::copy(
+        deploy.join("svcprobe-rules.yml"),
+        scratch.join("svcprobe-rules.yml"),
+    )
+    .unwrap();
+    let exporter = Daemon::start_with(
+        &bed,
+        CLIENT,
+        &[
+            bin::svcprobe(),
+            "exporter",
+            "--listen",
+            "127.0.0.1:9115",
+            "--target",
+            "service:hostnames",
+            "--every",
+            "1s",
+        ],
+        &[("NODE_NAME", "node-a"), ("POD_NAME", "client")],
+    );
+    let config_flag = format!("--config.file={}", scratch.join("prometheus.yml").display());
+    let storage_flag = format!("--storage.tsdb.path={}", scratch.join("data").display());
+    let _prometheus = Daemon::start(
+        &bed,
+        CLIENT,
+        &[
+            "prometheus",
+            &config_flag,
+            &storage_flag,
+            "--web.listen-address=127.0.0.1:9090",
+        ],
+    );
+    let probed = "{job=\"svcprobe-service\",instance=\"hostnames.default\"}";
+    let success = format!("probe_success{probed}");
+    let cause = format!("svcprobe_diagnose_cause{probed}");
+    let scheduled = "svcprobe_diagnose_cause{job=\"svcprobe-nodes\",target=\"hostnames\"}";
+    let node = [("node", "node-a"), ("pod", "client"), ("module", "service")];
+    let expect = |cause_value: &str, success_value: f64| {
+        wait_for(&bed, &success, &[], success_value);
+        wait_for(&bed, &cause, &[("cause", cause_value)], 1.0);
+        let mut labels = node.to_vec();
+        labels.push(("cause", cause_value));
+        wait_for(&bed, scheduled, &labels, 1.0);
+    };
+    expect("healthy", 1.0);
+    bed.break_("no-endpoints");
+    expect("no-endpoints", 0.0);
+    bed.fix("no-endpoints");
+    expect("healthy", 1.0);
+
+    let lines: Vec<serde_json::Value> = exporter
+        .stop()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v.get("new_cause").is_some())
+        .collect();
+    let changes: Vec<(String, String)> = lines
+        .iter()
+        .map(|l| (l["old_cause"].to_string(), l["new_cause"].to_string()))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("null".into(), "\"healthy\"".into()),
+            ("\"healthy\"".into(), "\"no-endpoints\"".into()),
+            ("\"no-endpoints\"".into(), "\"healthy\"".into()),
+        ],
+        "{lines:?}"
+    );
+    assert_eq!(lines[1]["node"], "node-a");
+    assert_eq!(lines[1]["target"], "hostnames");
 }
