@@ -46,6 +46,7 @@ trap cleanup EXIT
 
 mkdir -p "$work/context"
 cp "$binary" "$work/context/svcprobe"
+cp "$repo/plugin/kubectl-svcprobe" "$work/context/kubectl-svcprobe"
 buildah_() { buildah --root "$work/root" --runroot "$work/run" --storage-driver vfs "$@"; }
 
 # --timestamp 0: fixed creation time and file mtimes, so the same binary gives the same image digest.

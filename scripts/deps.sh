@@ -17,7 +17,12 @@ packages=(
     tcpdump                              # tests/libc_oracle.rs: what the C libraries send
     prometheus prometheus-blackbox-exporter  # tests/exporter.rs: the exporter's real peers
     curl ca-certificates git
+    shellcheck                           # tests/plugin.rs: the kubectl plugin is POSIX sh, shellcheck clean
 )
+# tests/plugin.rs runs the kubectl plugin with the machine's kubectl; Debian's when there is none.
+if ! command -v kubectl >/dev/null; then
+    packages+=(kubernetes-client)
+fi
 
 if [[ $(id -u) != 0 ]]; then
     echo "deps.sh: must run as root (it installs Debian packages; the tests create network namespaces)." >&2

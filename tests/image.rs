@@ -1,8 +1,8 @@
 //! The container image is part of what svcprobe ships, so it is tested like the binary: this test runs
 //! `scripts/build-image.sh` on the shipped binary (scripts/build.sh), unpacks the OCI archive with
-//! `tar`, and checks what a cluster would pull: one layer holding only a static `svcprobe`, the
-//! non-root user, the entrypoint, and the sizes. It needs root and buildah (`scripts/deps.sh`), like
-//! the other integration tests.
+//! `tar`, and checks what a cluster would pull: one layer holding only a static `svcprobe` and its
+//! kubectl plugin (plugin/kubectl-svcprobe), the non-root user, the entrypoint, and the sizes. It
+//! needs root and buildah (`scripts/deps.sh`), like the other integration tests.
 
 mod common;
 
@@ -253,16 +253,21 @@ fn image_is_one_static_binary_run_as_nobody() {
         .arg("--numeric-owner")
         .arg("-tvzf")
         .arg(&layer));
-    let entries: Vec<&str> = listing.lines().collect();
+    let mut entries: Vec<Vec<&str>> = listing
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    entries.sort_by_key(|fields| fields.last().copied());
+    let names: Vec<&str> = entries.iter().filter_map(|f| f.last().copied()).collect();
     assert_eq!(
-        entries.len(),
-        1,
-        "layer must hold only svcprobe:\n{listing}"
+        names,
+        ["kubectl-svcprobe", "svcprobe"],
+        "layer must hold only svcprobe and its kubectl plugin:\n{listing}"
     );
-    let fields: Vec<&str> = entries[0].split_whitespace().collect();
-    assert_eq!(fields.first(), Some(&"-r-xr-xr-x"), "{listing}");
-    assert_eq!(fields.get(1), Some(&"0/0"), "{listing}");
-    assert_eq!(fields.last(), Some(&"svcprobe"), "{listing}");
+    for fields in &entries {
+        assert_eq!(fields.first(), Some(&"-r-xr-xr-x"), "{listing}");
+        assert_eq!(fields.get(1), Some(&"0/0"), "{listing}");
+    }
 
     let rootfs = tmp.0.join("rootfs");
     fs::create_dir(&rootfs).expect("mkdir rootfs");
@@ -275,6 +280,11 @@ fn image_is_one_static_binary_run_as_nobody() {
     assert!(
         packaged == binary_bytes,
         "the image holds a different binary"
+    );
+    let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugin/kubectl-svcprobe");
+    assert!(
+        fs::read(rootfs.join("kubectl-svcprobe")).ok() == fs::read(plugin).ok(),
+        "the image holds a different kubectl plugin"
     );
 
     // The image's root as a container runtime would see it: nothing but the binary, run as nobody.

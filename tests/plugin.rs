@@ -53,6 +53,7 @@ struct Cluster {
 
 impl Cluster {
     fn up() -> Cluster {
+        require_kubectl();
         let bed = Testbed::up();
         let netns = bed.netns(CLIENT);
         let server = FakeApiServer::start("127.0.0.1:0", Some(&netns), TOKEN);
@@ -90,6 +91,26 @@ impl Cluster {
             .env_remove("SVCPROBE_IMAGE");
         cmd
     }
+}
+
+/// Fails the test, saying why, unless `kubectl` is 1.31 or later: the stand-in attaches over
+/// WebSocket only (kubectl 1.30 and later; SPDY before) and `--from`/`--node` use `kubectl debug
+/// --custom` (on by default from 1.31). Debian 12's kubernetes-client is 1.20.
+fn require_kubectl() {
+    let mut cmd = Command::new("kubectl");
+    cmd.args(["version", "--client", "-o", "json"]);
+    let out = testbed::run_with_timeout(cmd, Duration::from_secs(30));
+    let version: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let minor: u32 = version["clientVersion"]["minor"]
+        .as_str()
+        .map(|m| m.trim_end_matches('+'))
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        version["clientVersion"]["major"] == "1" && minor >= 31,
+        "tests/plugin.rs needs kubectl 1.31 or later on PATH: {}",
+        describe(&out)
+    );
 }
 
 /// The seam: the container's command, run with the real svcprobe in the bed pod that stands for
@@ -716,4 +737,154 @@ fn from_a_pod_or_a_deployment_svcprobe_runs_as_an_ephemeral_container_there() {
 fn assert_nothing_left(cluster: &Cluster) {
     let live = cluster.server.kubelet.live_pods();
     assert!(live.is_empty(), "pods left behind: {live:?}");
+}
+
+#[test]
+fn the_plugin_is_shellcheck_clean_posix_sh() {
+    let out = testbed::run_with_timeout(
+        {
+            let mut cmd = Command::new("shellcheck");
+            cmd.args(["--shell=sh", "--severity=style", PLUGIN]);
+            cmd
+        },
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "shellcheck (Debian's shellcheck; scripts/deps.sh installs it): {}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn help_version_and_usage_errors_need_no_cluster() {
+    let sh = |args: &[&str]| {
+        let mut cmd = Command::new("sh");
+        cmd.arg(PLUGIN).args(args).env_remove("SVCPROBE_IMAGE");
+        testbed::run_with_timeout(cmd, Duration::from_secs(30))
+    };
+    let help = sh(&["--help"]);
+    assert_eq!(help.status.code(), Some(0), "{}", describe(&help));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("kubectl svcprobe diagnose SERVICE"));
+    let version = sh(&["version"]);
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!(
+            "kubectl-svcprobe {} (image ghcr.io/example/svcprobe)",
+            env!("CARGO_PKG_VERSION")
+        ),
+        "the plugin's version is the crate's"
+    );
+    for (args, says) in [
+        (&["diagnose"][..], "diagnose needs a SERVICE"),
+        (
+            &["diagnose", "x", "-o", "yaml"][..],
+            "-o takes text or json",
+        ),
+        (
+            &["diagnose", "x", "--image", "a b"][..],
+            "not an image reference",
+        ),
+        (&["nslookup", "x", "--node"][..], "--node is for diagnose"),
+        (&["frobnicate"][..], "unknown command"),
+    ] {
+        let out = sh(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", describe(&out));
+    }
+}
+
+/// A scratch directory removed when dropped, for a test without a bed.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The value of the first `key: value` line of the krew manifest.
+fn manifest_value<'a>(manifest: &'a str, key: &str) -> &'a str {
+    manifest
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix(&format!("{key}: ")))
+        .unwrap_or_else(|| panic!("no `{key}:` in deploy/krew/svcprobe.yaml"))
+        .trim()
+}
+
+#[test]
+fn the_krew_manifest_names_the_archive_the_packaging_script_builds() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let manifest =
+        std::fs::read_to_string(format!("{root}/deploy/krew/svcprobe.yaml")).expect("manifest");
+    let scratch =
+        Scratch(std::env::temp_dir().join(format!("svcprobe-test-krew-{}", std::process::id())));
+    std::fs::create_dir_all(&scratch.0).expect("scratch");
+    let archive = scratch.0.join("kubectl-svcprobe.tar.gz");
+    let mut cmd = Command::new("bash");
+    cmd.arg(format!("{root}/scripts/krew-package.sh"))
+        .arg(&archive)
+        .env("TMPDIR", &scratch.0);
+    let out = testbed::run_with_timeout(cmd, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", describe(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let sha = printed
+        .split_whitespace()
+        .nth(1)
+        .expect("the sha256 printed");
+    let mut sum = Command::new("sha256sum");
+    sum.arg(&archive);
+    let summed = testbed::run_with_timeout(sum, Duration::from_secs(30));
+    assert!(
+        String::from_utf8_lossy(&summed.stdout).starts_with(sha),
+        "{}",
+        describe(&summed)
+    );
+    assert_eq!(
+        manifest_value(&manifest, "sha256"),
+        sha,
+        "deploy/krew/svcprobe.yaml names another archive: run scripts/krew-package.sh --update-manifest"
+    );
+
+    // The archive is the plugin, executable, owned by root, and nothing else.
+    let mut list = Command::new("tar");
+    list.arg("--numeric-owner").arg("-tvzf").arg(&archive);
+    let listing = testbed::run_with_timeout(list, Duration::from_secs(30));
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    let fields: Vec<&str> = listing.split_whitespace().collect();
+    assert_eq!(listing.lines().count(), 1, "{listing}");
+    assert_eq!(fields.first(), Some(&"-rwxr-xr-x"), "{listing}");
+    assert_eq!(fields.get(1), Some(&"0/0"), "{listing}");
+    assert_eq!(fields.last(), Some(&"kubectl-svcprobe"), "{listing}");
+    let mut extract = Command::new("tar");
+    extract.arg("-xzf").arg(&archive).arg("-C").arg(&scratch.0);
+    assert!(testbed::run_with_timeout(extract, Duration::from_secs(30))
+        .status
+        .success());
+    assert!(
+        std::fs::read(scratch.0.join("kubectl-svcprobe")).ok() == std::fs::read(PLUGIN).ok(),
+        "the archive holds another plugin"
+    );
+
+    let version = format!("v{}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(manifest_value(&manifest, "name"), "svcprobe");
+    assert_eq!(manifest_value(&manifest, "version"), version);
+    assert_eq!(manifest_value(&manifest, "bin"), "kubectl-svcprobe");
+    assert!(
+        manifest_value(&manifest, "uri").ends_with(&format!("/{version}/kubectl-svcprobe.tar.gz")),
+        "{manifest}"
+    );
+    for key in [
+        "homepage",
+        "shortDescription",
+        "description",
+        "caveats",
+        "platforms",
+        "selector",
+    ] {
+        assert!(
+            manifest.contains(&format!("{key}:")),
+            "no {key} in the manifest"
+        );
+    }
 }
