@@ -504,6 +504,34 @@ fn a_failing_service_gives_svcprobes_exit_code_and_node_runs_on_the_failing_endp
     let node_exit = runs_exit(&stderr(&out));
     assert!(matches!(node_exit, Some(0..=3)), "{}", describe(&out));
     assert_nothing_left(&cluster);
+
+    // In text, the failing endpoint is found by its pod's name beside its failure.
+    let out = cluster.plugin(&["diagnose", "hostnames", "-o", "text", "--node"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("verdict: backend-down"), "{}", describe(&out));
+    let submitted = cluster.server.kubelet.submitted();
+    assert_eq!(submitted.len(), 4, "{}", describe(&out));
+    assert_eq!(
+        submitted[3]["spec"]["nodeName"],
+        "node-1",
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(
+        submitted[3]["spec"]["containers"][0]["args"],
+        serde_json::json!([
+            "-o",
+            "text",
+            "node",
+            "hostnames",
+            "-n",
+            "default",
+            "--objects",
+            "-"
+        ])
+    );
+    assert_nothing_left(&cluster);
 }
 
 #[test]
