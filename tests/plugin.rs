@@ -98,7 +98,9 @@ impl Cluster {
 /// --custom` (on by default from 1.31). Debian 12's kubernetes-client is 1.20.
 fn require_kubectl() {
     let mut cmd = Command::new("kubectl");
-    cmd.args(["version", "--client", "-o", "json"]);
+    // No kubeconfig: nothing but the client is asked.
+    cmd.args(["version", "--client", "-o", "json"])
+        .env("KUBECONFIG", "/nonexistent/kubeconfig");
     let out = testbed::run_with_timeout(cmd, Duration::from_secs(30));
     let version: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     let minor: u32 = version["clientVersion"]["minor"]
