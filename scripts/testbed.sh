@@ -105,6 +105,9 @@
 #                      DNAT picks itself; deterministic for the DNS pod querying 10.0.0.10 (its only endpoint)
 #   masq-mark-missing  no "-s podIP -j KUBE-MARK-MASQ" rules in any KUBE-SEP chain: same symptom as
 #                      hairpin-off (a pod reaching itself via its Service's VIP fails)
+#   bridge-promisc     cbr0 PROMISC (kubelet --hairpin-mode=promiscuous-bridge). Measured (kernel 6.18,
+#                      br_netfilter on): with hairpin-off too, a pod still cannot reach itself through
+#                      its Service; PROMISC does not make up for hairpin_mode 0
 #   bridge-nf-off      net.bridge.bridge-nf-call-iptables=0 in the node: pod -> VIP -> other pod on the
 #                      bridge fails (bridged replies skip conntrack's un-DNAT), DNS via 10.0.0.10 included
 #   kube-proxy-down    no kube-proxy rules at all: every ClusterIP (also DNS 10.0.0.10) times out
@@ -161,7 +164,7 @@ SELF_BACKEND=hostnames-632524106-bbpiw
 
 SWITCHES=(service-missing no-endpoints wrong-target-port backend-down dns-down dns-drop
 	resolv-no-search resolv-low-ndots netpol-drop hairpin-off masq-mark-missing bridge-nf-off
-	kube-proxy-down)
+	kube-proxy-down bridge-promisc)
 
 # ---------------------------------------------------------------- arguments
 usage() {
@@ -819,6 +822,12 @@ set_hairpin() {
 	done
 }
 
+set_promisc() {
+	local mode=off
+	flag bridge-promisc && mode=on
+	ip -n "$NODE_NS" link set dev "$BRIDGE" promisc "$mode"
+}
+
 create_node() {
 	if ! ns_exists "$NODE_NS"; then
 		ip netns add "$NODE_NS"
@@ -893,6 +902,7 @@ cmd_up() {
 	for p in "${PODS[@]}"; do create_pod "${p%% *}"; done
 	set_node_sysctls
 	set_hairpin
+	set_promisc
 	apply_rules
 	render_named_conf
 	render_zones
@@ -1018,6 +1028,7 @@ apply_switch() {
 		for p in "${PODS[@]}"; do write_pod_etc "${p%% *}"; done
 		;;
 	hairpin-off) set_hairpin ;;
+	bridge-promisc) set_promisc ;;
 	bridge-nf-off)
 		set_node_sysctls
 		nsx "$NODE_NS" conntrack -F >/dev/null 2>&1 || true

@@ -16,6 +16,7 @@ pub mod diagnose;
 pub mod exporter;
 pub mod flags;
 pub mod hairpin;
+pub mod node;
 pub mod probes;
 use flags::{Default, Flag, Matches};
 use probes::{HttpArgs, ServeArgs, TcpArgs};
@@ -134,7 +135,7 @@ musl. An IP address as NAME looks up its PTR record.",
 };
 
 /// Every command, in the order `svcprobe --help` lists them.
-pub const COMMANDS: [&Spec; 8] = [
+pub const COMMANDS: [&Spec; 9] = [
     &diagnose::SPEC,
     &RESOLVCONF,
     &NSLOOKUP,
@@ -143,6 +144,7 @@ pub const COMMANDS: [&Spec; 8] = [
     &probes::SERVE,
     &hairpin::SPEC,
     &exporter::SPEC,
+    &node::SPEC,
 ];
 
 /// `svcprobe --help`.
@@ -206,6 +208,7 @@ pub enum Command {
     Diagnose(diagnose::DiagnoseArgs),
     Hairpin(hairpin::HairpinArgs),
     Exporter(exporter::ExporterArgs),
+    Node(node::NodeArgs),
     /// Print this usage text and exit 0.
     Help(String),
     Version,
@@ -366,6 +369,7 @@ fn command_of(spec: &Spec, m: &Matches) -> Result<Command, String> {
         "serve" => Command::Serve(probes::parse_serve(m)?),
         "diagnose" => Command::Diagnose(diagnose::parse_diagnose(m)?),
         "exporter" => Command::Exporter(exporter::parse_exporter(m)?),
+        "node" => Command::Node(node::parse_node(m)?),
         _ => Command::Hairpin(hairpin::parse_hairpin(m)?),
     })
 }
@@ -650,6 +654,8 @@ mod tests {
             "diagnose x",
             "hairpin x",
             "exporter",
+            "node",
+            "node x",
         ] {
             assert!(parse_str(line).is_ok(), "{line}");
         }

@@ -53,6 +53,23 @@ pub fn read_text_up_to(path: &Path, limit: u64, until: Instant) -> Result<String
     bytes.map(text).map_err(read_error)
 }
 
+/// `kubectl get -o json` of a busy namespace can be large; this bounds memory all the same.
+pub const MAX_OBJECTS_BYTES: u64 = 32 << 20;
+
+/// `--objects FILE` (`-`: standard input), read by `until` and parsed: `diagnose` and `node`
+/// take the same document.
+pub fn read_objects(path: &Path, until: Instant) -> Result<crate::k8s::Objects, Error> {
+    let text = if path.as_os_str() == "-" {
+        read_stdin_up_to(MAX_OBJECTS_BYTES, until)?
+    } else {
+        read_text_up_to(path, MAX_OBJECTS_BYTES, until)?
+    };
+    crate::k8s::parse(&text).map_err(|e| Error::Invalid {
+        path: path.to_path_buf(),
+        source: Box::new(e),
+    })
+}
+
 /// Reads standard input, at most `limit` bytes, by `until`.
 pub fn read_stdin_up_to(limit: u64, until: Instant) -> Result<String, Error> {
     read_stream(libc::STDIN_FILENO, limit, until)

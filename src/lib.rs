@@ -44,6 +44,7 @@ pub fn run(command: Command, format: Format) -> ExitCode {
         Command::Diagnose(args) => finish("diagnose", cmd::diagnose::run(&args), format),
         Command::Hairpin(args) => finish("hairpin", cmd::hairpin::run(&args), format),
         Command::Exporter(args) => finish("exporter", cmd::exporter::run(&args), format),
+        Command::Node(args) => finish("node", cmd::node::run(&args), format),
     };
     printed.unwrap_or_else(|e| {
         eprintln!("svcprobe: cannot write output: {e}");

@@ -3,6 +3,7 @@
 
 mod diagnose;
 mod hairpin;
+mod node;
 mod probes;
 
 use std::io::{self, Write};
@@ -18,6 +19,16 @@ use crate::report::{
 use crate::text::{self, wrap};
 
 /// A report that also has a human view.
+/// A check's mark in the text views' checklists.
+fn mark(status: crate::report::CheckStatus) -> &'static str {
+    match status {
+        crate::report::CheckStatus::Pass => "[ ok ]",
+        crate::report::CheckStatus::Warn => "[warn]",
+        crate::report::CheckStatus::Fail => "[FAIL]",
+        crate::report::CheckStatus::Skip => "[skip]",
+    }
+}
+
 pub trait Text {
     fn text(&self) -> String;
 }

@@ -1148,22 +1148,24 @@ vocabulary! {
     }
 }
 
+/// One check of a walk: `diagnose`'s (the default parameters) or `node`'s, each with its
+/// own closed vocabulary of ids and its own evidence shapes.
 #[derive(Debug, Serialize)]
-pub struct Check {
+pub struct Check<Id = CheckId, Ev = Evidence> {
     /// Stable identifier, e.g. `dns-fqdn`, `cluster-ip`.
-    pub id: CheckId,
+    pub id: Id,
     pub status: CheckStatus,
     /// One line for the checklist.
     pub summary: String,
     /// What was observed, structured (queries, samples, objects): one shape per check.
-    pub evidence: Evidence,
+    pub evidence: Ev,
     /// What to do or look at next, from the guide; absent when there is nothing to do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
     pub duration_ms: f64,
 }
 
-impl Check {
+impl<Id, Ev> Check<Id, Ev> {
     /// Why a skipped check did not run, without the remedy: its summary up to the first
     /// `: ` or `; `.
     pub fn skip_reason(&self) -> &str {
@@ -1496,18 +1498,317 @@ vocabulary! {
     }
 }
 
-/// The contract scripts rely on: `cause` is one of a fixed list (README, "Verdict").
+/// The contract scripts rely on: `cause` is one of a fixed list (README, "Verdict"):
+/// `diagnose`'s [`Cause`] (the default) or `node`'s [`NodeCause`].
 #[derive(Debug, Serialize)]
-pub struct Verdict {
-    pub cause: Cause,
+pub struct Verdict<C = Cause> {
+    pub cause: C,
     pub summary: String,
     pub next_steps: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// node
+// ---------------------------------------------------------------------------------------
+
+/// `svcprobe node`: the guide's kube-proxy half, from a node debug pod.
+#[derive(Debug, Serialize)]
+pub struct NodeReport {
+    /// The Service looked at; absent when only the node-wide checks ran.
+    pub service: Option<NodeService>,
+    /// What this process may read: the profile it appears to run under.
+    pub privileges: Privileges,
+    /// In the guide's order; ids are stable.
+    pub checks: Vec<Check<NodeCheckId, NodeEvidence>>,
+    pub verdict: Verdict<NodeCause>,
+    pub duration_ms: f64,
+    pub deadline_ms: u64,
+}
+
+/// The Service `node` looks at, as far as the objects told.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeService {
+    pub name: String,
+    pub namespace: String,
+    /// The Service port; from `--port`, else the Service's first port.
+    pub port: Option<u16>,
+    /// `TCP`, `UDP` or `SCTP`, from the Service's port.
+    pub protocol: Option<String>,
+    /// From the objects; absent when they were not read or the Service has none.
+    pub cluster_ip: Option<String>,
+}
+
+/// What `node` may read, from its own credentials: which checks can run follows from it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Privileges {
+    pub uid: Option<u32>,
+    /// Effective capabilities that matter here (`CAP_NET_ADMIN`, `CAP_NET_RAW`,
+    /// `CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`).
+    pub capabilities: Vec<&'static str>,
+    /// `--host-root`, and whether it holds a root file system (`/host` under
+    /// `--profile=sysadmin`).
+    pub host_root: String,
+    pub host_root_present: bool,
+    /// The `kubectl debug node --profile` these credentials look like: `sysadmin`,
+    /// `netadmin`, or `general` (neither).
+    pub profile: DebugProfile,
+}
+
+vocabulary! {
+    /// The checks of `node`, in the guide's order. Each has one function named after it in
+    /// src/node.
+    pub enum NodeCheckId {
+        /// The kube-proxy process and its flags (and other Service proxies).
+        KubeProxyProcess = "kube-proxy-process",
+        /// kube-proxy's `/healthz` and `/livez`.
+        KubeProxyHealth = "kube-proxy-health",
+        /// kube-proxy's `/proxyMode`.
+        KubeProxyMode = "kube-proxy-mode",
+        /// kube-proxy's `/metrics`: last sync against last queued change, failure counters.
+        KubeProxySync = "kube-proxy-sync",
+        /// `net.ipv4.ip_forward`.
+        IpForward = "ip-forward",
+        /// br_netfilter and `bridge-nf-call-iptables`/`-ip6tables`.
+        BridgeNetfilter = "bridge-netfilter",
+        /// Each bridge's ports' `hairpin_mode`, its PROMISC flag, kubelet's `--hairpin-mode`.
+        Hairpin = "hairpin",
+        /// The conntrack table: fill and drops.
+        Conntrack = "conntrack",
+        /// The Service and the ready endpoints of its EndpointSlices.
+        EndpointSlices = "endpoint-slices",
+        /// What the node programs for the ClusterIP and port, against those endpoints.
+        ServiceRules = "service-rules",
+        /// Connections to ClusterIP:port from the node.
+        ClusterIp = "cluster-ip",
+    }
+}
+
+vocabulary! {
+    /// The part of the node's Service machinery a `node` verdict names (README, "node").
+    pub enum NodeCause {
+        /// Every check that ran passed.
+        Healthy = "healthy",
+        /// No kube-proxy process and nothing on its health port.
+        KubeProxyDown = "kube-proxy-down",
+        /// kube-proxy's rule syncs are failing: its failure counters count, health 503.
+        KubeProxyUnhealthy = "kube-proxy-unhealthy",
+        /// No failures, but changes queued well after the last successful sync: hung.
+        KubeProxyStale = "kube-proxy-stale",
+        /// The Service exists but the node has no rule for its ClusterIP and port.
+        ServiceNotProgrammed = "service-not-programmed",
+        /// The rules send the ClusterIP to other endpoints than the ready ones.
+        EndpointsMismatch = "endpoints-mismatch",
+        /// A bridge port has `hairpin_mode` off, or the masquerade rule for self-traffic is
+        /// missing.
+        HairpinConfig = "hairpin-config",
+        /// Pods on a Linux bridge, and bridged traffic skips iptables.
+        BridgeNetfilterOff = "bridge-netfilter-off",
+        /// The conntrack table is at its limit, or it drops entries.
+        ConntrackFull = "conntrack-full",
+        /// No kube-proxy: another Service implementation runs.
+        OtherProxy = "other-proxy",
+        /// The checks do not add up to a known cause.
+        Unknown = "unknown",
+    }
+}
+
+/// What one `node` check observed; each check has its own shape, `{}` when it did not run.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum NodeEvidence {
+    Processes(ProcessEvidence),
+    Health(HealthEvidence),
+    Mode(ModeEvidence),
+    Sync(Box<SyncEvidence>),
+    IpForward(IpForwardEvidence),
+    BridgeNetfilter(BridgeNetfilterEvidence),
+    Hairpin(HairpinConfigEvidence),
+    Conntrack(ConntrackEvidence),
+    EndpointSlices(SliceEndpointsEvidence),
+    ClusterIp(NodeClusterIpEvidence),
+    Nothing(NoEvidence),
+}
+
+/// `kube-proxy-process`: the processes of the host PID namespace that matter here.
+#[derive(Debug, Default, Serialize)]
+pub struct ProcessEvidence {
+    pub kube_proxy: Vec<ProcessInfo>,
+    pub kubelet: Vec<ProcessInfo>,
+    /// Other Service implementations (Cilium's kube-proxy replacement, kube-router, ...).
+    pub other_proxies: Vec<OtherProxy>,
+    /// Processes whose command line was read.
+    pub scanned: usize,
+    /// The scan stopped early (the deadline, or the cap on processes).
+    pub truncated: bool,
+}
+
+/// One process, as `/proc/PID/cmdline` shows it (arguments over 256 bytes cut).
+#[derive(Debug, Serialize)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub argv: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OtherProxy {
+    pub pid: u32,
+    /// The program, e.g. `cilium-agent`.
+    pub program: String,
+    /// What it is and what to run instead of `iptables-save`.
+    pub note: &'static str,
+}
+
+/// One GET of kube-proxy's own HTTP endpoints.
+#[derive(Debug, Serialize)]
+pub struct EndpointGet {
+    pub url: String,
+    pub outcome: HttpOutcome,
+    pub status: Option<u16>,
+    /// The body's first 200 bytes, as text.
+    pub body_excerpt: Option<String>,
+    pub detail: Option<String>,
+    pub duration_ms: f64,
+}
+
+/// `kube-proxy-health`: `/healthz` and `/livez`, and what their JSON says.
+#[derive(Debug, Serialize)]
+pub struct HealthEvidence {
+    pub healthz: EndpointGet,
+    pub livez: Option<EndpointGet>,
+    /// `lastUpdated` as kube-proxy wrote it (Go's `time.String()`).
+    pub last_updated: Option<String>,
+    pub current_time: Option<String>,
+    /// `currentTime - lastUpdated`: on a 503, how long the rules have waited for a sync.
+    pub last_updated_age_s: Option<f64>,
+    /// False when the node is being deleted (or tainted for deletion): /healthz is then 503
+    /// whatever the rules.
+    pub node_eligible: Option<bool>,
+}
+
+/// `kube-proxy-mode`: `/proxyMode`.
+#[derive(Debug, Serialize)]
+pub struct ModeEvidence {
+    pub get: EndpointGet,
+    pub mode: Option<ProxyMode>,
+}
+
+/// `kube-proxy-sync`: the metrics that tell a hung kube-proxy from a failing one.
+#[derive(Debug, Serialize)]
+pub struct SyncEvidence {
+    pub get: EndpointGet,
+    /// One entry per `ip_family` label (one without a family on older kube-proxy).
+    pub families: Vec<SyncFamily>,
+    pub iptables_restore_failures_total: Option<f64>,
+    pub nftables_sync_failures_total: Option<f64>,
+    /// kube-proxy's time of a hung sync: more than this between the last successful sync
+    /// and a change queued after it (kube-proxy's health timeout, 2 × its default 30 s
+    /// sync period).
+    pub stale_after_s: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SyncFamily {
+    /// `IPv4`, `IPv6`, or absent on a kube-proxy without the label.
+    pub ip_family: Option<String>,
+    pub last_sync_timestamp_s: Option<f64>,
+    pub last_queued_timestamp_s: Option<f64>,
+    /// Now minus the last successful sync.
+    pub since_last_sync_s: Option<f64>,
+    /// A change was queued after the last successful sync.
+    pub pending: bool,
+}
+
+/// `ip-forward`.
+#[derive(Debug, Serialize)]
+pub struct IpForwardEvidence {
+    pub ipv4: Option<bool>,
+    pub ipv6: Option<bool>,
+}
+
+/// `bridge-netfilter`.
+#[derive(Debug, Serialize)]
+pub struct BridgeNetfilterEvidence {
+    /// `/proc/sys/net/bridge` exists (br_netfilter is loaded, or built in).
+    pub br_netfilter: bool,
+    pub call_iptables: Option<bool>,
+    pub call_ip6tables: Option<bool>,
+    /// Linux bridges with ports: where pods sit behind a bridge.
+    pub bridges_with_ports: Vec<String>,
+}
+
+/// `hairpin`: the guide's two hairpin modes, as the kernel has them.
+#[derive(Debug, Serialize)]
+pub struct HairpinConfigEvidence {
+    pub bridges: Vec<BridgeInfo>,
+    /// kubelet's `--hairpin-mode` (or `hairpinMode` of its config file), when visible.
+    pub kubelet_hairpin_mode: Option<String>,
+    /// Where that came from: `flag`, the config file's path, or `default`.
+    pub kubelet_hairpin_mode_source: Option<String>,
+    /// Endpoints whose rules lack the masquerade mark for self-traffic.
+    pub masquerade_missing: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BridgeInfo {
+    pub name: String,
+    pub promisc: bool,
+    pub ports: Vec<BridgePort>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BridgePort {
+    pub name: String,
+    pub hairpin_mode: Option<bool>,
+}
+
+/// `conntrack`: fill, and the drop counters of `/proc/net/stat/nf_conntrack` summed over
+/// CPUs, sampled twice.
+#[derive(Debug, Serialize)]
+pub struct ConntrackEvidence {
+    pub count: Option<u64>,
+    pub max: Option<u64>,
+    pub cpus: usize,
+    pub insert_failed: u64,
+    pub drop: u64,
+    pub early_drop: u64,
+    /// Per second between the two samples.
+    pub insert_failed_per_s: Option<f64>,
+    pub drop_per_s: Option<f64>,
+    pub early_drop_per_s: Option<f64>,
+    pub interval_ms: Option<f64>,
+}
+
+/// `endpoint-slices`: the Service's ready endpoints for its port, from the objects.
+#[derive(Debug, Serialize)]
+pub struct SliceEndpointsEvidence {
+    /// `objects` or `api`.
+    pub source: &'static str,
+    pub cluster_ip: Option<String>,
+    pub target_port: Option<String>,
+    pub ready: Vec<SliceAddress>,
+    pub not_ready: Vec<SliceAddress>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SliceAddress {
+    /// `ip:port` as kube-proxy programs it.
+    pub address: String,
+    pub node_name: Option<String>,
+    pub pod: Option<String>,
+}
+
+/// `cluster-ip`: connections to ClusterIP:port from the node's network namespace.
+#[derive(Debug, Serialize)]
+pub struct NodeClusterIpEvidence {
+    pub address: String,
+    pub attempts: Vec<TcpAttempt>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::{
-        Cause, CheckId, FindingCode, HttpOutcome, SampleOutcome, TcpOutcome, TimeoutPhase,
+        Cause, CheckId, FindingCode, HttpOutcome, NodeCause, NodeCheckId, ProxyMode, SampleOutcome,
+        TcpOutcome, TimeoutPhase,
     };
 
     #[test]
@@ -1522,6 +1823,9 @@ mod tests {
         }
         check(CheckId::ALL);
         check(Cause::ALL);
+        check(NodeCheckId::ALL);
+        check(NodeCause::ALL);
+        check(ProxyMode::ALL);
         check(TcpOutcome::ALL);
         check(HttpOutcome::ALL);
         check(TimeoutPhase::ALL);
@@ -1726,6 +2030,8 @@ vocabulary! {
 vocabulary! {
     /// A `kubectl debug node/...` profile.
     pub enum DebugProfile {
+        /// Host namespaces and `/host`, no capabilities (kubectl's default from 1.36).
+        General = "general",
         /// Host network and PID namespaces, `NET_ADMIN` and `NET_RAW`, no host filesystem.
         Netadmin = "netadmin",
         /// Privileged, the host's root at `/host`.

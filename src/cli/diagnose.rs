@@ -16,30 +16,30 @@ use crate::service_name::{self, Namespace, ServiceName};
 const NAMESPACE: Flag = super::NAMESPACE.default(Default::Note("this pod's"));
 const PORT: Flag = Flag::value("--port", "PORT", "the Service port number")
     .default(Default::Note("its first port, else 80"));
-const OBJECTS: Flag = Flag::value(
+pub const OBJECTS: Flag = Flag::value(
     "--objects",
     "FILE|-",
     "`kubectl get service,endpointslices,pods -o json` output (instead of reading \
      the API server)",
 );
-const API: Flag = Flag::switch(
+pub const API: Flag = Flag::switch(
     "--api",
     "read the API server, or say why not (default: read it when in a pod with a \
      service account and no --objects is given)",
 );
-const NO_API: Flag = Flag::switch("--no-api", "do not read the API server");
-const API_SERVER: Flag = Flag::value(
+pub const NO_API: Flag = Flag::switch("--no-api", "do not read the API server");
+pub const API_SERVER: Flag = Flag::value(
     "--api-server",
     "URL",
     "https://HOST[:PORT] instead of KUBERNETES_SERVICE_HOST/_PORT",
 );
-const TOKEN_FILE: Flag = Flag::value(
+pub const TOKEN_FILE: Flag = Flag::value(
     "--token-file",
     "FILE",
     "bearer token, re-read per request, never printed",
 )
 .default(Default::Note("the service account's"));
-const CACERT: Flag = Flag::value("--cacert", "FILE", "the API server's CA")
+pub const CACERT: Flag = Flag::value("--cacert", "FILE", "the API server's CA")
     .default(Default::Note("the service account's ca.crt"));
 const ENDPOINTS: Flag = Flag::value(
     "--endpoints",
@@ -130,7 +130,8 @@ pub fn parse_diagnose(m: &Matches) -> Result<DiagnoseArgs, String> {
     })
 }
 
-fn parse_api(m: &Matches, objects: bool) -> Result<ApiArgs, String> {
+/// The API read `m` asks for (`node` reads the API the same way).
+pub fn parse_api(m: &Matches, objects: bool) -> Result<ApiArgs, String> {
     let force = m.given(&API);
     let off = m.given(&NO_API);
     let server = m.get(&API_SERVER, |url| {

@@ -6,12 +6,8 @@ use crate::cli::diagnose::DiagnoseArgs;
 use crate::diagnose::{self, Options};
 use crate::error::Error;
 use crate::input;
-use crate::k8s;
 use crate::kubeapi::Plan;
 use crate::report::{Cause, DiagnoseReport, Envelope, SCHEMA_VERSION};
-
-/// `kubectl get -o json` of a busy namespace can be large; this bounds memory all the same.
-const MAX_OBJECTS_BYTES: u64 = 32 << 20;
 
 pub fn run(args: &DiagnoseArgs) -> Result<Envelope<DiagnoseReport>, Error> {
     // The deadline covers reading the objects too: stdin held open must not stall the walk.
@@ -19,18 +15,7 @@ pub fn run(args: &DiagnoseArgs) -> Result<Envelope<DiagnoseReport>, Error> {
     let until = start + args.deadline;
     let objects = match &args.objects {
         None => None,
-        Some(path) => {
-            let text = if path.as_os_str() == "-" {
-                input::read_stdin_up_to(MAX_OBJECTS_BYTES, until)?
-            } else {
-                input::read_text_up_to(path, MAX_OBJECTS_BYTES, until)?
-            };
-            let parsed = k8s::parse(&text).map_err(|e| Error::Invalid {
-                path: path.clone(),
-                source: Box::new(e),
-            })?;
-            Some(parsed)
-        }
+        Some(path) => Some(input::read_objects(path, until)?),
     };
     let api = Plan::decide(&args.api, objects.is_some());
     let report = diagnose::run(

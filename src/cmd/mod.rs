@@ -6,6 +6,7 @@ pub mod diagnose;
 pub mod exporter;
 pub mod hairpin;
 pub mod http;
+pub mod node;
 pub mod nslookup;
 pub mod resolvconf;
 pub mod serve;

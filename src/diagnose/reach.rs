@@ -16,7 +16,6 @@ use crate::probe::agent::{Prober, Settings};
 use crate::probe::connect;
 use crate::probe::pool::{self, SpawnError};
 use crate::probe::stats::latency_stats;
-use crate::probe::tls::Trust;
 use crate::report::{
     Check, CheckId, CheckStatus, ClusterIpEvidence, DirectEndpoint, EndpointsDirectEvidence,
     Evidence, HairpinEvidence, HairpinStatus, ProbeProtocol, SampleOutcome,
@@ -227,13 +226,7 @@ fn one(addr: SocketAddr, plan: &Plan) -> Attempt {
     };
     let timeout = left.min(plan.timeout);
     if plan.http {
-        let prober = Prober::new(&Settings {
-            addresses: vec![addr],
-            source: None,
-            connect_timeout: timeout,
-            timeout,
-            trust: Trust::Nothing,
-        });
+        let prober = Prober::new(&Settings::plain(addr, timeout));
         let url = format!("http://{addr}/");
         let (attempt, _) = crate::probe::http::attempt(0, &prober, &url, IDENTITY_BYTES, false);
         return Attempt {

@@ -33,12 +33,7 @@ impl Text for DiagnoseReport {
         wrap(&mut out, "", &head);
         let mut hints_shown: BTreeSet<&str> = BTreeSet::new();
         for entry in entries(&self.checks) {
-            let mark = match entry.status {
-                CheckStatus::Pass => "[ ok ]",
-                CheckStatus::Warn => "[warn]",
-                CheckStatus::Fail => "[FAIL]",
-                CheckStatus::Skip => "[skip]",
-            };
+            let mark = super::mark(entry.status);
             let line = match entry.ids.as_slice() {
                 [id] => format!("{mark} {id:<22} {}", entry.summary),
                 ids => {

@@ -44,6 +44,19 @@ pub struct Settings {
     pub trust: Trust,
 }
 
+impl Settings {
+    /// Plain HTTP to one address, nothing to verify: a backend, kube-proxy's endpoints.
+    pub fn plain(addr: SocketAddr, timeout: Duration) -> Settings {
+        Settings {
+            addresses: vec![addr],
+            source: None,
+            connect_timeout: timeout,
+            timeout,
+            trust: Trust::Nothing,
+        }
+    }
+}
+
 /// What happened on the connection of the latest request, filled in by the connector
 /// chain and the transport while ureq runs.
 #[derive(Clone, Debug, Default)]

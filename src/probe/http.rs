@@ -26,6 +26,24 @@ pub fn attempt(
     max_body: u64,
     https: bool,
 ) -> (HttpAttempt, BodyKey) {
+    let (attempt, body) = fetch(seq, prober, url, max_body, https);
+    let key = body.map(|body| {
+        let mut hasher = DefaultHasher::new();
+        body.hash(&mut hasher);
+        (attempt.status.unwrap_or_default(), hasher.finish())
+    });
+    (attempt, key)
+}
+
+/// [`attempt`], keeping the body (at most `max_body` bytes) when the whole of it arrived:
+/// for callers that parse it (`node` reads kube-proxy's `/metrics`).
+pub fn fetch(
+    seq: u32,
+    prober: &Prober,
+    url: &str,
+    max_body: u64,
+    https: bool,
+) -> (HttpAttempt, Option<Vec<u8>>) {
     let start = Instant::now();
     let result = prober.get(url);
     let mut attempt = HttpAttempt {
@@ -42,7 +60,7 @@ pub fn attempt(
         icmp: None,
         detail: None,
     };
-    let mut key = None;
+    let mut kept = None;
     match result {
         Ok(mut response) => {
             let status = response.status().as_u16();
@@ -63,11 +81,7 @@ pub fn attempt(
                     (attempt.outcome, attempt.timeout_phase) = body_failure(&e);
                     attempt.detail = Some(format!("reading the body: {e}"));
                 }
-                None => {
-                    let mut hasher = DefaultHasher::new();
-                    body.hash(&mut hasher);
-                    key = Some((status, hasher.finish()));
-                }
+                None => kept = Some(body),
             }
         }
         Err(error) => classify_error(&mut attempt, &error, &prober.trace(), https),
@@ -75,7 +89,7 @@ pub fn attempt(
     let trace = prober.trace();
     fill_from_trace(&mut attempt, &trace, start);
     attempt.timing.total_ms = millis(start.elapsed());
-    (attempt, key)
+    (attempt, kept)
 }
 
 /// Reads at most `max` bytes; an error (a deadline, a reset) ends the body early.

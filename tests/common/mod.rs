@@ -6,6 +6,7 @@
 pub mod bin;
 pub mod diagnose;
 pub mod kubeapi;
+pub mod kubeproxy;
 pub mod netns;
 pub mod schema;
 pub mod testbed;

@@ -44,7 +44,7 @@ pub const SELF_BACKEND: &str = BACKENDS[0];
 pub const NODE_BRIDGE_IP: &str = "10.244.0.1";
 
 /// Every failure switch `scripts/testbed.sh break` accepts.
-pub const SWITCHES: [&str; 13] = [
+pub const SWITCHES: [&str; 14] = [
     "service-missing",
     "no-endpoints",
     "wrong-target-port",
@@ -58,6 +58,7 @@ pub const SWITCHES: [&str; 13] = [
     "masq-mark-missing",
     "bridge-nf-off",
     "kube-proxy-down",
+    "bridge-promisc",
 ];
 
 /// Hard cap for the script's own commands (up, down, break, fix...).
