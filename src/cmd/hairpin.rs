@@ -28,25 +28,28 @@ pub fn run(args: &HairpinArgs) -> Result<Envelope<HairpinReport>, Error> {
             (ip, Some(resolved.report), Some(service_ref))
         }
     };
-    let mut report = match ip {
-        Some(ip) => {
-            let config = Config {
-                service: SocketAddr::new(ip, args.port),
-                count: args.count,
-                timeout: args.timeout,
-                deadline: args.deadline.saturating_sub(start.elapsed()),
-                target_port: args.target_port,
-                endpoints: args.endpoints,
-            };
-            let mut report = hairpin::probe(&config)?;
-            report.target = args.target.clone();
-            report.service_ref = service_ref;
-            report.resolution = resolution;
-            report.deadline_ms = args.deadline.as_millis() as u64;
-            report
-        }
-        None => not_resolved(args, resolution, service_ref),
+    let config = Config {
+        count: args.count,
+        timeout: args.timeout,
+        deadline: args.deadline.saturating_sub(start.elapsed()),
+        target_port: args.target_port,
+        endpoints: args.endpoints,
     };
+    let mut report = match ip {
+        Some(ip) => hairpin::probe(SocketAddr::new(ip, args.port), &config)?,
+        None => {
+            let how = resolution
+                .as_ref()
+                .map(|r| format!("{}: {}", r.status, r.reason))
+                .unwrap_or_default();
+            let verdict = hairpin::verdict::not_resolved(&args.target, &how);
+            hairpin::untried(None, &config, verdict)
+        }
+    };
+    report.target = args.target.clone();
+    report.service_ref = service_ref;
+    report.resolution = resolution;
+    report.deadline_ms = args.deadline.as_millis() as u64;
     report.duration_ms = millis(start.elapsed());
     Ok(Envelope {
         schema_version: SCHEMA_VERSION,
@@ -76,37 +79,6 @@ fn settle(name: &ServiceName, given: Option<&Namespace>, resolv_conf: &Path) -> 
         ),
     };
     name.settle(given, (&namespace.0, namespace.1), (&domain.0, domain.1))
-}
-
-fn not_resolved(
-    args: &HairpinArgs,
-    resolution: Option<crate::report::Resolution>,
-    service_ref: Option<ServiceRef>,
-) -> HairpinReport {
-    let how = resolution
-        .as_ref()
-        .map(|r| format!("{}: {}", r.status, r.reason))
-        .unwrap_or_default();
-    HairpinReport {
-        target: args.target.clone(),
-        service_ref,
-        service: None,
-        resolution,
-        pod_ip: None,
-        listening_ports: Vec::new(),
-        target_port: args.target_port,
-        endpoints: args.endpoints,
-        count: args.count,
-        timeout_ms: args.timeout.as_millis() as u64,
-        deadline_ms: args.deadline.as_millis() as u64,
-        max_parallel: 0,
-        attempts: Vec::new(),
-        summary: hairpin::summarize(&[]),
-        verdict: hairpin::verdict::not_resolved(&args.target, &how),
-        recheck: None,
-        deadline_exceeded: false,
-        duration_ms: 0.0,
-    }
 }
 
 #[cfg(test)]

@@ -261,7 +261,6 @@ fn one(addr: SocketAddr, plan: &Plan) -> Attempt {
 fn hairpin(vip: SocketAddr, own: &Backend, plan: &Plan) -> (Check, Option<bool>) {
     let left = plan.deadline.saturating_duration_since(Instant::now());
     let config = hairpin::Config {
-        service: vip,
         count: hairpin::DEFAULT_COUNT,
         timeout: hairpin::DEFAULT_TIMEOUT.min(left),
         deadline: left,
@@ -270,7 +269,7 @@ fn hairpin(vip: SocketAddr, own: &Backend, plan: &Plan) -> (Check, Option<bool>)
             .ok()
             .filter(|n| *n > 0),
     };
-    let report = match hairpin::probe(&config) {
+    let report = match hairpin::probe(vip, &config) {
         Ok(report) => report,
         Err(e) => {
             return (

@@ -58,7 +58,7 @@ use crate::probe::connect;
 use crate::probe::stats::latency_stats;
 use crate::probe::tcp::icmp_report;
 use crate::report::TcpOutcome;
-use crate::report::{HairpinAttempt, HairpinReport, HairpinSummary, Landed};
+use crate::report::{HairpinAttempt, HairpinReport, HairpinSummary, HairpinVerdict, Landed};
 use crate::sockdiag::{self, Families, ESTABLISHED, LISTEN, NEW_SYN_RECV, SYN_RECV};
 use verdict::{dropped, not_an_endpoint, verdict};
 
@@ -89,11 +89,9 @@ const MSS_OPTIONS: u32 = 12;
 /// How often to look again for the server side while its handshake is still finishing.
 const LOOKUPS: u32 = 4;
 
-/// What to probe and how hard.
+/// How hard to probe (the Service's address is [`probe`]'s own argument).
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The Service's ClusterIP and port.
-    pub service: SocketAddr,
     pub count: u32,
     /// Deadline of each connect.
     pub timeout: Duration,
@@ -107,9 +105,8 @@ pub struct Config {
 
 /// Runs the probe. Errors only when it cannot run at all (the service address is this
 /// pod's own, or the socket table cannot be read); every network outcome is in the report.
-pub fn probe(config: &Config) -> Result<HairpinReport, Error> {
+pub fn probe(service: SocketAddr, config: &Config) -> Result<HairpinReport, Error> {
     let start = Instant::now();
-    let service = config.service;
     if is_local(service.ip()) {
         return Err(Error::Usage(format!(
             "{} is an address of this pod: give the Service's ClusterIP",
@@ -139,26 +136,9 @@ pub fn probe(config: &Config) -> Result<HairpinReport, Error> {
             ipv6: watched.iter().any(|s| s.ipv6),
         },
     };
-    let mut report = HairpinReport {
-        target: service.to_string(),
-        service_ref: None,
-        service: Some(service.to_string()),
-        resolution: None,
-        pod_ip: source_address(service).map(|ip| ip.to_string()),
-        listening_ports,
-        target_port: config.target_port,
-        endpoints: config.endpoints,
-        count: config.count,
-        timeout_ms: config.timeout.as_millis() as u64,
-        deadline_ms: config.deadline.as_millis() as u64,
-        max_parallel: 0,
-        attempts: Vec::new(),
-        summary: summarize(&[]),
-        verdict: not_an_endpoint(config.target_port),
-        recheck: None,
-        deadline_exceeded: false,
-        duration_ms: 0.0,
-    };
+    let mut report = untried(Some(service), config, not_an_endpoint(config.target_port));
+    report.pod_ip = source_address(service).map(|ip| ip.to_string());
+    report.listening_ports = listening_ports;
     if !watch.ports.is_empty() {
         let deadline = start + config.deadline;
         let first = Plan {
@@ -166,7 +146,7 @@ pub fn probe(config: &Config) -> Result<HairpinReport, Error> {
             count: config.count,
             pace: Duration::ZERO,
         };
-        let mut run = run_attempts(config, &watch, first, deadline);
+        let mut run = run_attempts(service, config, &watch, first, deadline);
         let fast = summarize(&run.attempts);
         let left = deadline.saturating_duration_since(Instant::now());
         let ambiguous = fast.reached_self == 0
@@ -180,7 +160,7 @@ pub fn probe(config: &Config) -> Result<HairpinReport, Error> {
                 count: config.count,
                 pace: RECHECK_PACE,
             };
-            let mut second = run_attempts(config, &watch, paced, deadline);
+            let mut second = run_attempts(service, config, &watch, paced, deadline);
             for a in &mut second.attempts {
                 a.recheck = true;
             }
@@ -203,6 +183,36 @@ pub fn probe(config: &Config) -> Result<HairpinReport, Error> {
     }
     report.duration_ms = millis(start.elapsed());
     Ok(report)
+}
+
+/// A report of no attempt, with `verdict` saying why: [`probe`] starts from it, and
+/// `svcprobe hairpin` prints it when the name gave no address to probe (`service` None).
+pub fn untried(
+    service: Option<SocketAddr>,
+    config: &Config,
+    verdict: HairpinVerdict,
+) -> HairpinReport {
+    let service = service.map(|s| s.to_string());
+    HairpinReport {
+        target: service.clone().unwrap_or_default(),
+        service_ref: None,
+        service,
+        resolution: None,
+        pod_ip: None,
+        listening_ports: Vec::new(),
+        target_port: config.target_port,
+        endpoints: config.endpoints,
+        count: config.count,
+        timeout_ms: config.timeout.as_millis() as u64,
+        deadline_ms: config.deadline.as_millis() as u64,
+        max_parallel: 0,
+        attempts: Vec::new(),
+        summary: summarize(&[]),
+        verdict,
+        recheck: None,
+        deadline_exceeded: false,
+        duration_ms: 0.0,
+    }
 }
 
 /// True when `ip` is an address of this network namespace (binding to it works).
@@ -269,7 +279,13 @@ struct Unresolved {
 /// than twenty): when the run is over, while it waits for hanging attempts, and whenever the
 /// attempts not yet matched or in flight would otherwise span more than [`MSS_SLOTS`]
 /// sequence numbers, which keeps every tag in play distinct.
-fn run_attempts(config: &Config, watch: &Watch, plan: Plan, deadline: Instant) -> Run {
+fn run_attempts(
+    service: SocketAddr,
+    config: &Config,
+    watch: &Watch,
+    plan: Plan,
+    deadline: Instant,
+) -> Run {
     let (tx, rx) = mpsc::channel();
     let (job_tx, job_rx) = mpsc::channel::<(u32, Duration)>();
     let job_rx = Mutex::new(job_rx);
@@ -320,7 +336,7 @@ fn run_attempts(config: &Config, watch: &Watch, plan: Plan, deadline: Instant) -
                 last_start = Some(now);
                 // one worker per attempt in flight, started when every worker is busy
                 if workers <= in_flight.len() {
-                    let (tx, jobs, service) = (tx.clone(), &job_rx, config.service);
+                    let (tx, jobs, service) = (tx.clone(), &job_rx, service);
                     let spawned = thread::Builder::new()
                         .spawn_scoped(scope, move || worker(jobs, &tx, service));
                     match spawned {
@@ -618,14 +634,14 @@ mod tests {
     #[test]
     fn local_addresses_are_refused() {
         let config = Config {
-            service: "127.0.0.1:80".parse().unwrap(),
             count: 1,
             timeout: Duration::from_millis(100),
             deadline: Duration::from_millis(100),
             target_port: None,
             endpoints: None,
         };
-        assert!(matches!(probe(&config), Err(Error::Usage(_))));
+        let local = "127.0.0.1:80".parse().unwrap();
+        assert!(matches!(probe(local, &config), Err(Error::Usage(_))));
     }
 
     #[test]
@@ -635,14 +651,13 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let config = Config {
-            service: "192.0.2.1:80".parse().unwrap(),
             count: 1,
             timeout: Duration::from_millis(50),
             deadline: Duration::from_millis(50),
             target_port: Some(port),
             endpoints: None,
         };
-        let report = probe(&config).unwrap();
+        let report = probe("192.0.2.1:80".parse().unwrap(), &config).unwrap();
         assert!(!report.listening_ports.contains(&port));
         assert_eq!(report.verdict.reason, HairpinReason::NotAnEndpoint);
         assert!(report.attempts.is_empty());
