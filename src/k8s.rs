@@ -14,22 +14,17 @@
 //! the same thing, so a slice the controller set to `[]` comes back nil: the EndpointSlice
 //! of a Service that selects no pods is `"endpoints": null, "ports": null`. Each field below
 //! notes its Go tag and what the server can send; every field accepts both `null` and
-//! absence (`nullable`), so a document is never rejected for either.
+//! absence, so a document is never rejected for either.
+//!
+//! The objects are read from parsed JSON by hand (the `from_json` functions at the end)
+//! rather than with serde's derive: the derived code, one copy per type for the `Value`
+//! deserializer, was about 60 KB of a binary with a size budget (BENCHMARKS.md). A field of
+//! another shape than its type is an error that names it (`spec.ports[0].port`).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::{Deserialize, Deserializer};
-
-/// For a field with a default: `null` means the same as absent. Go writes a nil slice, map
-/// or pointer without `omitempty` as `null`; hand-written documents may do it anywhere.
-fn nullable<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
-}
+use serde_json::{Map, Value};
 
 /// All the objects given, sorted by kind.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -44,45 +39,34 @@ pub struct Objects {
 }
 
 /// meta/v1 `ObjectMeta` (`metadata,omitempty` on a struct: always written).
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Metadata {
     /// `name,omitempty`: left out when empty; never null.
-    #[serde(deserialize_with = "nullable")]
     pub name: String,
     /// `namespace,omitempty`: left out when empty; never null.
-    #[serde(deserialize_with = "nullable")]
     pub namespace: String,
     /// `labels,omitempty` (a map): left out when there are none; never null.
-    #[serde(deserialize_with = "nullable")]
     pub labels: BTreeMap<String, String>,
 }
 
 /// core/v1 `Service`.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Service {
     /// A struct: always written.
-    #[serde(deserialize_with = "nullable")]
     pub metadata: Metadata,
     /// `spec,omitempty` on a struct: always written.
-    #[serde(deserialize_with = "nullable")]
     pub spec: ServiceSpec,
 }
 
 /// core/v1 `ServiceSpec`: every field we read is `omitempty`, so none is ever null; any
 /// can be left out.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct ServiceSpec {
     /// `type,omitempty`: left out when empty (the server defaults it to `ClusterIP`).
-    #[serde(rename = "type")]
     pub service_type: Option<String>,
     /// `clusterIP,omitempty`: left out when empty (ExternalName), `None` for headless.
-    #[serde(rename = "clusterIP")]
     pub cluster_ip: Option<String>,
     /// `ports,omitempty`: left out when empty (a headless or ExternalName Service).
-    #[serde(deserialize_with = "nullable")]
     pub ports: Vec<ServicePort>,
     /// `selector,omitempty` (a map): left out when empty. `None` for a Service without
     /// selector (endpoints managed by hand).
@@ -93,17 +77,14 @@ pub struct ServiceSpec {
     /// always reaches the same backend.
     pub session_affinity: Option<String>,
     /// `clusterIPs,omitempty`: left out when empty.
-    #[serde(rename = "clusterIPs", deserialize_with = "nullable")]
     pub cluster_ips: Vec<String>,
     /// `ipFamilies,omitempty`: `IPv4`, `IPv6`, or both (dual-stack), in the order the
     /// ClusterIPs are; left out when empty.
-    #[serde(deserialize_with = "nullable")]
     pub ip_families: Vec<String>,
     /// `ipFamilyPolicy,omitempty` (a pointer): left out when nil.
     pub ip_family_policy: Option<String>,
     /// `publishNotReadyAddresses,omitempty` (a bool): left out when false. When true,
     /// not-ready endpoints are published (DNS and, for headless, addresses).
-    #[serde(deserialize_with = "nullable")]
     pub publish_not_ready_addresses: bool,
     /// `internalTrafficPolicy,omitempty` (a pointer): left out when nil. `Cluster` or
     /// `Local`: with `Local`, only endpoints on the client's node are used.
@@ -111,13 +92,11 @@ pub struct ServiceSpec {
 }
 
 /// core/v1 `ServicePort`.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct ServicePort {
     /// `name,omitempty`: left out for a single unnamed port.
     pub name: Option<String>,
     /// `port` (an int32, no omitempty): always written.
-    #[serde(deserialize_with = "nullable")]
     pub port: u16,
     /// `protocol,omitempty` (the server defaults it to `TCP`).
     pub protocol: Option<String>,
@@ -129,40 +108,32 @@ pub struct ServicePort {
 }
 
 /// Kubernetes' `IntOrString`: `targetPort: 9376` or `targetPort: http`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IntOrString {
     Int(i64),
     Str(String),
 }
 
 /// discovery/v1 `EndpointSlice`.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct EndpointSlice {
     /// A struct: always written.
-    #[serde(deserialize_with = "nullable")]
     pub metadata: Metadata,
     /// `addressType` (a string, no omitempty): always written.
     pub address_type: Option<String>,
     /// `endpoints` (a slice, no omitempty): **null** when there are none, as in the
     /// placeholder slice of a Service that selects no ready pods.
-    #[serde(deserialize_with = "nullable")]
     pub endpoints: Vec<SliceEndpoint>,
     /// `ports` (a slice, no omitempty): **null** when there are none (the same placeholder).
-    #[serde(deserialize_with = "nullable")]
     pub ports: Vec<EndpointPort>,
 }
 
 /// discovery/v1 `Endpoint`.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct SliceEndpoint {
     /// `addresses` (a slice, no omitempty): null when nil (validation wants 1 to 100).
-    #[serde(deserialize_with = "nullable")]
     pub addresses: Vec<String>,
     /// `conditions,omitempty` on a struct: always written (`{}` when all are nil).
-    #[serde(deserialize_with = "nullable")]
     pub conditions: Conditions,
     /// `targetRef,omitempty` (a pointer): left out when nil.
     pub target_ref: Option<ObjectRef>,
@@ -171,8 +142,7 @@ pub struct SliceEndpoint {
 }
 
 /// discovery/v1 `EndpointConditions`: three `*bool` with `omitempty`, left out when nil.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Conditions {
     /// Left out means ready (EndpointSlice API: "nil should be interpreted as true").
     pub ready: Option<bool>,
@@ -181,13 +151,11 @@ pub struct Conditions {
 }
 
 /// core/v1 `ObjectReference`: every field `omitempty`, so left out when empty.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct ObjectRef {
     /// `kind,omitempty`.
     pub kind: Option<String>,
     /// `name,omitempty`: left out when empty; never null.
-    #[serde(deserialize_with = "nullable")]
     pub name: String,
 }
 
@@ -195,8 +163,7 @@ pub struct ObjectRef {
 /// are pointers with `omitempty`, left out when nil; a nil port means "all ports") or of an
 /// Endpoints subset (core/v1 `EndpointPort`: `name,omitempty`, `protocol,omitempty`, and
 /// `port` always written).
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct EndpointPort {
     pub name: Option<String>,
     pub port: Option<u16>,
@@ -204,134 +171,104 @@ pub struct EndpointPort {
 }
 
 /// The older core/v1 `Endpoints` object, for clusters or dumps without EndpointSlices.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Endpoints {
     /// A struct: always written.
-    #[serde(deserialize_with = "nullable")]
     pub metadata: Metadata,
     /// `subsets,omitempty`: left out when the Service has no endpoints at all.
-    #[serde(deserialize_with = "nullable")]
     pub subsets: Vec<Subset>,
 }
 
 /// core/v1 `EndpointSubset`: three slices with `omitempty`, left out when empty.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Subset {
-    #[serde(deserialize_with = "nullable")]
     pub addresses: Vec<EndpointAddress>,
-    #[serde(deserialize_with = "nullable")]
     pub not_ready_addresses: Vec<EndpointAddress>,
-    #[serde(deserialize_with = "nullable")]
     pub ports: Vec<EndpointPort>,
 }
 
 /// core/v1 `EndpointAddress`.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct EndpointAddress {
     /// `ip` (a string, no omitempty): always written.
-    #[serde(deserialize_with = "nullable")]
     pub ip: String,
     /// `targetRef,omitempty` (a pointer): left out when nil.
     pub target_ref: Option<ObjectRef>,
 }
 
 /// core/v1 `Pod`.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Pod {
     /// A struct: always written.
-    #[serde(deserialize_with = "nullable")]
     pub metadata: Metadata,
     /// `spec,omitempty` on a struct: always written.
-    #[serde(deserialize_with = "nullable")]
     pub spec: PodSpec,
     /// `status,omitempty` on a struct: always written (`{}` before the scheduler saw it).
-    #[serde(deserialize_with = "nullable")]
     pub status: PodStatus,
 }
 
 /// core/v1 `PodSpec`.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct PodSpec {
     /// `containers` (a slice, no omitempty): null when nil (validation wants one or more).
-    #[serde(deserialize_with = "nullable")]
     pub containers: Vec<Container>,
     /// `nodeName,omitempty`: left out until the pod is scheduled.
     pub node_name: Option<String>,
 }
 
 /// core/v1 `Container`.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Container {
     /// `name` (a string, no omitempty): always written.
-    #[serde(deserialize_with = "nullable")]
     pub name: String,
     /// `ports,omitempty`: left out when the container declares none.
-    #[serde(deserialize_with = "nullable")]
     pub ports: Vec<ContainerPort>,
 }
 
 /// core/v1 `ContainerPort`.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct ContainerPort {
     /// `name,omitempty`.
     pub name: Option<String>,
     /// `containerPort` (an int32, no omitempty): always written.
-    #[serde(deserialize_with = "nullable")]
     pub container_port: u16,
     /// `protocol,omitempty`.
     pub protocol: Option<String>,
 }
 
 /// core/v1 `PodStatus`: every field we read is `omitempty`, so none is ever null.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct PodStatus {
     /// `phase,omitempty`.
     pub phase: Option<String>,
     /// `podIP,omitempty`: left out until the pod has an address.
-    #[serde(rename = "podIP")]
     pub pod_ip: Option<String>,
     /// `containerStatuses,omitempty`: left out until kubelet reports (a Pending pod).
-    #[serde(deserialize_with = "nullable")]
     pub container_statuses: Vec<ContainerStatus>,
 }
 
 /// core/v1 `ContainerStatus`.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct ContainerStatus {
     /// `name` (a string, no omitempty): always written.
-    #[serde(deserialize_with = "nullable")]
     pub name: String,
     /// `ready` (a bool, no omitempty): always written.
-    #[serde(deserialize_with = "nullable")]
     pub ready: bool,
     /// `restartCount` (an int32, no omitempty): always written.
-    #[serde(deserialize_with = "nullable")]
     pub restart_count: u32,
     /// `state,omitempty` on a struct: always written.
-    #[serde(deserialize_with = "nullable")]
     pub state: ContainerState,
 }
 
 /// core/v1 `ContainerState`.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct ContainerState {
     /// `waiting,omitempty` (a pointer): left out unless the container waits.
     pub waiting: Option<Waiting>,
 }
 
 /// core/v1 `ContainerStateWaiting`.
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Waiting {
     /// `reason,omitempty`: `CrashLoopBackOff`, `ImagePullBackOff`, `ContainerCreating`, ...
     pub reason: Option<String>,
@@ -435,20 +372,20 @@ impl Objects {
             .and_then(|n| n.as_str())
             .unwrap_or("?")
             .to_string();
-        let bad = |e: serde_json::Error| ObjectsError::Malformed {
+        let bad = |e: Bad| ObjectsError::Malformed {
             kind: kind.clone(),
             name: name.clone(),
             reason: e.to_string(),
         };
         match kind.as_str() {
-            "Service" => self
-                .services
-                .push(serde_json::from_value(item).map_err(bad)?),
-            "EndpointSlice" => self.slices.push(serde_json::from_value(item).map_err(bad)?),
+            "Service" => self.services.push(Service::from_json(&item).map_err(bad)?),
+            "EndpointSlice" => self
+                .slices
+                .push(EndpointSlice::from_json(&item).map_err(bad)?),
             "Endpoints" => self
                 .endpoints
-                .push(serde_json::from_value(item).map_err(bad)?),
-            "Pod" => self.pods.push(serde_json::from_value(item).map_err(bad)?),
+                .push(Endpoints::from_json(&item).map_err(bad)?),
+            "Pod" => self.pods.push(Pod::from_json(&item).map_err(bad)?),
             _ => {}
         }
         Ok(())
@@ -669,6 +606,369 @@ fn subset_backends(subset: &Subset, port: &ServicePort) -> Vec<Backend> {
         .collect()
 }
 
+/// A field whose value does not have the field's type: where it is, what it should be
+/// and what it was.
+#[derive(Debug)]
+struct Bad {
+    /// `spec.ports[0].port`; empty for the object itself.
+    path: String,
+    expected: &'static str,
+    found: &'static str,
+}
+
+impl Bad {
+    fn new(expected: &'static str, found: &Value) -> Bad {
+        let found = match found {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "a list",
+            Value::Object(_) => "an object",
+        };
+        Bad {
+            path: String::new(),
+            expected,
+            found,
+        }
+    }
+
+    /// The same error seen from the object that holds it under `key` (or `[index]`).
+    fn under(mut self, key: &str) -> Bad {
+        self.path = match self.path.as_str() {
+            "" => key.to_string(),
+            path if path.starts_with('[') => format!("{key}{path}"),
+            path => format!("{key}.{path}"),
+        };
+        self
+    }
+}
+
+impl fmt::Display for Bad {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (expected, found) = (self.expected, self.found);
+        match self.path.as_str() {
+            "" => write!(f, "expected {expected}, found {found}"),
+            path => write!(f, "{path}: expected {expected}, found {found}"),
+        }
+    }
+}
+
+type Parsed<T> = Result<T, Bad>;
+
+/// The fields of one JSON object (a field that holds an object reads `null` as absent
+/// before it gets here; an item of a list may not be `null`).
+struct Fields<'a>(&'a Map<String, Value>);
+
+impl<'a> Fields<'a> {
+    fn of(value: &'a Value) -> Parsed<Fields<'a>> {
+        value
+            .as_object()
+            .map(Fields)
+            .ok_or_else(|| Bad::new("an object", value))
+    }
+
+    /// A field read with `read`; `None` when it is absent or `null`.
+    fn opt<T>(&self, key: &str, read: impl FnOnce(&'a Value) -> Parsed<T>) -> Parsed<Option<T>> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => read(value).map(Some).map_err(|e| e.under(key)),
+        }
+    }
+
+    /// A field with a default: absent and `null` both read as the default.
+    fn get<T: Default>(&self, key: &str, read: impl FnOnce(&'a Value) -> Parsed<T>) -> Parsed<T> {
+        Ok(self.opt(key, read)?.unwrap_or_default())
+    }
+}
+
+fn string(value: &Value) -> Parsed<String> {
+    value
+        .as_str()
+        .map(String::from)
+        .ok_or_else(|| Bad::new("a string", value))
+}
+
+fn boolean(value: &Value) -> Parsed<bool> {
+    value
+        .as_bool()
+        .ok_or_else(|| Bad::new("true or false", value))
+}
+
+fn port(value: &Value) -> Parsed<u16> {
+    value
+        .as_u64()
+        .and_then(|n| u16::try_from(n).ok())
+        .ok_or_else(|| Bad::new("a port number (0 to 65535)", value))
+}
+
+fn count(value: &Value) -> Parsed<u32> {
+    value
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| Bad::new("a count (0 to 4294967295)", value))
+}
+
+fn list<T>(value: &Value, read: fn(&Value) -> Parsed<T>) -> Parsed<Vec<T>> {
+    let items = value.as_array().ok_or_else(|| Bad::new("a list", value))?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| read(item).map_err(|e| e.under(&format!("[{index}]"))))
+        .collect()
+}
+
+fn strings(value: &Value) -> Parsed<Vec<String>> {
+    list(value, string)
+}
+
+/// Labels and selectors: an object of strings.
+fn string_map(value: &Value) -> Parsed<BTreeMap<String, String>> {
+    let map = value
+        .as_object()
+        .ok_or_else(|| Bad::new("an object of strings", value))?;
+    map.iter()
+        .map(|(key, value)| Ok((key.clone(), string(value).map_err(|e| e.under(key))?)))
+        .collect()
+}
+
+impl IntOrString {
+    fn from_json(value: &Value) -> Parsed<IntOrString> {
+        match value {
+            Value::String(name) => Ok(IntOrString::Str(name.clone())),
+            Value::Number(n) => n
+                .as_i64()
+                .map(IntOrString::Int)
+                .ok_or_else(|| Bad::new("an integer or a name", value)),
+            other => Err(Bad::new("an integer or a name", other)),
+        }
+    }
+}
+
+impl Metadata {
+    fn from_json(value: &Value) -> Parsed<Metadata> {
+        let f = Fields::of(value)?;
+        Ok(Metadata {
+            name: f.get("name", string)?,
+            namespace: f.get("namespace", string)?,
+            labels: f.get("labels", string_map)?,
+        })
+    }
+}
+
+impl Service {
+    fn from_json(value: &Value) -> Parsed<Service> {
+        let f = Fields::of(value)?;
+        Ok(Service {
+            metadata: f.get("metadata", Metadata::from_json)?,
+            spec: f.get("spec", ServiceSpec::from_json)?,
+        })
+    }
+}
+
+impl ServiceSpec {
+    fn from_json(value: &Value) -> Parsed<ServiceSpec> {
+        let f = Fields::of(value)?;
+        Ok(ServiceSpec {
+            service_type: f.opt("type", string)?,
+            cluster_ip: f.opt("clusterIP", string)?,
+            ports: f.get("ports", |v| list(v, ServicePort::from_json))?,
+            selector: f.opt("selector", string_map)?,
+            external_name: f.opt("externalName", string)?,
+            session_affinity: f.opt("sessionAffinity", string)?,
+            cluster_ips: f.get("clusterIPs", strings)?,
+            ip_families: f.get("ipFamilies", strings)?,
+            ip_family_policy: f.opt("ipFamilyPolicy", string)?,
+            publish_not_ready_addresses: f.get("publishNotReadyAddresses", boolean)?,
+            internal_traffic_policy: f.opt("internalTrafficPolicy", string)?,
+        })
+    }
+}
+
+impl ServicePort {
+    fn from_json(value: &Value) -> Parsed<ServicePort> {
+        let f = Fields::of(value)?;
+        Ok(ServicePort {
+            name: f.opt("name", string)?,
+            port: f.get("port", port)?,
+            protocol: f.opt("protocol", string)?,
+            target_port: f.opt("targetPort", IntOrString::from_json)?,
+            app_protocol: f.opt("appProtocol", string)?,
+        })
+    }
+}
+
+impl EndpointSlice {
+    fn from_json(value: &Value) -> Parsed<EndpointSlice> {
+        let f = Fields::of(value)?;
+        Ok(EndpointSlice {
+            metadata: f.get("metadata", Metadata::from_json)?,
+            address_type: f.opt("addressType", string)?,
+            endpoints: f.get("endpoints", |v| list(v, SliceEndpoint::from_json))?,
+            ports: f.get("ports", |v| list(v, EndpointPort::from_json))?,
+        })
+    }
+}
+
+impl SliceEndpoint {
+    fn from_json(value: &Value) -> Parsed<SliceEndpoint> {
+        let f = Fields::of(value)?;
+        Ok(SliceEndpoint {
+            addresses: f.get("addresses", strings)?,
+            conditions: f.get("conditions", Conditions::from_json)?,
+            target_ref: f.opt("targetRef", ObjectRef::from_json)?,
+            node_name: f.opt("nodeName", string)?,
+        })
+    }
+}
+
+impl Conditions {
+    fn from_json(value: &Value) -> Parsed<Conditions> {
+        let f = Fields::of(value)?;
+        Ok(Conditions {
+            ready: f.opt("ready", boolean)?,
+            terminating: f.opt("terminating", boolean)?,
+        })
+    }
+}
+
+impl ObjectRef {
+    fn from_json(value: &Value) -> Parsed<ObjectRef> {
+        let f = Fields::of(value)?;
+        Ok(ObjectRef {
+            kind: f.opt("kind", string)?,
+            name: f.get("name", string)?,
+        })
+    }
+}
+
+impl EndpointPort {
+    fn from_json(value: &Value) -> Parsed<EndpointPort> {
+        let f = Fields::of(value)?;
+        Ok(EndpointPort {
+            name: f.opt("name", string)?,
+            port: f.opt("port", port)?,
+            protocol: f.opt("protocol", string)?,
+        })
+    }
+}
+
+impl Endpoints {
+    fn from_json(value: &Value) -> Parsed<Endpoints> {
+        let f = Fields::of(value)?;
+        Ok(Endpoints {
+            metadata: f.get("metadata", Metadata::from_json)?,
+            subsets: f.get("subsets", |v| list(v, Subset::from_json))?,
+        })
+    }
+}
+
+impl Subset {
+    fn from_json(value: &Value) -> Parsed<Subset> {
+        let f = Fields::of(value)?;
+        Ok(Subset {
+            addresses: f.get("addresses", |v| list(v, EndpointAddress::from_json))?,
+            not_ready_addresses: f
+                .get("notReadyAddresses", |v| list(v, EndpointAddress::from_json))?,
+            ports: f.get("ports", |v| list(v, EndpointPort::from_json))?,
+        })
+    }
+}
+
+impl EndpointAddress {
+    fn from_json(value: &Value) -> Parsed<EndpointAddress> {
+        let f = Fields::of(value)?;
+        Ok(EndpointAddress {
+            ip: f.get("ip", string)?,
+            target_ref: f.opt("targetRef", ObjectRef::from_json)?,
+        })
+    }
+}
+
+impl Pod {
+    fn from_json(value: &Value) -> Parsed<Pod> {
+        let f = Fields::of(value)?;
+        Ok(Pod {
+            metadata: f.get("metadata", Metadata::from_json)?,
+            spec: f.get("spec", PodSpec::from_json)?,
+            status: f.get("status", PodStatus::from_json)?,
+        })
+    }
+}
+
+impl PodSpec {
+    fn from_json(value: &Value) -> Parsed<PodSpec> {
+        let f = Fields::of(value)?;
+        Ok(PodSpec {
+            containers: f.get("containers", |v| list(v, Container::from_json))?,
+            node_name: f.opt("nodeName", string)?,
+        })
+    }
+}
+
+impl Container {
+    fn from_json(value: &Value) -> Parsed<Container> {
+        let f = Fields::of(value)?;
+        Ok(Container {
+            name: f.get("name", string)?,
+            ports: f.get("ports", |v| list(v, ContainerPort::from_json))?,
+        })
+    }
+}
+
+impl ContainerPort {
+    fn from_json(value: &Value) -> Parsed<ContainerPort> {
+        let f = Fields::of(value)?;
+        Ok(ContainerPort {
+            name: f.opt("name", string)?,
+            container_port: f.get("containerPort", port)?,
+            protocol: f.opt("protocol", string)?,
+        })
+    }
+}
+
+impl PodStatus {
+    fn from_json(value: &Value) -> Parsed<PodStatus> {
+        let f = Fields::of(value)?;
+        Ok(PodStatus {
+            phase: f.opt("phase", string)?,
+            pod_ip: f.opt("podIP", string)?,
+            container_statuses: f
+                .get("containerStatuses", |v| list(v, ContainerStatus::from_json))?,
+        })
+    }
+}
+
+impl ContainerStatus {
+    fn from_json(value: &Value) -> Parsed<ContainerStatus> {
+        let f = Fields::of(value)?;
+        Ok(ContainerStatus {
+            name: f.get("name", string)?,
+            ready: f.get("ready", boolean)?,
+            restart_count: f.get("restartCount", count)?,
+            state: f.get("state", ContainerState::from_json)?,
+        })
+    }
+}
+
+impl ContainerState {
+    fn from_json(value: &Value) -> Parsed<ContainerState> {
+        let f = Fields::of(value)?;
+        Ok(ContainerState {
+            waiting: f.opt("waiting", Waiting::from_json)?,
+        })
+    }
+}
+
+impl Waiting {
+    fn from_json(value: &Value) -> Parsed<Waiting> {
+        let f = Fields::of(value)?;
+        Ok(Waiting {
+            reason: f.opt("reason", string)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -738,6 +1038,59 @@ mod tests {
         for document in documents {
             assert!(parse(document).is_ok(), "{document}: {:?}", parse(document));
         }
+    }
+
+    #[test]
+    fn a_field_of_another_shape_is_an_error_that_names_it() {
+        let cases = [
+            (
+                r#"{"kind":"Service","metadata":{"name":"a"},"spec":{"ports":[{"port":"80"}]}}"#,
+                "Service a: spec.ports[0].port: expected a port number (0 to 65535), found a string",
+            ),
+            (
+                r#"{"kind":"Service","spec":{"ports":[{"port":70000}]}}"#,
+                "Service ?: spec.ports[0].port: expected a port number (0 to 65535), found a number",
+            ),
+            (
+                r#"{"kind":"Service","spec":{"ports":[{"port":80,"targetPort":80.5}]}}"#,
+                "Service ?: spec.ports[0].targetPort: expected an integer or a name, found a number",
+            ),
+            (
+                r#"{"kind":"PodList","items":[{"metadata":{"labels":{"app":1}}}]}"#,
+                "Pod ?: metadata.labels.app: expected a string, found a number",
+            ),
+            (
+                r#"{"kind":"PodList","items":[null]}"#,
+                "Pod ?: expected an object, found null",
+            ),
+            // Go's encoding/json has no struct-as-array form (serde's derive had).
+            (
+                r#"{"kind":"EndpointSlice","endpoints":[{"targetRef":[]}]}"#,
+                "EndpointSlice ?: endpoints[0].targetRef: expected an object, found a list",
+            ),
+            (
+                r#"{"kind":"Pod","status":{"containerStatuses":[{"restartCount":-1}]}}"#,
+                "Pod ?: status.containerStatuses[0].restartCount: expected a count (0 to \
+                 4294967295), found a number",
+            ),
+        ];
+        for (document, error) in cases {
+            assert_eq!(
+                parse(document).map(|_| ()).map_err(|e| e.to_string()),
+                Err(error.to_string()),
+                "{document}"
+            );
+        }
+        let target = |json: &str| {
+            let document =
+                format!(r#"{{"kind":"Service","spec":{{"ports":[{{"targetPort":{json}}}]}}}}"#);
+            parse(&document).unwrap().services[0].spec.ports[0]
+                .target_port
+                .clone()
+        };
+        assert_eq!(target("9376"), Some(IntOrString::Int(9376)));
+        assert_eq!(target(r#""http""#), Some(IntOrString::Str("http".into())));
+        assert_eq!(target("null"), None);
     }
 
     #[test]

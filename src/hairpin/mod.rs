@@ -46,7 +46,7 @@
 //! attempts 5 ms apart: a hairpin drops one in k of them again, a drained queue none.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Mutex;
 use std::thread;
@@ -220,10 +220,16 @@ fn is_local(ip: IpAddr) -> bool {
     ip.is_loopback() || ip.is_unspecified() || UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok()
 }
 
-/// The source address the kernel picks toward `to` (a UDP "connect" sends nothing).
+/// The source address the kernel picks toward `to` (a UDP "connect" sends nothing). The
+/// wildcard is an address, not the text `"0.0.0.0:0"`: binding to text links musl's
+/// `getaddrinfo` and its resolver (about 15 KB) for a name that is never looked up.
 fn source_address(to: SocketAddr) -> Option<IpAddr> {
-    let bind = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
-    let socket = UdpSocket::bind(bind).ok()?;
+    let any = if to.is_ipv4() {
+        IpAddr::from(Ipv4Addr::UNSPECIFIED)
+    } else {
+        IpAddr::from(Ipv6Addr::UNSPECIFIED)
+    };
+    let socket = UdpSocket::bind(SocketAddr::new(any, 0)).ok()?;
     socket.connect(to).ok()?;
     socket.local_addr().ok().map(|a| a.ip())
 }
