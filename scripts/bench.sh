@@ -9,7 +9,10 @@
 #   4. `svcprobe serve` against `busybox httpd` under `wrk` load, on 127.0.0.1 inside the client pod's
 #      network namespace: requests/s, latency, and the server's peak RSS (issue 4);
 #   5. `svcprobe diagnose hostnames`, healthy (with and without --objects) and black-holed (switch
-#      kube-proxy-down), wall time (issue 5).
+#      kube-proxy-down), wall time (issue 5);
+#   6. `svcprobe exporter` against Debian's blackbox_exporter under `wrk` load on `/probe` (module
+#      tcp_connect, target the hostnames ClusterIP), inside the client pod: within the exporter's probe
+#      slots (8 connections) and as a scrape storm (64): requests/s, latency, 503s, peak RSS (issue 14).
 # Results go in BENCHMARKS.md by hand.
 #
 # USAGE
@@ -56,7 +59,7 @@ die() {
 }
 [[ $(id -u) == 0 ]] || die "must run as root (the test bed uses network namespaces)"
 [[ -x $busybox ]] || die "$busybox missing (package busybox-static; run scripts/deps.sh)"
-for tool in curl wrk timeout dig; do
+for tool in curl wrk timeout dig prometheus-blackbox-exporter; do
     command -v "$tool" >/dev/null || die "$tool missing (run scripts/deps.sh)"
 done
 
@@ -193,6 +196,20 @@ servers=(
 inpod 900 "$work/benchrun" load "$wrk_rounds" "$work/load" "${servers[@]}" -- \
     timeout 60 wrk $wrk_args --latency '{url}' >"$work/load.tsv"
 
+# ------------------------------------------------------------------ exporter /probe under load
+printf 'modules:\n  tcp_connect:\n    prober: tcp\n' >"$work/blackbox.yml"
+probe_path="probe?target=10.0.1.175:80&module=tcp_connect"
+exporters=(
+    "svcprobe exporter|127.0.0.1:19115|$svcprobe exporter --listen 127.0.0.1:19115"
+    "blackbox_exporter|127.0.0.1:19116|$(command -v prometheus-blackbox-exporter) --config.file=$work/blackbox.yml --web.listen-address=127.0.0.1:19116"
+)
+exporter_conns=(8 64)
+for conns in "${exporter_conns[@]}"; do
+    mkdir -p "$work/exporter$conns"
+    inpod 900 "$work/benchrun" load "$wrk_rounds" "$work/exporter$conns" "${exporters[@]}" -- \
+        timeout 60 wrk -t2 -c"$conns" -d5s --latency "{url}$probe_path" >"$work/exporter$conns.tsv"
+done
+
 # ------------------------------------------------------------------ diagnose, black-holed
 testbed break kube-proxy-down >/dev/null
 mkdir -p "$work/blackhole"
@@ -253,27 +270,42 @@ echo "## serve under load: wrk $wrk_args --latency on 127.0.0.1 in the client po
     "$wrk_rounds interleaved runs per server; body \"$body\" and a newline from both"
 echo "req/s and latencies: median of the runs (wrk's avg, 50% and 99% latency); errors: socket errors + non-2xx, all runs;"
 echo "RSS of the server process: VmHWM after the load, largest VmRSS sampled every 20 ms, ru_maxrss at SIGTERM (incl. reaped children)"
+# load_table DIR TSV: one row per server of a `benchrun load` run.
+load_table() {
 printf '%-20s %9s %9s %9s %8s %8s %8s %9s %6s %7s %7s %9s %4s\n' server "req/s" "min" "max" "avg ms" \
     "p50 ms" "p99 ms" requests errors "VmHWM" "VmRSS" "ru_maxrss" exit
-i=0
+local i=0 dir=$1
 while IFS=$'\t' read -r label hwm peak maxrss code load_codes; do
-    [[ $load_codes =~ ^0(,0)*$ ]] || die "wrk against $label exited with $load_codes: $(cat "$work/load/$i.0.txt")"
+    [[ $load_codes =~ ^0(,0)*$ ]] || die "wrk against $label exited with $load_codes: $(cat "$dir/$i.0.txt")"
     for round in $(seq 0 $((wrk_rounds - 1))); do
         awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
             $1 == "Latency" && $2 ~ /^[0-9]/ { avg = ms($2) } $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) }
             $2 == "requests" && $3 == "in" { n = $1 } $1 == "Requests/sec:" { rps = $2 }
             /Socket errors/ { gsub(",", ""); err += $4 + $6 + $8 + $10 } /Non-2xx/ { err += $5 }
-            END { print rps, avg, p50, p99, n, err + 0 }' "$work/load/$i.$round.txt"
-    done >"$work/load/$i.parsed"
-    col() { awk -v c="$1" '{ print $c }' "$work/load/$i.parsed"; }
+            END { print rps, avg, p50, p99, n, err + 0 }' "$dir/$i.$round.txt"
+    done >"$dir/$i.parsed"
+    col() { awk -v c="$1" '{ print $c }' "$dir/$i.parsed"; }
     printf '%-20s %9.0f %9.0f %9.0f %8s %8s %8s %9s %6s %7s %7s %9s %4s\n' "$label" "$(col 1 | median)" \
         "$(col 1 | sort -g | head -1)" "$(col 1 | sort -g | tail -1)" "$(col 2 | median)" "$(col 3 | median)" \
         "$(col 4 | median)" "$(col 5 | awk '{ s += $1 } END { print s }')" "$(col 6 | awk '{ s += $1 } END { print s }')" \
         "$hwm" "$peak" "$maxrss" "$code"
     i=$((i + 1))
-done <"$work/load.tsv"
+done <"$2"
+}
+load_table "$work/load" "$work/load.tsv"
 serve_report=$(tr -d ' \n' <"$work/load/0.server.txt" | grep -oE '"connections":[0-9]+,"requests":[0-9]+,"error_responses":[0-9]+' || true)
 echo "svcprobe serve's own report: ${serve_report:-none}"
+for conns in "${exporter_conns[@]}"; do
+    echo
+    echo "## exporter /probe under load: wrk -t2 -c$conns -d5s --latency on http://127.0.0.1:PORT/$probe_path" \
+        "in the client pod's netns, $wrk_rounds interleaved runs per exporter; each request is one TCP connect" \
+        "to the ClusterIP (through kube-proxy's rules to the 3 backends)"
+    echo "errors: socket errors + non-2xx (svcprobe: 503 past its 8 probe slots; blackbox_exporter has no limit)"
+    load_table "$work/exporter$conns" "$work/exporter$conns.tsv"
+    exporter_report=$(tr -d ' \n' <"$work/exporter$conns/0.server.txt" |
+        grep -oE '"probes":[0-9]+,"probe_errors":[0-9]+,"probes_dropped":[0-9]+' || true)
+    echo "svcprobe exporter's own report: ${exporter_report:-none}"
+done
 echo
 echo "## diagnose from the client pod, healthy bed ($diag_runs interleaved rounds, 3 warm-up; FILE = tests/fixtures/objects/hostnames.json)"
 echo "own ms = the report's duration_ms, samples = its cluster-ip check, from one extra run"

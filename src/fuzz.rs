@@ -55,6 +55,11 @@ pub fn http_request_head(data: &[u8]) {
     }
 }
 
+/// `exporter --config F`: the config file, modules checked against their commands' parsers.
+pub fn exporter_config(data: &[u8]) {
+    black_box(crate::exporter::config::parse(&String::from_utf8_lossy(data)).ok());
+}
+
 /// `diagnose --objects F`: the parse, then the Service-definition and endpoint checks for
 /// every Service in it.
 pub fn k8s_objects(data: &[u8]) {

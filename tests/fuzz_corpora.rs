@@ -70,6 +70,7 @@ fn every_fuzz_target_has_a_replay() {
     let replayed = BTreeSet::from([
         "command_line",
         "dns_message",
+        "exporter_config",
         "http_request_head",
         "icmp_error",
         "k8s_objects",
@@ -90,6 +91,11 @@ fn command_line() {
 #[test]
 fn dns_message() {
     replay("dns_message", svcprobe::fuzz::dns_message);
+}
+
+#[test]
+fn exporter_config() {
+    replay("exporter_config", svcprobe::fuzz::exporter_config);
 }
 
 #[test]
