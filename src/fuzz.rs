@@ -18,9 +18,11 @@ use hickory_proto::rr::RecordType;
 
 use crate::diagnose::{object_checks, Options};
 use crate::dns::wire::{self, Question};
+use crate::node::rules::{ipvs, kube, legacy, netlink, nft, save};
 use crate::output::Text;
 use crate::probe::connect;
 use crate::report::Origin;
+use crate::report::RuleSource;
 use crate::service_name::{self, Namespace};
 use crate::{cli, cmd, httpd, k8s, kubeapi, sockdiag};
 
@@ -117,4 +119,63 @@ pub fn command_line(data: &[u8]) {
         Ok(parsed) => drop(black_box(parsed)),
         Err(error) => drop(black_box((error.to_string(), error.exit_code()))),
     }
+}
+
+/// One datagram of an nf_tables dump (rules, set elements or tables): the framing, then
+/// each message decoded as a rule (and rendered as evidence), as set elements and as a
+/// table. The sequence number is taken from the first message, so that messages are not
+/// skipped as another request's.
+pub fn nf_tables_dump(data: &[u8]) {
+    let seq = data
+        .get(8..12)
+        .map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+    let mut decoded = Vec::new();
+    let framing = netlink::parse_datagram(data, seq, &mut |message| {
+        if let Some(r) = nft::decode_rule(message) {
+            decoded.push((r.rule.render_iptables(&r.chain), r.rule.render_nft()));
+        }
+        nft::decode_elements(message, &mut |e| {
+            decoded.push((format!("{e:?}"), String::new()))
+        });
+        decoded.extend(nft::table_name(message).map(|t| (t, String::new())));
+        Ok(())
+    });
+    black_box((framing.is_ok(), decoded));
+}
+
+/// A legacy table blob as `IPT_SO_GET_ENTRIES` returns it (PREROUTING's first entry at 0,
+/// as in the nat table): the index, then every chain's rules decoded and rendered.
+pub fn ipt_entries(data: &[u8]) {
+    let table = legacy::Table::index(data.to_vec(), &[(0, "PREROUTING")]);
+    let rendered: Vec<String> = table
+        .chain_names()
+        .flat_map(|c| {
+            let rules = table.rules(c).unwrap_or_default();
+            rules.into_iter().map(move |r| r.render_iptables(c))
+        })
+        .collect();
+    black_box(rendered);
+}
+
+/// `iptables-save` output (read lossily as UTF-8): the parse, then kube-proxy's iptables
+/// shape interpreted for the test bed's Service, as the fallback does.
+pub fn iptables_save(data: &[u8]) {
+    let mut saved = save::parse(&String::from_utf8_lossy(data));
+    let target = kube::Target {
+        ip: std::net::Ipv4Addr::new(10, 0, 1, 175).into(),
+        l4proto: 6,
+        port: 80,
+    };
+    let reading = kube::iptables(&mut saved, RuleSource::IptablesSave, target);
+    black_box(reading.ok().flatten().map(|r| r.programming));
+}
+
+/// `/proc/net/ip_vs` (read lossily as UTF-8), for the test bed's Service.
+pub fn ip_vs(data: &[u8]) {
+    let vip = std::net::SocketAddr::from(([10, 0, 1, 175], 80));
+    black_box(ipvs::programming(
+        &String::from_utf8_lossy(data),
+        "TCP",
+        vip,
+    ));
 }

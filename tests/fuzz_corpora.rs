@@ -73,7 +73,11 @@ fn every_fuzz_target_has_a_replay() {
         "exporter_config",
         "http_request_head",
         "icmp_error",
+        "ip_vs",
+        "ipt_entries",
+        "iptables_save",
         "k8s_objects",
+        "nf_tables_dump",
         "resolv_conf",
         "sock_diag",
     ]);
@@ -121,4 +125,24 @@ fn resolv_conf() {
 #[test]
 fn sock_diag() {
     replay("sock_diag", svcprobe::fuzz::sock_diag);
+}
+
+#[test]
+fn nf_tables_dump() {
+    replay("nf_tables_dump", svcprobe::fuzz::nf_tables_dump);
+}
+
+#[test]
+fn ipt_entries() {
+    replay("ipt_entries", svcprobe::fuzz::ipt_entries);
+}
+
+#[test]
+fn iptables_save() {
+    replay("iptables_save", svcprobe::fuzz::iptables_save);
+}
+
+#[test]
+fn ip_vs() {
+    replay("ip_vs", svcprobe::fuzz::ip_vs);
 }

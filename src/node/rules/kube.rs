@@ -307,3 +307,127 @@ pub fn nftables(reader: &mut dyn Reader, t: Target) -> Result<Reading, ReadError
         undecoded,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::rules::save;
+
+    fn target(ip: &str, port: u16) -> Target {
+        Target {
+            ip: ip.parse().unwrap(),
+            l4proto: 6,
+            port,
+        }
+    }
+
+    /// kube-proxy's shape with session affinity (`-m recent` rules before the random
+    /// choice), an endpoint chain without its masquerade rule, one without a DNAT, and a
+    /// Service with no endpoints rejected in KUBE-EXTERNAL-SERVICES.
+    const RULES: &str = r#"*nat
+:KUBE-SERVICES - [0:0]
+:KUBE-MARK-MASQ - [0:0]
+:KUBE-SVC-X - [0:0]
+:KUBE-SVC-Z - [0:0]
+:KUBE-SEP-A - [0:0]
+:KUBE-SEP-B - [0:0]
+:KUBE-SEP-C - [0:0]
+:KUBE-SEP-Z - [0:0]
+-A KUBE-SERVICES -d 10.0.1.175/32 -p tcp -m tcp --dport 80 -j KUBE-SVC-X
+-A KUBE-SERVICES -d 10.0.1.177/32 -p tcp -m tcp --dport 80 -j KUBE-SVC-Z
+-A KUBE-SVC-X ! -s 10.244.0.0/16 -d 10.0.1.175/32 -p tcp -m tcp --dport 80 -j KUBE-MARK-MASQ
+-A KUBE-SVC-X -m recent --name KUBE-SEP-A --rcheck --seconds 10800 --reap -j KUBE-SEP-A
+-A KUBE-SVC-X -m statistic --mode random --probability 0.25000000000 -j KUBE-SEP-A
+-A KUBE-SVC-X -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-B
+-A KUBE-SVC-X -j KUBE-SEP-C
+-A KUBE-SEP-A -s 10.244.0.5/32 -j KUBE-MARK-MASQ
+-A KUBE-SEP-A -p tcp -m tcp -j DNAT --to-destination 10.244.0.5:9376
+-A KUBE-SEP-B -p tcp -m tcp -j DNAT --to-destination 10.244.0.6:9376
+-A KUBE-SEP-C -s 10.244.0.7/32 -j KUBE-MARK-MASQ
+-A KUBE-SVC-Z -j KUBE-SEP-Z
+-A KUBE-SEP-Z -p tcp -j MARK --set-mark 1
+COMMIT
+*filter
+:KUBE-EXTERNAL-SERVICES - [0:0]
+-A KUBE-EXTERNAL-SERVICES -d 10.0.1.176/32 -p tcp -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable
+COMMIT
+"#;
+
+    #[test]
+    fn shares_masquerade_rules_and_what_is_not_decoded() {
+        let mut saved = save::parse(RULES);
+        let r = iptables(
+            &mut saved,
+            RuleSource::IptablesSave,
+            target("10.0.1.175", 80),
+        )
+        .unwrap()
+        .unwrap();
+        let p = r.programming;
+        assert!(p.service_rule);
+        assert_eq!(p.service_chain.as_deref(), Some("KUBE-SVC-X"));
+        let got: Vec<(String, f64, Option<bool>)> = p
+            .endpoints
+            .iter()
+            .map(|e| {
+                (
+                    e.addr.to_string(),
+                    e.probability.unwrap(),
+                    e.masquerade_rule,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("10.244.0.5:9376".into(), 0.25, Some(true)),
+                ("10.244.0.6:9376".into(), 0.375, Some(false)),
+            ]
+        );
+        // KUBE-SEP-C has no DNAT: not an endpoint, and the reading says it met it
+        assert!(r.undecoded);
+        assert!(p
+            .evidence
+            .iter()
+            .any(|e| e == "KUBE-SEP-C: no DNAT to an address and port"));
+        assert_eq!(p.no_endpoints_rule, None);
+    }
+
+    #[test]
+    fn rejects_and_absent_services() {
+        let mut saved = save::parse(RULES);
+        let p = iptables(
+            &mut saved,
+            RuleSource::IptablesSave,
+            target("10.0.1.176", 80),
+        )
+        .unwrap()
+        .unwrap()
+        .programming;
+        assert!(!p.service_rule && p.endpoints.is_empty());
+        assert_eq!(p.no_endpoints_rule, Some(NoEndpointsRule::Reject));
+        let mut empty = save::parse("*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n");
+        assert!(iptables(
+            &mut empty,
+            RuleSource::IptablesSave,
+            target("10.0.1.175", 80)
+        )
+        .unwrap()
+        .is_none());
+    }
+
+    #[test]
+    fn service_keys_pad_each_part_to_four_bytes() {
+        assert_eq!(
+            service_key(target("10.0.1.175", 80)),
+            [10, 0, 1, 175, 6, 0, 0, 0, 0, 80, 0, 0]
+        );
+        let v6 = service_key(Target {
+            ip: "fd00::1".parse().unwrap(),
+            l4proto: 17,
+            port: 53,
+        });
+        assert_eq!(v6.len(), 24);
+        assert_eq!(&v6[16..], [17, 0, 0, 0, 0, 53, 0, 0]);
+    }
+}

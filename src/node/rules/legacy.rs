@@ -145,6 +145,11 @@ impl Table {
         }
     }
 
+    /// The names of its chains that hold rules.
+    pub fn chain_names(&self) -> impl Iterator<Item = &str> {
+        self.chains.keys().map(String::as_str)
+    }
+
     /// The rules of `chain`, decoded; `None` when the table has no such chain.
     pub fn rules(&self, chain: &str) -> Option<Vec<Rule>> {
         let offsets = self.chains.get(chain)?;

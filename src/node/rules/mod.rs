@@ -198,8 +198,8 @@ fn saved(q: &RulesQuery, program: &str, t: Target) -> Result<Option<Reading>, Re
     let Some(path) = save::find(q.host_root, program) else {
         return Ok(None);
     };
-    let saved = save::run(q.host_root, &path, q.deadline)?;
-    kube::iptables(&mut SavedReader(saved), RuleSource::IptablesSave, t).map(|r| {
+    let mut saved = save::run(q.host_root, &path, q.deadline)?;
+    kube::iptables(&mut saved, RuleSource::IptablesSave, t).map(|r| {
         r.map(|mut r| {
             r.programming.evidence.push(format!(
                 "read with {} under {}",
@@ -397,33 +397,6 @@ impl Reader for LegacyReader<'_> {
             .get(table)
             .and_then(|t| t.rules(chain))
             .map(|rules| rules.into_iter().filter(|r| keep(r)).collect()))
-    }
-
-    fn elements(
-        &mut self,
-        _: &str,
-        _: &str,
-        _: &dyn Fn(&Element) -> bool,
-    ) -> Result<Vec<Element>, ReadError> {
-        Ok(Vec::new())
-    }
-}
-
-/// An `iptables-save` output.
-struct SavedReader(save::Saved);
-
-impl Reader for SavedReader {
-    fn rules(
-        &mut self,
-        table: &str,
-        chain: &str,
-        keep: &dyn Fn(&Rule) -> bool,
-    ) -> Result<Option<Vec<Rule>>, ReadError> {
-        Ok(self
-            .0
-            .rules(table, chain)
-            .filter(|rules| !rules.is_empty())
-            .map(|rules| rules.iter().filter(|r| keep(r)).cloned().collect()))
     }
 
     fn elements(

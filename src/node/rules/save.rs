@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::kube::Reader;
 use super::model::{self, Action, AddrMatch, Rule};
 use super::netlink::ReadError;
+use super::nft::Element;
 
 /// The most output read from one `iptables-save`.
 const MAX_OUTPUT: u64 = 192 << 20;
@@ -25,6 +27,29 @@ pub struct Saved {
 impl Saved {
     pub fn rules(&self, table: &str, chain: &str) -> Option<&Vec<Rule>> {
         self.tables.get(table)?.get(chain)
+    }
+}
+
+impl Reader for Saved {
+    fn rules(
+        &mut self,
+        table: &str,
+        chain: &str,
+        keep: &dyn Fn(&Rule) -> bool,
+    ) -> Result<Option<Vec<Rule>>, ReadError> {
+        Ok(Saved::rules(self, table, chain)
+            .filter(|rules| !rules.is_empty())
+            .map(|rules| rules.iter().filter(|r| keep(r)).cloned().collect()))
+    }
+
+    /// iptables has no sets (ipset is not read).
+    fn elements(
+        &mut self,
+        _: &str,
+        _: &str,
+        _: &dyn Fn(&Element) -> bool,
+    ) -> Result<Vec<Element>, ReadError> {
+        Ok(Vec::new())
     }
 }
 
@@ -110,7 +135,8 @@ pub fn parse(text: &str) -> Saved {
         } else if line.starts_with("-A ") {
             let words = split(line);
             if let (Some(chain), Some(t)) = (words.get(1), saved.tables.get_mut(&table)) {
-                let rule = parse_rule(words.get(2..).unwrap_or_default());
+                // iptables-save declares every chain (`:NAME`) before the first rule
+                let rule = parse_rule(words.get(2..).unwrap_or_default(), &|c| t.contains_key(c));
                 t.entry(chain.clone()).or_default().push(rule);
             }
         }
@@ -151,8 +177,8 @@ fn split(line: &str) -> Vec<String> {
     words
 }
 
-/// One rule's words after `-A CHAIN`.
-fn parse_rule(words: &[String]) -> Rule {
+/// One rule's words after `-A CHAIN`; `is_chain` tells a user chain from a target.
+fn parse_rule(words: &[String], is_chain: &dyn Fn(&str) -> bool) -> Rule {
     let mut rule = Rule::default();
     let mut negate = false;
     let mut i = 0;
@@ -207,8 +233,8 @@ fn parse_rule(words: &[String]) -> Rule {
                     "ACCEPT" | "DROP" | "RETURN" | "REJECT" => {
                         model::target_action(&target, 0, &[], false)
                     }
-                    _ if goto => Action::Goto(target),
-                    t if t.starts_with("KUBE-") => Action::Jump(target),
+                    t if goto && is_chain(t) => Action::Goto(target),
+                    t if is_chain(t) => Action::Jump(target),
                     _ => Action::Other(target),
                 };
             }
