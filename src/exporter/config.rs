@@ -6,35 +6,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use super::allow::Entry;
 use super::modules::{self, Module, Prober};
 use crate::cli::exporter::{parse_max_probes, Scheduled};
 use crate::cli::parse_duration;
-
-/// The file as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    #[serde(default)]
-    modules: BTreeMap<String, ModuleFile>,
-    #[serde(default)]
-    targets: Vec<String>,
-    #[serde(default)]
-    allow: Vec<String>,
-    every: Option<String>,
-    max_probes: Option<u32>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ModuleFile {
-    prober: Prober,
-    timeout: Option<String>,
-    #[serde(default)]
-    args: Vec<String>,
-}
 
 /// The file, checked.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -48,55 +25,132 @@ pub struct Config {
 }
 
 /// Parses and checks the file: module names, their flags (against their command's parser),
-/// durations, targets and allow entries.
+/// durations, targets and allow entries. Read from parsed JSON by hand (as `k8s` reads
+/// objects), so that each error names its field.
 pub fn parse(text: &str) -> Result<Config, String> {
-    let file: File = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    let mut modules = BTreeMap::new();
-    for (name, m) in file.modules {
-        let valid_name = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !valid_name {
-            return Err(format!(
-                "module name `{name}`: use letters, digits, `_` and `-` (at most 64)"
-            ));
+    let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let file = object(&value, "the config")?;
+    only_fields(
+        file,
+        "the config",
+        &["modules", "targets", "allow", "every", "max_probes"],
+    )?;
+    let mut config = Config::default();
+    if let Some(modules) = file.get("modules") {
+        for (name, module) in object(modules, "modules")? {
+            config
+                .modules
+                .insert(name.clone(), parse_module(name, module)?);
         }
-        let timeout = match &m.timeout {
-            Some(t) => parse_duration(t).map_err(|e| format!("module `{name}`: timeout {e}"))?,
-            None => modules::DEFAULT_TIMEOUT,
-        };
-        let module = Module {
-            prober: m.prober,
-            timeout,
-            args: m.args,
-        };
-        modules::validate(&name, &module)?;
-        modules.insert(name, module);
     }
-    Ok(Config {
-        modules,
-        targets: file
-            .targets
-            .iter()
-            .map(|t| Scheduled::parse(t))
-            .collect::<Result<_, _>>()?,
-        allow: file
-            .allow
-            .iter()
-            .map(|a| Entry::parse(a))
-            .collect::<Result<_, _>>()?,
-        every: file
-            .every
-            .as_deref()
-            .map(|e| parse_duration(e).map_err(|e| format!("every: {e}")))
-            .transpose()?,
-        max_probes: file
-            .max_probes
-            .map(|n| parse_max_probes(&n.to_string()).map_err(|e| format!("max_probes: {e}")))
-            .transpose()?,
-    })
+    config.targets = strings(file.get("targets"), "targets")?
+        .into_iter()
+        .map(Scheduled::parse)
+        .collect::<Result<_, _>>()?;
+    config.allow = strings(file.get("allow"), "allow")?
+        .into_iter()
+        .map(Entry::parse)
+        .collect::<Result<_, _>>()?;
+    config.every = optional_string(file.get("every"), "every")?
+        .map(|e| parse_duration(e).map_err(|e| format!("every: {e}")))
+        .transpose()?;
+    config.max_probes = match file.get("max_probes") {
+        None => None,
+        Some(n) => Some(
+            n.as_u64()
+                .ok_or_else(|| "max_probes: not a number".to_string())
+                .and_then(|n| parse_max_probes(&n.to_string()))
+                .map_err(|e| format!("max_probes: {e}"))?,
+        ),
+    };
+    Ok(config)
+}
+
+fn parse_module(name: &str, value: &Value) -> Result<Module, String> {
+    let valid_name = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !valid_name {
+        return Err(format!(
+            "module name `{name}`: use letters, digits, `_` and `-` (at most 64)"
+        ));
+    }
+    let what = format!("module `{name}`");
+    let fields = object(value, &what)?;
+    only_fields(fields, &what, &["prober", "timeout", "args"])?;
+    let prober = match optional_string(fields.get("prober"), &what)? {
+        Some("service") => Prober::Service,
+        Some("dns") => Prober::Dns,
+        Some("tcp") => Prober::Tcp,
+        Some("http") => Prober::Http,
+        Some("hairpin") => Prober::Hairpin,
+        Some(other) => {
+            return Err(format!(
+                "{what}: unknown prober `{other}` (service, dns, tcp, http, hairpin)"
+            ))
+        }
+        None => return Err(format!("{what}: needs a prober")),
+    };
+    let timeout = match optional_string(fields.get("timeout"), &what)? {
+        Some(t) => parse_duration(t).map_err(|e| format!("{what}: timeout {e}"))?,
+        None => modules::DEFAULT_TIMEOUT,
+    };
+    let module = Module {
+        prober,
+        timeout,
+        args: strings(fields.get("args"), &what)?
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+    };
+    modules::validate(name, &module)?;
+    Ok(module)
+}
+
+fn object<'a>(value: &'a Value, what: &str) -> Result<&'a Map<String, Value>, String> {
+    value
+        .as_object()
+        .ok_or_else(|| format!("{what}: not a JSON object"))
+}
+
+/// Unknown fields are refused: a typo must not be a setting silently ignored.
+fn only_fields(map: &Map<String, Value>, what: &str, known: &[&str]) -> Result<(), String> {
+    match map.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(field) => Err(format!(
+            "{what}: unknown field `{field}` (known: {})",
+            known.join(", ")
+        )),
+        None => Ok(()),
+    }
+}
+
+fn optional_string<'a>(value: Option<&'a Value>, what: &str) -> Result<Option<&'a str>, String> {
+    match value {
+        None => Ok(None),
+        Some(v) => v
+            .as_str()
+            .map(Some)
+            .ok_or_else(|| format!("{what}: not a string: {v}")),
+    }
+}
+
+/// A list of strings; absent is empty.
+fn strings<'a>(value: Option<&'a Value>, what: &str) -> Result<Vec<&'a str>, String> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let items = value
+        .as_array()
+        .ok_or_else(|| format!("{what}: not a list"))?;
+    items
+        .iter()
+        .map(|item| {
+            item.as_str()
+                .ok_or_else(|| format!("{what}: not a string: {item}"))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -150,6 +204,10 @@ mod tests {
             r#"{"allow": ["10.0.0.0/99"]}"#,
             r#"{"every": "forever"}"#,
             r#"{"max_probes": 0}"#,
+            r#"{"max_probes": "8"}"#,
+            r#"{"targets": "tcp:a:1"}"#,
+            r#"{"modules": {"m": {}}}"#,
+            r#"{"modules": {"m": {"prober": "tcp", "args": [1]}}}"#,
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

@@ -20,8 +20,7 @@ use crate::error::Error;
 use crate::report::{Envelope, HttpOutcome, LookupStatus, TcpOutcome};
 
 /// The command a module runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Prober {
     /// `diagnose TARGET`: the whole walk, a cause.
     Service,
