@@ -56,15 +56,29 @@ pub fn read_text_up_to(path: &Path, limit: u64, until: Instant) -> Result<String
 /// `kubectl get -o json` of a busy namespace can be large; this bounds memory all the same.
 pub const MAX_OBJECTS_BYTES: u64 = 32 << 20;
 
-/// `--objects FILE` (`-`: standard input), read by `until` and parsed: `diagnose` and `node`
-/// take the same document.
+/// `--objects FILE` (`-`: standard input), read and parsed by `until`: `diagnose` and
+/// `node` take the same document. serde cannot stop halfway, so the parse runs on a thread
+/// of its own: a document too large to parse in time (tens of thousands of endpoints, a
+/// slow node) is an error that says so when the deadline comes, not a report that comes late.
 pub fn read_objects(path: &Path, until: Instant) -> Result<crate::k8s::Objects, Error> {
     let text = if path.as_os_str() == "-" {
         read_stdin_up_to(MAX_OBJECTS_BYTES, until)?
     } else {
         read_text_up_to(path, MAX_OBJECTS_BYTES, until)?
     };
-    crate::k8s::parse(&text).map_err(|e| Error::Invalid {
+    let bytes = text.len();
+    let parsed = crate::probe::pool::before(until, move || crate::k8s::parse(&text));
+    let not_in_time = || Error::Read {
+        path: path.to_path_buf(),
+        source: io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "{bytes} bytes not parsed before the deadline: give a longer --deadline, \
+                 or only the Service's own objects"
+            ),
+        ),
+    };
+    parsed.ok_or_else(not_in_time)?.map_err(|e| Error::Invalid {
         path: path.to_path_buf(),
         source: Box::new(e),
     })

@@ -1333,7 +1333,20 @@ pub struct PodLabels {
 /// `endpoints`: each endpoint address of the Service's port, with its pod's state.
 #[derive(Debug, Serialize)]
 pub struct EndpointsEvidence {
+    /// The first [`MAX_LISTED`] endpoints.
     pub endpoints: Vec<EndpointEvidence>,
+    /// Endpoints past the first [`MAX_LISTED`], counted, not listed.
+    pub not_listed: usize,
+}
+
+/// Evidence lists of endpoints stop here and count the rest: a Service of 40,000 endpoints
+/// must not turn a report into megabytes printed after the deadline.
+pub const MAX_LISTED: usize = 1000;
+
+/// The first [`MAX_LISTED`] of `items`, and how many are left out.
+pub fn listed<T>(items: impl ExactSizeIterator<Item = T>) -> (Vec<T>, usize) {
+    let left_out = items.len().saturating_sub(MAX_LISTED);
+    (items.take(MAX_LISTED).collect(), left_out)
 }
 
 #[derive(Debug, Serialize)]
@@ -1384,8 +1397,11 @@ pub struct ClusterIpEvidence {
 pub struct EndpointsDirectEvidence {
     pub protocol: ProbeProtocol,
     pub endpoints: Vec<DirectEndpoint>,
-    /// Endpoints not probed before the deadline: nothing is claimed of them.
+    /// Endpoints not probed before the deadline (the first [`MAX_LISTED`]): nothing is
+    /// claimed of them.
     pub not_probed: Vec<String>,
+    /// Endpoints not probed past the first [`MAX_LISTED`], counted, not listed.
+    pub not_probed_not_listed: usize,
     /// Why a worker thread could not be started (a pids limit), when one could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thread_error: Option<String>,

@@ -940,34 +940,60 @@ fn forty_thousand_endpoints() -> Value {
     serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": items })
 }
 
+fn diagnose_forty_thousand(path: &str, deadline: &str) -> Run {
+    let resolv = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/resolv/loopback.conf"
+    );
+    let args = [
+        "diagnose",
+        "web",
+        "-n",
+        "default",
+        "--resolv-conf",
+        resolv,
+        "--objects",
+        path,
+        "--deadline",
+        deadline,
+    ];
+    svcprobe_as_nobody(&args, Duration::from_secs(30), 1024)
+}
+
+/// Issue 10: the deadline holds with 40,000 endpoints, parse and checks included, and the
+/// report stays small (lists of endpoints stop at 1,000 and count the rest). A debug build
+/// on a loaded machine may not parse the 5.5 MB in time: then the error says so, as soon
+/// as the deadline comes. The margin covers printing the report and ending the process.
 #[test]
-fn forty_thousand_endpoints_in_objects_are_probed_by_the_pool_not_a_thread_each() {
+fn forty_thousand_endpoints_in_objects_keep_the_deadline_and_a_small_report() {
     silent_network();
     let scratch = Scratch::new("40k");
     let path = scratch.0.join("objects.json");
     std::fs::write(&path, forty_thousand_endpoints().to_string()).expect("write objects");
     let path = path.display().to_string();
-    let resolv = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/resolv/loopback.conf"
+    let not_in_time = |run: &Run| {
+        assert_eq!(run.code, Some(3), "{}", explain(run));
+        let message = run.json["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("bytes not parsed before the deadline"),
+            "{message}"
+        );
+    };
+    // No time at all to parse: the error, at once.
+    let run = diagnose_forty_thousand(&path, "1ms");
+    not_in_time(&run);
+    assert!(run.wall < Duration::from_secs(2), "{}", explain(&run));
+
+    let run = diagnose_forty_thousand(&path, "3s");
+    assert!(
+        run.wall < Duration::from_millis(4500),
+        "exit {:?} after {:?}",
+        run.code,
+        run.wall
     );
-    let run = svcprobe_as_nobody(
-        &[
-            "diagnose",
-            "web",
-            "-n",
-            "default",
-            "--resolv-conf",
-            resolv,
-            "--objects",
-            &path,
-            "--deadline",
-            "3s",
-        ],
-        // Reading and checking 40,000 objects takes a debug build several seconds.
-        Duration::from_secs(30),
-        1024,
-    );
+    if run.code == Some(3) {
+        return not_in_time(&run);
+    }
     assert_eq!(
         run.code,
         Some(1),
@@ -979,13 +1005,27 @@ fn forty_thousand_endpoints_in_objects_are_probed_by_the_pool_not_a_thread_each(
     let evidence = &check["evidence"];
     let probed = evidence["endpoints"].as_array().map_or(0, Vec::len);
     let not_probed = evidence["not_probed"].as_array().map_or(0, Vec::len);
-    assert_eq!(probed + not_probed, 40_000, "{}", check["summary"]);
+    let not_listed = evidence["not_probed_not_listed"].as_u64().unwrap_or(0) as usize;
+    assert_eq!(
+        probed + not_probed + not_listed,
+        40_000,
+        "{}",
+        check["summary"]
+    );
     assert!(probed <= 2 * 32, "{}", check["summary"]);
+    assert_eq!(not_probed, 1000, "{}", check["summary"]);
     assert!(
         evidence.get("thread_error").is_none(),
         "{}",
         check["summary"]
     );
+    let endpoints = run.json["checks"]
+        .as_array()
+        .and_then(|checks| checks.iter().find(|c| c["id"] == "endpoints"))
+        .map(|c| &c["evidence"])
+        .unwrap_or_else(|| panic!("no endpoints check: {}", explain(&run)));
+    assert_eq!(endpoints["endpoints"].as_array().map(Vec::len), Some(1000));
+    assert_eq!(endpoints["not_listed"], 39_000);
 }
 
 /// svcprobe `-o text` in the private namespace: exit code and stdout.

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use super::{check, skip, Options};
 use crate::k8s::{Backend, IntOrString, Objects, Pod, Service, ServicePort};
 use crate::report::{
-    Check, CheckId, CheckStatus, EndpointEvidence, EndpointsEvidence, Evidence, PodLabels,
+    listed, Check, CheckId, CheckStatus, EndpointEvidence, EndpointsEvidence, Evidence, PodLabels,
     ServiceDefinitionEvidence, ServiceMissingEvidence,
 };
 
@@ -167,9 +167,7 @@ fn without_objects(given: Vec<Backend>, options: &Options, source: &Source) -> O
             CheckId::Endpoints,
             CheckStatus::Pass,
             format!("{} endpoints given with --endpoints", given.len()),
-            Evidence::Endpoints(EndpointsEvidence {
-                endpoints: given.iter().map(|b| endpoint(b, None)).collect(),
-            }),
+            Evidence::Endpoints(endpoints_evidence(given.iter().map(|b| endpoint(b, None)))),
             None,
         )
     };
@@ -548,6 +546,16 @@ fn spec_evidence(service: &Service) -> ServiceDefinitionEvidence {
 }
 
 /// One endpoint with its pod's state, as `kubectl get pods` shows it.
+fn endpoints_evidence(
+    endpoints: impl ExactSizeIterator<Item = EndpointEvidence>,
+) -> EndpointsEvidence {
+    let (endpoints, not_listed) = listed(endpoints);
+    EndpointsEvidence {
+        endpoints,
+        not_listed,
+    }
+}
+
 fn endpoint(b: &Backend, pod: Option<&Pod>) -> EndpointEvidence {
     EndpointEvidence {
         address: format!("{}:{}", b.ip, b.port),
@@ -652,9 +660,9 @@ fn endpoints(
             None,
         )
     };
-    let evidence = Evidence::Endpoints(EndpointsEvidence {
-        endpoints: backends.iter().map(|b| endpoint(b, pod_of(b))).collect(),
-    });
+    let evidence = Evidence::Endpoints(endpoints_evidence(
+        backends.iter().map(|b| endpoint(b, pod_of(b))),
+    ));
     let why_none = "the objects list no endpoint for the Service".to_string();
     (
         check(CheckId::Endpoints, status, summary, evidence, hint),

@@ -17,8 +17,9 @@ use crate::probe::connect;
 use crate::probe::pool::{self, SpawnError};
 use crate::probe::stats::latency_stats;
 use crate::report::{
-    Check, CheckId, CheckStatus, ClusterIpEvidence, DirectEndpoint, EndpointsDirectEvidence,
-    Evidence, HairpinEvidence, HairpinStatus, ProbeProtocol, SampleOutcome,
+    listed, Check, CheckId, CheckStatus, ClusterIpEvidence, DirectEndpoint,
+    EndpointsDirectEvidence, Evidence, HairpinEvidence, HairpinStatus, ProbeProtocol,
+    SampleOutcome,
 };
 use crate::text::{count, of};
 
@@ -523,6 +524,7 @@ fn endpoints_direct(
             direct.len() + n
         ),
     };
+    let listed = listed(not_probed.iter().cloned());
     let evidence = Evidence::EndpointsDirect(EndpointsDirectEvidence {
         protocol: protocol(plan.http),
         endpoints: direct
@@ -536,7 +538,8 @@ fn endpoints_direct(
                 rejected: d.tally.rejected,
             })
             .collect(),
-        not_probed: not_probed.to_vec(),
+        not_probed: listed.0,
+        not_probed_not_listed: listed.1,
         thread_error,
     });
     Check {

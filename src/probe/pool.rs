@@ -117,6 +117,38 @@ pub fn join<A: Send, B>(
     )
 }
 
+/// Runs `f` on a thread of its own and waits for it until `deadline`: `None` when it has
+/// not finished by then (it is left to run, and ends with the process). For work that
+/// cannot be cut into steps, such as a large parse. Without a thread to spare (a pids
+/// limit), `f` runs on this one, to the end.
+pub fn before<R: Send + 'static>(
+    deadline: Instant,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Option<R> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let work = move || {
+        let _ = tx.send(f());
+    };
+    // The closure is only taken back when the spawn failed.
+    let work = std::sync::Arc::new(Mutex::new(Some(work)));
+    let spawned = {
+        let work = std::sync::Arc::clone(&work);
+        thread::Builder::new().spawn(move || {
+            if let Some(work) = work.lock().ok().and_then(|mut w| w.take()) {
+                work();
+            }
+        })
+    };
+    if spawned.is_err() {
+        let work = work.lock().ok().and_then(|mut w| w.take());
+        if let Some(work) = work {
+            work();
+        }
+    }
+    rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +172,15 @@ mod tests {
         let (a, b, error) = join(|| 1, || 2);
         assert_eq!((a, b), (1, 2));
         assert!(error.is_none());
+    }
+
+    #[test]
+    fn before_the_deadline_or_not_at_all() {
+        let soon = Instant::now() + Duration::from_secs(10);
+        assert_eq!(before(soon, || 7), Some(7));
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let short = Instant::now() + Duration::from_millis(20);
+        assert_eq!(before(short, move || wait.recv().is_ok()), None);
+        drop(release);
     }
 }

@@ -269,6 +269,7 @@ pub struct PodLabels {
 #[serde(deny_unknown_fields)]
 pub struct EndpointsEvidence {
     pub endpoints: Vec<Endpoint>,
+    pub not_listed: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -310,6 +311,7 @@ pub struct EndpointsDirectEvidence {
     pub protocol: Protocol,
     pub endpoints: Vec<DirectEndpoint>,
     pub not_probed: Vec<String>,
+    pub not_probed_not_listed: usize,
     #[serde(default)]
     pub thread_error: Option<String>,
 }
