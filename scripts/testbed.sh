@@ -108,6 +108,11 @@
 #   bridge-promisc     cbr0 PROMISC (kubelet --hairpin-mode=promiscuous-bridge). Measured (kernel 6.18,
 #                      br_netfilter on): with hairpin-off too, a pod still cannot reach itself through
 #                      its Service; PROMISC does not make up for hairpin_mode 0
+#   rules-missing      the Service hostnames stays (DNS, objects) but the node has no rule for it: its
+#                      VIP times out (kube-proxy lost it)
+#   endpoint-stale     hostnames' rules also send to 10.244.0.8:9376, a pod that no longer exists (a
+#                      missed sync): ~1/4 of connections to the VIP fail
+#   endpoint-missing   hostnames' rules lack its third endpoint (a new pod kube-proxy did not add)
 #   bridge-nf-off      net.bridge.bridge-nf-call-iptables=0 in the node: pod -> VIP -> other pod on the
 #                      bridge fails (bridged replies skip conntrack's un-DNAT), DNS via 10.0.0.10 included
 #   kube-proxy-down    no kube-proxy rules at all: every ClusterIP (also DNS 10.0.0.10) times out
@@ -139,6 +144,8 @@ KUBERNETES_VIP=10.0.0.1
 SELF_VIP=10.0.1.200
 BACKEND_PORT=9376
 WRONG_PORT=9377
+# a hostnames pod that no longer exists (endpoint-stale keeps it in the rules)
+REMOVED_POD_IP=10.244.0.8
 
 # name  k8s-namespace  ip  role
 PODS=(
@@ -164,7 +171,7 @@ SELF_BACKEND=hostnames-632524106-bbpiw
 
 SWITCHES=(service-missing no-endpoints wrong-target-port backend-down dns-down dns-drop
 	resolv-no-search resolv-low-ndots netpol-drop hairpin-off masq-mark-missing bridge-nf-off
-	kube-proxy-down bridge-promisc)
+	kube-proxy-down bridge-promisc rules-missing endpoint-stale endpoint-missing)
 
 # ---------------------------------------------------------------- arguments
 usage() {
@@ -629,8 +636,11 @@ kube_services() { # FN
 		flag wrong-target-port && port=$WRONG_PORT
 		if ! flag no-endpoints; then
 			for b in "${BACKENDS[@]}"; do eps+=("$(pod_ip "$b"):$port"); done
+			# a sync kube-proxy missed: a new pod not added, or a removed one still there
+			flag endpoint-missing && unset 'eps[-1]'
+			flag endpoint-stale && eps+=("$REMOVED_POD_IP:$port")
 		fi
-		"$fn" default/hostnames:http tcp "$HOSTNAMES_VIP" 80 "${eps[@]}"
+		flag rules-missing || "$fn" default/hostnames:http tcp "$HOSTNAMES_VIP" 80 "${eps[@]}"
 	fi
 }
 
@@ -1014,7 +1024,8 @@ apply_switch() {
 		render_zones
 		reload_named
 		;;
-	no-endpoints | wrong-target-port | masq-mark-missing | kube-proxy-down | dns-drop | netpol-drop)
+	no-endpoints | wrong-target-port | masq-mark-missing | kube-proxy-down | dns-drop | netpol-drop | \
+		rules-missing | endpoint-stale | endpoint-missing)
 		apply_rules
 		;;
 	backend-down)

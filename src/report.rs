@@ -1641,6 +1641,7 @@ pub enum NodeEvidence {
     Hairpin(HairpinConfigEvidence),
     Conntrack(ConntrackEvidence),
     EndpointSlices(SliceEndpointsEvidence),
+    ServiceRules(Box<ServiceRulesEvidence>),
     ClusterIp(NodeClusterIpEvidence),
     Nothing(NoEvidence),
 }
@@ -1811,6 +1812,19 @@ pub struct SliceAddress {
     pub address: String,
     pub node_name: Option<String>,
     pub pod: Option<String>,
+}
+
+/// `service-rules`: what the node programs for the Service port, against its ready endpoints.
+#[derive(Debug, Serialize)]
+pub struct ServiceRulesEvidence {
+    /// What the rules hold; absent when they could not be read (`skip`).
+    pub programming: Option<ServiceProgramming>,
+    /// Why they could not be read, and the profile that would allow it.
+    pub skip: Option<RulesSkip>,
+    /// Ready endpoints the rules do not send to (`ip:port`).
+    pub missing: Vec<String>,
+    /// Endpoints the rules send to that are not ready endpoints of the Service.
+    pub extra: Vec<String>,
 }
 
 /// `cluster-ip`: connections to ClusterIP:port from the node's network namespace.

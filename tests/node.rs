@@ -89,7 +89,12 @@ struct Node {
 
 impl Node {
     fn up(mode: &'static str) -> Node {
-        let bed = Testbed::up();
+        Node::up_with(&[], mode)
+    }
+
+    /// A bed brought up with `env` (`TESTBED_IPTABLES`, `TESTBED_PROXY_MODE`).
+    fn up_with(env: &[(&str, &str)], mode: &'static str) -> Node {
+        let bed = Testbed::up_with(env);
         let mut host = NodeHost::start(&bed);
         let kube_proxy = KubeProxy::start(&mut host, &bed, mode);
         Node {
@@ -102,6 +107,10 @@ impl Node {
     /// `svcprobe node hostnames` with the objects and the host root; `netadmin` runs it
     /// with only CAP_NET_ADMIN/CAP_NET_RAW and no host root, as that profile has.
     fn run(&self, netadmin: bool) -> Envelope {
+        self.run_with(netadmin, OBJECTS)
+    }
+
+    fn run_with(&self, netadmin: bool, objects: &str) -> Envelope {
         let host_root = if netadmin {
             self.bed.scratch_dir().join("no-host-root")
         } else {
@@ -116,7 +125,7 @@ impl Node {
                 "-n",
                 "default",
                 "--objects",
-                OBJECTS,
+                objects,
                 "--host-root",
                 &host_root,
             ],
@@ -176,10 +185,11 @@ fn healthy_bed_is_healthy_every_time_as_root_and_as_netadmin() {
         );
         let service = r.service.as_ref().expect("service");
         assert_eq!(service.cluster_ip.as_deref(), Some(HOSTNAMES_VIP));
-        // what it did not read, it says
-        assert_eq!(r.check("service-rules").status, "skip");
+        let rules = r.check("service-rules");
+        assert_eq!(rules.status, "pass", "{rules:?}");
+        assert_eq!(rules.evidence["programming"]["source"], "iptables-nft");
         assert!(
-            r.verdict.summary.contains("not checked: service-rules"),
+            !r.verdict.summary.contains("not checked"),
             "{}",
             r.verdict.summary
         );
@@ -251,6 +261,58 @@ fn node_switches_yield_their_causes() {
     node.bed.fix("hairpin-off");
     let r = node.expect("healthy", false);
     assert_eq!(r.check("hairpin").evidence["bridges"][0]["promisc"], true);
+}
+
+#[test]
+fn rules_that_missed_a_sync_and_healthy_in_every_mode() {
+    let node = Node::up_with(&[("TESTBED_PROXY_MODE", "nftables")], "nftables");
+    let r = node.expect("healthy", true);
+    assert_eq!(
+        r.check("service-rules").evidence["programming"]["source"],
+        "nftables"
+    );
+    for (switch, cause, netadmin) in [
+        ("rules-missing", "service-not-programmed", true),
+        ("endpoint-stale", "endpoints-mismatch", false),
+        ("endpoint-missing", "endpoints-mismatch", true),
+        ("masq-mark-missing", "hairpin-config", true),
+    ] {
+        node.bed.break_(switch);
+        let r = node.expect(cause, netadmin);
+        assert_eq!(r.check("service-rules").status, "fail", "{switch}: {r:#?}");
+        node.bed.fix(switch);
+    }
+    let stale = &node.expect("healthy", false);
+    assert_eq!(stale.check("service-rules").status, "pass");
+    // a Service without endpoints, rejected by the node as kube-proxy does, is no fault here
+    node.bed.break_("no-endpoints");
+    let no_endpoints = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/objects/no-endpoints.json"
+    );
+    let r = node.run_with(true, no_endpoints);
+    assert_eq!(r.verdict.cause, "healthy", "{r:#?}");
+    assert!(
+        r.check("service-rules").summary.contains("rejects"),
+        "{:?}",
+        r.check("service-rules")
+    );
+    // the objects say 3 ready endpoints, the node rejects: a missed sync
+    let r = node.expect("endpoints-mismatch", true);
+    assert!(
+        r.verdict.summary.contains("rejects"),
+        "{}",
+        r.verdict.summary
+    );
+    drop(node);
+    let legacy = Node::up_with(&[("TESTBED_IPTABLES", "legacy")], "iptables");
+    let r = legacy.expect("healthy", true);
+    assert_eq!(
+        r.check("service-rules").evidence["programming"]["source"],
+        "iptables-legacy"
+    );
+    legacy.bed.break_("endpoint-stale");
+    legacy.expect("endpoints-mismatch", false);
 }
 
 #[test]

@@ -13,28 +13,28 @@ pub mod kernel;
 pub mod kubeproxy;
 pub mod process;
 pub mod rules;
+pub mod service;
 pub mod verdict;
 
 use std::fs::File;
 use std::io::Read;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::dns::millis;
-use crate::k8s::{Backend, Objects};
-use crate::kubeapi::{self, Plan};
+use crate::k8s::Objects;
+use crate::kubeapi::Plan;
 use crate::probe::pool;
 use crate::report::{
     Check, CheckStatus, DebugProfile, HairpinConfigEvidence, HealthEvidence, HttpOutcome,
-    ModeEvidence, NoEvidence, NodeCheckId, NodeClusterIpEvidence, NodeEvidence, NodeReport,
-    NodeService, Privileges, SliceAddress, SliceEndpointsEvidence, SyncEvidence, TcpOutcome,
+    ModeEvidence, NoEvidence, NodeCheckId, NodeEvidence, NodeReport, Privileges, SyncEvidence,
 };
 use crate::service_name::{Namespace, ServiceName};
-use verdict::{Facts, HealthFact, ServiceFact, SyncFact};
+use verdict::{Facts, HealthFact, SyncFact};
 
 /// Connections to the ClusterIP from the node.
-const CLUSTER_IP_ATTEMPTS: u32 = 3;
+pub(crate) const CLUSTER_IP_ATTEMPTS: u32 = 3;
 /// Each GET of kube-proxy's endpoints (on this host: an answer takes a millisecond).
 const GET_TIMEOUT: Duration = Duration::from_secs(1);
 /// Between the two samples of the conntrack counters.
@@ -95,7 +95,7 @@ pub fn run(options: &Options, start: Instant) -> NodeReport {
     let service = options
         .service
         .as_ref()
-        .map(|name| service_checks(options, name, until, &mut facts, &mut checks));
+        .map(|name| service::checks(options, name, until, &mut facts, &mut checks));
     let verdict = verdict::decide(&facts);
     NodeReport {
         service,
@@ -150,9 +150,9 @@ fn privileges(proc: &Path, host_root: &Path) -> Privileges {
     }
 }
 
-type NodeCheck = Check<NodeCheckId, NodeEvidence>;
+pub(crate) type NodeCheck = Check<NodeCheckId, NodeEvidence>;
 
-fn check(
+pub(crate) fn check(
     id: NodeCheckId,
     status: CheckStatus,
     summary: String,
@@ -170,7 +170,7 @@ fn check(
     }
 }
 
-fn skip(id: NodeCheckId, why: String, facts: &mut Facts, started: Instant) -> NodeCheck {
+pub(crate) fn skip(id: NodeCheckId, why: String, facts: &mut Facts, started: Instant) -> NodeCheck {
     facts.skipped.insert(id, why.clone());
     check(
         id,
@@ -819,250 +819,6 @@ fn conntrack(options: &Options, until: Instant, facts: &mut Facts) -> NodeCheck 
         format!("{fill}{rates}"),
         NodeEvidence::Conntrack(e),
         hint,
-        started,
-    )
-}
-
-/// The checks of one Service: its endpoints, its rules, its ClusterIP from the node.
-fn service_checks(
-    options: &Options,
-    name: &ServiceName,
-    until: Instant,
-    facts: &mut Facts,
-    checks: &mut Vec<NodeCheck>,
-) -> NodeService {
-    let namespace = options.namespace.name.clone();
-    let mut service = NodeService {
-        name: name.name.clone(),
-        namespace: namespace.clone(),
-        port: options.port,
-        protocol: None,
-        cluster_ip: None,
-    };
-    let started = Instant::now();
-    let (objects, source) = match objects(options, &namespace, &name.name, until) {
-        Ok(found) => found,
-        Err(why) => {
-            checks.push(skip(NodeCheckId::EndpointSlices, why, facts, started));
-            checks.push(rules_skip(facts));
-            checks.push(cluster_ip(None, until, facts));
-            return service;
-        }
-    };
-    let Some(svc) = objects.service(&namespace, &name.name) else {
-        facts.service = Some(ServiceFact {
-            exists: false,
-            ..ServiceFact::default()
-        });
-        checks.push(check(
-            NodeCheckId::EndpointSlices,
-            CheckStatus::Fail,
-            format!("no Service {namespace}/{} in the {source}", name.name),
-            NodeEvidence::Nothing(NoEvidence {}),
-            None,
-            started,
-        ));
-        checks.push(rules_skip(facts));
-        checks.push(cluster_ip(None, until, facts));
-        return service;
-    };
-    let port = match options.port {
-        Some(p) => svc.spec.ports.iter().find(|sp| sp.port == p),
-        None => svc.spec.ports.first(),
-    };
-    service.port = options.port.or(port.map(|p| p.port));
-    service.protocol = port.map(|p| p.protocol.clone().unwrap_or_else(|| "TCP".into()));
-    service.cluster_ip = svc
-        .spec
-        .cluster_ip
-        .clone()
-        .filter(|ip| ip.parse::<IpAddr>().is_ok());
-    let backends = port
-        .and_then(|p| objects.backends(svc, p))
-        .unwrap_or_default();
-    let address = |b: &Backend| SliceAddress {
-        address: SocketAddr::new(b.ip.parse().unwrap_or(IpAddr::from([0, 0, 0, 0])), b.port)
-            .to_string(),
-        node_name: b.node.clone(),
-        pod: b.pod.clone(),
-    };
-    let ready: Vec<SliceAddress> = backends.iter().filter(|b| b.ready).map(address).collect();
-    let not_ready: Vec<SliceAddress> = backends.iter().filter(|b| !b.ready).map(address).collect();
-    facts.service = Some(ServiceFact {
-        exists: true,
-        cluster_ip: service.cluster_ip.clone(),
-        ready: ready.iter().map(|a| a.address.clone()).collect(),
-        port_known: port.is_some(),
-    });
-    let (status, summary) = match (port, service.cluster_ip.as_deref()) {
-        (None, _) => (
-            CheckStatus::Fail,
-            format!(
-                "Service {namespace}/{} has no port {}",
-                name.name,
-                options.port.map(|p| p.to_string()).unwrap_or_default()
-            ),
-        ),
-        (Some(_), None) => (
-            CheckStatus::Warn,
-            format!(
-                "Service {namespace}/{} has no ClusterIP (headless or ExternalName): kube-proxy programs nothing for it",
-                name.name
-            ),
-        ),
-        (Some(p), Some(ip)) => (
-            if ready.is_empty() {
-                CheckStatus::Warn
-            } else {
-                CheckStatus::Pass
-            },
-            format!(
-                "{ip} port {}: {} ready, {} not ready (from the {source})",
-                p.describe(),
-                ready.len(),
-                not_ready.len()
-            ),
-        ),
-    };
-    checks.push(check(
-        NodeCheckId::EndpointSlices,
-        status,
-        summary,
-        NodeEvidence::EndpointSlices(SliceEndpointsEvidence {
-            source,
-            cluster_ip: service.cluster_ip.clone(),
-            target_port: port.map(|p| p.describe()),
-            ready,
-            not_ready,
-        }),
-        None,
-        started,
-    ));
-    checks.push(rules_skip(facts));
-    let target = match (
-        service.cluster_ip.as_deref(),
-        service.port,
-        service.protocol.as_deref(),
-    ) {
-        (Some(ip), Some(port), Some("TCP")) => ip.parse().ok().map(|ip| SocketAddr::new(ip, port)),
-        _ => None,
-    };
-    checks.push(cluster_ip(target, until, facts));
-    service
-}
-
-/// The Service's objects: `--objects`, else the API read.
-fn objects(
-    options: &Options,
-    namespace: &str,
-    name: &str,
-    until: Instant,
-) -> Result<(Objects, &'static str), String> {
-    if let Some(objects) = &options.objects {
-        return Ok((objects.clone(), "objects"));
-    }
-    let config = match &options.api {
-        Plan::Read(config) => config,
-        Plan::Skip(why) => {
-            return Err(format!(
-                "no objects: {why}; give --objects (kubectl get service,endpointslices -n {namespace} -o json) or --api-server with --token-file"
-            ))
-        }
-        Plan::Unavailable(why) => return Err(format!("no objects: {why}")),
-    };
-    // The API read gets 40% of what is left, as in diagnose.
-    let api_until = Instant::now() + until.saturating_duration_since(Instant::now()) * 2 / 5;
-    let result = kubeapi::read(
-        config,
-        namespace,
-        name,
-        Path::new(crate::cli::DEFAULT_RESOLV_CONF),
-        api_until,
-    );
-    match (result.objects, result.failures.first()) {
-        (Some(objects), _) => Ok((objects, "api")),
-        (None, Some(failure)) => Err(format!(
-            "the API read failed: {}: {}",
-            failure.resource, failure.error
-        )),
-        (None, None) => Err("the API read returned nothing".into()),
-    }
-}
-
-/// The node's rules for the Service are not read by this build yet.
-fn rules_skip(facts: &mut Facts) -> NodeCheck {
-    skip(
-        NodeCheckId::ServiceRules,
-        "not read: this build of svcprobe cannot read kube-proxy's rules yet".into(),
-        facts,
-        Instant::now(),
-    )
-}
-
-/// The guide's `curl ClusterIP:port` from the node, as TCP connects.
-fn cluster_ip(target: Option<SocketAddr>, until: Instant, facts: &mut Facts) -> NodeCheck {
-    let started = Instant::now();
-    let Some(target) = target else {
-        return skip(
-            NodeCheckId::ClusterIp,
-            "no TCP ClusterIP and port known (from the objects)".into(),
-            facts,
-            started,
-        );
-    };
-    let mut attempts = Vec::new();
-    for seq in 1..=CLUSTER_IP_ATTEMPTS {
-        let left = until.saturating_duration_since(Instant::now());
-        if left < Duration::from_millis(10) {
-            break;
-        }
-        let timeout = (left / (CLUSTER_IP_ATTEMPTS + 1 - seq)).min(Duration::from_secs(1));
-        attempts.push(crate::probe::tcp::attempt(seq, target, None, timeout));
-    }
-    let ok = attempts
-        .iter()
-        .filter(|a| a.outcome == TcpOutcome::Connected)
-        .count();
-    facts.cluster_ip = Some((attempts.len(), ok));
-    let outcomes: Vec<&str> = attempts.iter().map(|a| a.outcome.as_str()).collect();
-    let (status, summary) = if attempts.is_empty() {
-        (
-            CheckStatus::Skip,
-            format!("{target}: no time left before the deadline"),
-        )
-    } else if ok == attempts.len() {
-        (
-            CheckStatus::Pass,
-            format!("{target}: all {} connections from the node connected", ok),
-        )
-    } else {
-        (
-            if ok == 0 {
-                CheckStatus::Fail
-            } else {
-                CheckStatus::Warn
-            },
-            format!(
-                "{target}: {} connected ({})",
-                crate::text::of(ok, attempts.len()),
-                outcomes.join(", ")
-            ),
-        )
-    };
-    if status == CheckStatus::Skip {
-        facts
-            .skipped
-            .insert(NodeCheckId::ClusterIp, summary.clone());
-    }
-    check(
-        NodeCheckId::ClusterIp,
-        status,
-        summary,
-        NodeEvidence::ClusterIp(NodeClusterIpEvidence {
-            address: target.to_string(),
-            attempts,
-        }),
-        None,
         started,
     )
 }

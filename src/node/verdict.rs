@@ -46,6 +46,21 @@ pub struct ServiceFact {
     pub port_known: bool,
 }
 
+/// What the node's rules hold for the Service, against its ready endpoints.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RulesFact {
+    /// A rule sends the ClusterIP and port to endpoints.
+    pub service_rule: bool,
+    /// A rule rejects or drops it as a Service without endpoints.
+    pub rejects: bool,
+    /// Ready endpoints the rules do not send to.
+    pub missing: Vec<String>,
+    /// Endpoints the rules send to that are not ready.
+    pub extra: Vec<String>,
+    /// Endpoints without the masquerade rule for traffic from the pod itself.
+    pub masquerade_missing: Vec<String>,
+}
+
 /// Everything the rules look at; a check that did not run leaves its fact `None`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Facts {
@@ -64,6 +79,7 @@ pub struct Facts {
     pub hairpin_off: Option<Vec<String>>,
     pub conntrack_full: Option<bool>,
     pub service: Option<ServiceFact>,
+    pub rules: Option<RulesFact>,
     /// Connections to the ClusterIP from the node: attempts and how many connected.
     pub cluster_ip: Option<(usize, usize)>,
     /// Why each check that did not run was skipped.
@@ -85,6 +101,8 @@ pub fn decide(f: &Facts) -> Verdict<NodeCause> {
         proxy_missing,
         unhealthy,
         stale,
+        service_not_programmed,
+        endpoints_mismatch,
         health_unexplained,
         conntrack_full,
         bridge_netfilter_off,
@@ -199,6 +217,69 @@ fn stale(f: &Facts) -> Option<Found> {
     })
 }
 
+/// The Service exists, and the node has no rule at all for its ClusterIP and port.
+fn service_not_programmed(f: &Facts) -> Option<Found> {
+    let rules = f.rules.as_ref()?;
+    if rules.service_rule || rules.rejects || !f.service.as_ref()?.exists {
+        return None;
+    }
+    Some(Found {
+        cause: NodeCause::ServiceNotProgrammed,
+        summary: format!(
+            "the Service exists but the node's rules have nothing for {}: kube-proxy has not programmed it{}",
+            f.service.as_ref()?.cluster_ip.as_deref().unwrap_or("its ClusterIP"),
+            pending_note(f)
+        ),
+        next_steps: vec![
+            format!("{LOGS}: look for the Service's name"),
+            "restart kube-proxy to resync every rule".into(),
+        ],
+        rests_on: &[],
+    })
+}
+
+/// The rules send the ClusterIP elsewhere than the ready endpoints.
+fn endpoints_mismatch(f: &Facts) -> Option<Found> {
+    let rules = f.rules.as_ref()?;
+    let ready = f.service.as_ref()?.ready.len();
+    let summary = if rules.rejects && ready > 0 {
+        format!("the node rejects the ClusterIP as a Service without endpoints, yet the EndpointSlices list {ready} ready")
+    } else if !rules.missing.is_empty() || !rules.extra.is_empty() {
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        format!(
+            "the node's rules send the ClusterIP to other endpoints than the ready ones: not in the rules: {}; in the rules but not ready: {}",
+            list(&rules.missing),
+            list(&rules.extra)
+        )
+    } else {
+        return None;
+    };
+    Some(Found {
+        cause: NodeCause::EndpointsMismatch,
+        summary: format!("{summary}: kube-proxy missed a change{}", pending_note(f)),
+        next_steps: vec![
+            LOGS.into(),
+            "restart kube-proxy to resync every rule".into(),
+        ],
+        rests_on: &[],
+    })
+}
+
+/// Says when kube-proxy has a change queued that it has not synced yet (not for long).
+fn pending_note(f: &Facts) -> &'static str {
+    if f.sync.as_ref().is_some_and(|s| s.pending) {
+        " (a change is queued and not synced yet: run this again in a few seconds)"
+    } else {
+        ""
+    }
+}
+
 /// A 503 (node eligible) or a silent health port beside a running process, that the
 /// metrics do not explain.
 fn health_unexplained(f: &Facts) -> Option<Found> {
@@ -245,6 +326,24 @@ fn bridge_netfilter_off(f: &Facts) -> Option<Found> {
 }
 
 fn hairpin_config(f: &Facts) -> Option<Found> {
+    let masquerade = f
+        .rules
+        .as_ref()
+        .map(|r| r.masquerade_missing.clone())
+        .unwrap_or_default();
+    if !masquerade.is_empty() {
+        return Some(Found {
+            cause: NodeCause::HairpinConfig,
+            summary: format!(
+                "the rules lack the masquerade rule for traffic from the pod itself for {}: such a pod cannot reach itself through its Service",
+                masquerade.join(", ")
+            ),
+            next_steps: vec![
+                "kube-proxy writes `-s podIP -j KUBE-MARK-MASQ` for every endpoint: restart it to resync".into(),
+            ],
+            rests_on: &[],
+        });
+    }
     let off = f.hairpin_off.as_ref().filter(|off| !off.is_empty())?;
     Some(Found {
         cause: NodeCause::HairpinConfig,
@@ -270,7 +369,19 @@ fn ip_forward_off(f: &Facts) -> Option<Found> {
     })
 }
 
+/// A Service without ready endpoints that the node rejects: refused connections are what
+/// kube-proxy is meant to give it.
+fn rejected_as_meant(f: &Facts) -> bool {
+    f.rules
+        .as_ref()
+        .is_some_and(|r| r.rejects && !r.service_rule)
+        && f.service.as_ref().is_some_and(|s| s.ready.is_empty())
+}
+
 fn cluster_ip_fails(f: &Facts) -> Option<Found> {
+    if rejected_as_meant(f) {
+        return None;
+    }
     let (attempts, ok) = f.cluster_ip?;
     (attempts > 0 && ok < attempts).then(|| Found {
         cause: NodeCause::Unknown,
@@ -296,7 +407,9 @@ fn healthy(f: &Facts) -> Found {
             rests_on: &[NodeCheckId::KubeProxyHealth, NodeCheckId::KubeProxySync],
         };
     }
-    let what = if f.service.is_some() {
+    let what = if rejected_as_meant(f) {
+        "kube-proxy is healthy and syncing, and the node's settings are sound; the Service has no ready endpoints, and the node rejects its ClusterIP as kube-proxy should (why it has none is the cluster's matter: svcprobe diagnose)"
+    } else if f.service.is_some() {
         "kube-proxy is healthy and syncing, the node's bridge, hairpin and conntrack settings are sound, and the ClusterIP answers from the node"
     } else {
         "kube-proxy is healthy and syncing, and the node's bridge, hairpin and conntrack settings are sound"
@@ -344,8 +457,17 @@ mod tests {
             bridge_nf_on: Some(true),
             hairpin_off: Some(Vec::new()),
             conntrack_full: Some(false),
-            service: None,
-            cluster_ip: None,
+            service: Some(ServiceFact {
+                exists: true,
+                cluster_ip: Some("10.0.1.175".into()),
+                ready: vec!["10.244.0.5:9376".into()],
+                port_known: true,
+            }),
+            rules: Some(RulesFact {
+                service_rule: true,
+                ..RulesFact::default()
+            }),
+            cluster_ip: Some((3, 3)),
             other_proxies: Vec::new(),
             skipped: BTreeMap::new(),
         }
@@ -388,6 +510,29 @@ mod tests {
             }),
             (NodeCause::HairpinConfig, |f| {
                 f.hairpin_off = Some(vec!["cbr0/veth1".into()])
+            }),
+            (NodeCause::HairpinConfig, |f| {
+                f.rules.as_mut().unwrap().masquerade_missing = vec!["10.244.0.5:9376".into()]
+            }),
+            (NodeCause::ServiceNotProgrammed, |f| {
+                f.rules.as_mut().unwrap().service_rule = false
+            }),
+            (NodeCause::EndpointsMismatch, |f| {
+                f.rules.as_mut().unwrap().extra = vec!["10.244.0.8:9376".into()]
+            }),
+            (NodeCause::EndpointsMismatch, |f| {
+                let r = f.rules.as_mut().unwrap();
+                r.service_rule = false;
+                r.rejects = true;
+            }),
+            (NodeCause::Unknown, |f| f.cluster_ip = Some((3, 0))),
+            (NodeCause::Healthy, |f| {
+                // no endpoints, rejected as kube-proxy means to: refused is right
+                f.cluster_ip = Some((3, 0));
+                f.service.as_mut().unwrap().ready.clear();
+                let r = f.rules.as_mut().unwrap();
+                r.service_rule = false;
+                r.rejects = true;
             }),
         ];
         for (cause, change) in table {

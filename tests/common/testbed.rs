@@ -44,7 +44,7 @@ pub const SELF_BACKEND: &str = BACKENDS[0];
 pub const NODE_BRIDGE_IP: &str = "10.244.0.1";
 
 /// Every failure switch `scripts/testbed.sh break` accepts.
-pub const SWITCHES: [&str; 14] = [
+pub const SWITCHES: [&str; 17] = [
     "service-missing",
     "no-endpoints",
     "wrong-target-port",
@@ -59,6 +59,9 @@ pub const SWITCHES: [&str; 14] = [
     "bridge-nf-off",
     "kube-proxy-down",
     "bridge-promisc",
+    "rules-missing",
+    "endpoint-stale",
+    "endpoint-missing",
 ];
 
 /// Hard cap for the script's own commands (up, down, break, fix...).
