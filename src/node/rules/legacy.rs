@@ -34,11 +34,18 @@ pub const MAX_TABLE_BYTES: usize = 192 << 20;
 pub const IPV4_TABLES: &str = "/proc/thread-self/net/ip_tables_names";
 pub const IPV6_TABLES: &str = "/proc/thread-self/net/ip6_tables_names";
 
-/// The tables listed in `list` (empty when the x_tables module is not loaded).
-pub fn table_names(list: &str) -> Vec<String> {
-    std::fs::read_to_string(list)
-        .map(|s| s.lines().map(str::to_string).collect())
-        .unwrap_or_default()
+/// The tables listed in `list` (none when the x_tables module is not loaded). The list is
+/// readable by root only (0440): a non-root reader, whatever its capabilities, cannot tell
+/// whether legacy tables exist, and is told so rather than shown none.
+pub fn table_names(list: &str) -> Result<Vec<String>, ReadError> {
+    match std::fs::read_to_string(list) {
+        Ok(s) => Ok(s.lines().map(str::to_string).collect()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Err(ReadError::NeedsRoot(
+            "the iptables-legacy table list (/proc/net/ip_tables_names) is readable by root only",
+        )),
+        Err(e) => Err(ReadError::Io(e)),
+    }
 }
 
 /// Reads table `name`'s blob and the offsets of its built-in chains' first entries.

@@ -125,10 +125,16 @@ fn iptables(q: &RulesQuery, t: Target, budget: &mut Budget) -> Result<Option<Rea
         };
         kube::iptables(&mut reader, RuleSource::IptablesNft, t)?
     };
-    let legacy_names = if t.ip.is_ipv4() {
-        legacy::table_names(legacy::IPV4_TABLES)
+    let listed = legacy::table_names(if t.ip.is_ipv4() {
+        legacy::IPV4_TABLES
     } else {
-        legacy::table_names(legacy::IPV6_TABLES)
+        legacy::IPV6_TABLES
+    });
+    let legacy_names = match (listed, &nft) {
+        (Ok(names), _) => names,
+        // iptables-nft holds kube-proxy's rules: what legacy holds does not change the reading
+        (Err(ReadError::NeedsRoot(_)), Some(_)) => Vec::new(),
+        (Err(e), _) => return Err(e),
     };
     let legacy = if !legacy_names.iter().any(|n| n == "nat") {
         None
@@ -251,6 +257,11 @@ fn skip(e: ReadError) -> RulesSkip {
             RulesSkipReason::NotPermitted,
             Some(DebugProfile::Netadmin),
             format!("{what}: not permitted (reading the node's rules needs CAP_NET_ADMIN)"),
+        ),
+        ReadError::NeedsRoot(what) => (
+            RulesSkipReason::NotPermitted,
+            Some(DebugProfile::Sysadmin),
+            format!("{what}: run as root"),
         ),
         ReadError::NotFound => (RulesSkipReason::ReadFailed, None, "not found".into()),
         ReadError::TooLarge => (

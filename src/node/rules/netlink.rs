@@ -32,6 +32,8 @@ pub const NFT_MSG_GETSETELEM: u16 = 13;
 pub enum ReadError {
     /// `EPERM`: no `CAP_NET_ADMIN`.
     NotPermitted(&'static str),
+    /// A file only root may read (what, and why it matters).
+    NeedsRoot(&'static str),
     /// `ENOENT`: the table, chain or set does not exist.
     NotFound,
     /// More bytes than the reader's budget.

@@ -304,9 +304,11 @@ impl Program {
                 rule.l4proto = value.first().copied();
                 return rule.l4proto.is_some();
             }
-            Some(&Register::Payload { base, offset, len }) => {
-                (base, offset, u8::try_from(len * 8).unwrap_or(u8::MAX))
-            }
+            Some(&Register::Payload { base, offset, len }) => (
+                base,
+                offset,
+                u8::try_from(len.saturating_mul(8)).unwrap_or(u8::MAX),
+            ),
             Some(&Register::Masked {
                 base,
                 offset,
