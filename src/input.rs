@@ -122,14 +122,7 @@ fn read_stream(fd: RawFd, limit: u64, until: Instant) -> io::Result<Vec<u8>> {
     let mut chunk = [0u8; 64 * 1024];
     loop {
         if !readable(fd, until)? {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "not complete after {} ms, the time the command has (a FIFO or a pipe \
-                     that nobody writes to or closes?)",
-                    start.elapsed().as_millis()
-                ),
-            ));
+            return Err(stalled(fd, bytes.len(), start.elapsed()));
         }
         // SAFETY: reads into a live buffer of the length given.
         let n = unsafe { libc::read(fd, chunk.as_mut_ptr().cast(), chunk.len()) };
@@ -151,6 +144,43 @@ fn read_stream(fd: RawFd, limit: u64, until: Instant) -> io::Result<Vec<u8>> {
                 }
             }
         }
+    }
+}
+
+/// What happened to a stream that did not end by the deadline: nothing came at all (a
+/// FIFO that nobody opens for writing), or some bytes and then neither more nor an end.
+fn stalled(fd: RawFd, read: usize, waited: Duration) -> io::Error {
+    let kind = stream_kind(fd);
+    let ms = waited.as_millis();
+    let what = if read == 0 {
+        format!(
+            "nothing written to this {kind} in {ms} ms (the time the command has): is \
+             anything writing to it?"
+        )
+    } else {
+        format!(
+            "{read} bytes from this {kind}, then neither more nor an end in {ms} ms (the time \
+             the command has): its writer keeps it open"
+        )
+    };
+    io::Error::new(io::ErrorKind::TimedOut, what)
+}
+
+/// `FIFO`, `pipe`, `socket` or `device` for the error of a stream that stalled.
+fn stream_kind(fd: RawFd) -> &'static str {
+    // SAFETY: fstat writes into the zeroed stat buffer given; a failure leaves it zero.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    let mode = if unsafe { libc::fstat(fd, &mut stat) } == 0 {
+        stat.st_mode & libc::S_IFMT
+    } else {
+        0
+    };
+    match mode {
+        // Anonymous pipes are FIFOs to fstat; a named one has a path, and the error shows it.
+        libc::S_IFIFO => "FIFO or pipe",
+        libc::S_IFSOCK => "socket",
+        libc::S_IFCHR | libc::S_IFBLK => "device",
+        _ => "stream",
     }
 }
 
@@ -187,6 +217,26 @@ mod tests {
 
     fn soon() -> Instant {
         Instant::now() + Duration::from_millis(300)
+    }
+
+    /// Issue 10: a stream that does not end by the deadline says which way it stalled.
+    #[test]
+    fn a_stalled_pipe_says_whether_anything_came() {
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        let e = read_stream(reader.as_raw_fd(), 100, soon()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert!(
+            e.to_string()
+                .starts_with("nothing written to this FIFO or pipe in "),
+            "{e}"
+        );
+        std::io::Write::write_all(&mut writer, b"nameserver").unwrap();
+        let e = read_stream(reader.as_raw_fd(), 100, soon()).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("10 bytes from this FIFO or pipe, then"),
+            "{e}"
+        );
     }
 
     #[test]
