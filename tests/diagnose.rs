@@ -294,6 +294,12 @@ fn network_failures() {
         let report = diagnose(&bed, CLIENT, Some(&objects));
         assert_eq!(cause(&report), "proxy", "{switch}: {report:#}");
         assert_eq!(check(&report, "endpoints-direct")["status"], "pass");
+        // the endpoints' node (the objects' nodeName), and the command to run there
+        assert_eq!(
+            report["verdict"]["next_steps"][0],
+            "kubectl debug node/node-1 -it --image=<svcprobe image> --profile=netadmin -- node hostnames -n default",
+            "{report:#}"
+        );
         bed.fix(switch);
     }
 }

@@ -152,6 +152,12 @@ pub fn run(options: &Options, start: Instant) -> DiagnoseReport {
         direct: (!reach.direct.is_empty()).then(|| reach.direct.clone()),
         direct_not_probed: reach.not_probed,
         hairpin_ok: reach.hairpin_ok,
+        endpoint_nodes: endpoint_nodes(&objects.backends),
+        self_node: objects
+            .backends
+            .iter()
+            .find(|b| Some(&b.ip) == context.pod_ip.as_ref())
+            .and_then(|b| b.node.clone()),
         skipped: BTreeMap::new(),
     };
     checks.extend(dns.checks);
@@ -342,13 +348,28 @@ fn resolv_conf(resolver: &Resolver, options: &Options) -> Check {
     )
 }
 
+/// The ready endpoints' nodes, each once, in the order the EndpointSlices list them.
+fn endpoint_nodes(backends: &[crate::k8s::Backend]) -> Vec<String> {
+    let mut nodes: Vec<String> = Vec::new();
+    for node in backends
+        .iter()
+        .filter(|b| b.ready)
+        .filter_map(|b| b.node.as_ref())
+    {
+        if !nodes.contains(node) {
+            nodes.push(node.clone());
+        }
+    }
+    nodes
+}
+
 /// `kube-proxy`: node-side, so always a skip from a pod, with how to look from the node.
 fn kube_proxy(service: &str, namespace: &str) -> Check {
     skip(
         CheckId::KubeProxy,
         "kube-proxy's rules live on the node; this check runs from a node debug pod".into(),
         Some(format!(
-            "kubectl debug node/<node> -it --image=<svcprobe image> then look for \"{namespace}/{service}\" in `iptables-save` (KUBE-SVC-*/KUBE-SEP-* chains), and check kube-proxy's logs"
+            "kubectl debug node/<node> -it --image=<svcprobe image> --profile=netadmin -- node {service} -n {namespace} (svcprobe node: kube-proxy, its rules for this Service, the node's bridge and hairpin settings)"
         )),
     )
 }

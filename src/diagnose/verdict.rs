@@ -90,6 +90,11 @@ pub struct Facts {
     pub direct_not_probed: usize,
     /// `Some(false)` when this pod is an endpoint and cannot reach itself via the VIP.
     pub hairpin_ok: Option<bool>,
+    /// The nodes of the Service's endpoints, from their EndpointSlices' `nodeName`, each
+    /// once: where `svcprobe node` should look at a proxy fault.
+    pub endpoint_nodes: Vec<String>,
+    /// This pod's node, when it is an endpoint whose EndpointSlice names it.
+    pub self_node: Option<String>,
     /// Why each check that did not run was skipped.
     pub skipped: BTreeMap<CheckId, String>,
 }
@@ -437,14 +442,16 @@ fn service_ips_fail(f: &Facts) -> bool {
     !f.dns_answers && f.every_endpoint_answers() && f.vip().attempts > 0 && !f.vip().all_ok()
 }
 
-fn service_ips_fail_says(_: &Facts) -> Said {
+fn service_ips_fail_says(f: &Facts) -> Said {
     let on = [DnsServer, ClusterIp, EndpointsDirect];
+    let mut steps = node_steps(f, &f.endpoint_nodes, &on);
+    steps.extend([
+        line("on the node: is kube-proxy running? iptables-save | grep KUBE-SERVICES; check its logs", &on),
+        line("check net.bridge.bridge-nf-call-iptables=1 and that br_netfilter is loaded", &on),
+    ]);
     Said {
         claim: line("the Service IPs fail (the DNS server's, and this Service's for at least some connections), yet every endpoint answers directly: kube-proxy or the node's bridge is at fault", &on),
-        steps: vec![
-            line("on the node: is kube-proxy running? iptables-save | grep KUBE-SERVICES; check its logs", &on),
-            line("check net.bridge.bridge-nf-call-iptables=1 and that br_netfilter is loaded", &on),
-        ],
+        steps,
     }
 }
 
@@ -693,15 +700,51 @@ fn traffic_dropped_says(f: &Facts) -> Said {
     }
 }
 
-fn hairpin_says(_: &Facts) -> Said {
+fn hairpin_says(f: &Facts) -> Said {
     let on = [Hairpin];
+    let nodes: Vec<String> = f.self_node.iter().cloned().collect();
+    let mut steps = node_steps(f, &nodes, &on);
+    steps.extend([
+        line("on the node: check the bridge port's hairpin_mode (kubelet --hairpin-mode) and the KUBE-MARK-MASQ rules for the pod's KUBE-SEP chain", &on),
+        line("kube-proxy --masquerade-all also works around it", &on),
+    ]);
     Said {
-        claim: line("this pod is an endpoint of the Service and cannot reach itself through the Service IP", &on),
-        steps: vec![
-            line("on the node: check the bridge port's hairpin_mode (kubelet --hairpin-mode) and the KUBE-MARK-MASQ rules for the pod's KUBE-SEP chain", &on),
-            line("kube-proxy --masquerade-all also works around it", &on),
-        ],
+        claim: line(
+            "this pod is an endpoint of the Service and cannot reach itself through the Service IP",
+            &on,
+        ),
+        steps,
     }
+}
+
+/// Nodes named in next steps at most: a Service spread over many nodes gets a few.
+const MAX_NODE_STEPS: usize = 3;
+
+/// `svcprobe node` on each of `nodes` (from a node debug pod), or on the node to find with
+/// kubectl when the EndpointSlices did not name one.
+fn node_steps(f: &Facts, nodes: &[String], on: &[CheckId]) -> Vec<Line> {
+    let command = |node: &str| {
+        format!(
+            "kubectl debug node/{node} -it --image=<svcprobe image> --profile=netadmin -- node {} -n {}",
+            f.service, f.namespace
+        )
+    };
+    if nodes.is_empty() {
+        return vec![line(
+            format!(
+                "{} (the node: kubectl get endpointslices -n {} -l kubernetes.io/service-name={} -o wide)",
+                command("<node>"),
+                f.namespace,
+                f.service
+            ),
+            on,
+        )];
+    }
+    nodes
+        .iter()
+        .take(MAX_NODE_STEPS)
+        .map(|node| line(command(node), on))
+        .collect()
 }
 
 fn cluster_ip_fails_says(f: &Facts) -> Said {
@@ -715,10 +758,13 @@ fn cluster_ip_fails_says(f: &Facts) -> Said {
             ),
             &on,
         ),
-        steps: vec![
-            line(format!("on the node: iptables-save | grep {}/{} (KUBE-SVC / KUBE-SEP chains); check kube-proxy's logs", f.namespace, f.service), &on),
-            line("check net.bridge.bridge-nf-call-iptables=1 and that br_netfilter is loaded", &on),
-        ],
+        steps: node_steps(f, &f.endpoint_nodes, &on)
+            .into_iter()
+            .chain([
+                line(format!("on the node: iptables-save | grep {}/{} (KUBE-SVC / KUBE-SEP chains); check kube-proxy's logs", f.namespace, f.service), &on),
+                line("check net.bridge.bridge-nf-call-iptables=1 and that br_netfilter is loaded", &on),
+            ])
+            .collect(),
     }
 }
 
@@ -787,6 +833,8 @@ mod tests {
             ),
             direct_not_probed: 0,
             hairpin_ok: None,
+            endpoint_nodes: vec!["node-a".into(), "node-b".into()],
+            self_node: None,
             skipped: BTreeMap::new(),
         }
     }
@@ -1018,6 +1066,34 @@ mod tests {
             "{:?}",
             v.next_steps
         );
+    }
+
+    /// A proxy or hairpin verdict names `svcprobe node` for the nodes that matter.
+    #[test]
+    fn proxy_and_hairpin_name_the_node_command() {
+        let mut facts = healthy();
+        facts.cluster_ip = Some(each(20, |t| t.timeout = 20));
+        let v = decide(&facts);
+        assert_eq!(v.cause, Cause::Proxy);
+        let cmd = "kubectl debug node/node-a -it --image=<svcprobe image> --profile=netadmin -- node hostnames -n default";
+        assert_eq!(v.next_steps[0], cmd, "{v:?}");
+        assert!(v.next_steps[1].contains("node/node-b"), "{v:?}");
+        facts.cluster_ip = Some(ok(20));
+        facts.hairpin_ok = Some(false);
+        facts.self_node = Some("node-b".into());
+        let v = decide(&facts);
+        assert_eq!(v.cause, Cause::Hairpin);
+        assert!(
+            v.next_steps[0].starts_with("kubectl debug node/node-b "),
+            "{v:?}"
+        );
+        facts.self_node = None;
+        let v = decide(&facts);
+        assert!(
+            v.next_steps[0].starts_with("kubectl debug node/<node> "),
+            "{v:?}"
+        );
+        assert!(v.next_steps[0].contains("kubectl get endpointslices -n default -l kubernetes.io/service-name=hostnames -o wide"), "{v:?}");
     }
 
     /// Endpoints the deadline left unprobed: "every endpoint answers directly" holds only
