@@ -236,6 +236,40 @@ fn restricted_violations(pod: &Value) -> Vec<String> {
     for sysctl in pod_sc["sysctls"].as_array().into_iter().flatten() {
         broken.push(format!("sysctls: {sysctl}"));
     }
+    for (key, value) in pod["metadata"]["annotations"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        let profile = value.as_str().unwrap_or_default();
+        if key.starts_with("container.apparmor.security.beta.kubernetes.io/")
+            && profile != "runtime/default"
+            && !profile.starts_with("localhost/")
+        {
+            broken.push(format!("AppArmor: {key}={profile}"));
+        }
+    }
+    // AppArmor and SELinux, where the pod and each container may set them.
+    let confined = |sc: &Value, who: &str, broken: &mut Vec<String>| {
+        if sc["appArmorProfile"]["type"] == "Unconfined" {
+            broken.push(format!("{who}: AppArmor Unconfined"));
+        }
+        let selinux = &sc["seLinuxOptions"];
+        let types = [
+            "",
+            "container_t",
+            "container_init_t",
+            "container_kvm_t",
+            "container_engine_t",
+        ];
+        if !types.contains(&selinux["type"].as_str().unwrap_or_default())
+            || !selinux["user"].is_null()
+            || !selinux["role"].is_null()
+        {
+            broken.push(format!("{who}: seLinuxOptions {selinux}"));
+        }
+    };
+    confined(pod_sc, "pod", &mut broken);
     let pod_seccomp = pod_sc["seccompProfile"]["type"].as_str();
     let seccomp_ok = |t: Option<&str>| matches!(t, Some("RuntimeDefault" | "Localhost"));
     let containers = ["initContainers", "containers", "ephemeralContainers"]
@@ -244,6 +278,7 @@ fn restricted_violations(pod: &Value) -> Vec<String> {
     for c in containers {
         let name = c["name"].as_str().unwrap_or("?").to_string();
         let sc = &c["securityContext"];
+        confined(sc, &name, &mut broken);
         if sc["privileged"] == true {
             broken.push(format!("{name}: privileged"));
         }
@@ -348,9 +383,12 @@ fn assert_probe_pod(pod: &Value, stdin: bool) {
 fn the_restricted_profile_check_sees_what_breaks_it() {
     // The check above must be able to fail: kubectl debug's netadmin node pod breaks it.
     let pod: Value = serde_json::json!({"spec":{"hostNetwork":true,"hostPID":true,"containers":[
-        {"name":"debugger","securityContext":{"capabilities":{"add":["NET_ADMIN","NET_RAW"]}}}]}});
+        {"name":"debugger","securityContext":{"capabilities":{"add":["NET_ADMIN","NET_RAW"]},
+         "seLinuxOptions":{"type":"spc_t"},"appArmorProfile":{"type":"Unconfined"}}}]}});
     let broken = restricted_violations(&pod);
     for rule in [
+        "seLinuxOptions",
+        "AppArmor",
         "hostNetwork",
         "hostPID",
         "allowPrivilegeEscalation",

@@ -33,8 +33,6 @@ mod protobuf;
 mod websocket;
 #[allow(unused_imports)]
 pub use pods::{Kubelet, Ran, Run, Runner};
-#[allow(unused_imports)]
-pub use websocket::accept_response as websocket_accept;
 
 /// The bed's healthy `hostnames` Service, its EndpointSlice and its three pods.
 pub const HOSTNAMES: &str = include_str!("../fixtures/objects/hostnames.json");
