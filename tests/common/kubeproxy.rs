@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::testbed::{describe, run_with_timeout, Testbed};
+use super::testbed::{describe, run_with_input, run_with_timeout, Testbed};
 
 /// How long a command run inside the node may take at most.
 const RUN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -141,6 +141,12 @@ impl NodeHost {
     /// Runs svcprobe inside the node, as root with every capability or (`netadmin`) with
     /// only `CAP_NET_ADMIN` and `CAP_NET_RAW`, as `kubectl debug --profile=netadmin` gives.
     pub fn svcprobe(&self, netadmin: bool, args: &[&str]) -> Output {
+        self.svcprobe_input(netadmin, args, None)
+    }
+
+    /// [`NodeHost::svcprobe`] with `input` on its stdin (`--objects -`, as `kubectl svcprobe
+    /// --node` gives it).
+    pub fn svcprobe_input(&self, netadmin: bool, args: &[&str], input: Option<Vec<u8>>) -> Output {
         let mut command = self.enter();
         if netadmin {
             command.args([
@@ -152,7 +158,7 @@ impl NodeHost {
             ]);
         }
         command.arg(super::bin::svcprobe()).args(args);
-        let out = run_with_timeout(command, RUN_TIMEOUT);
+        let out = run_with_input(command, input, RUN_TIMEOUT);
         super::bin::assert_documented_exit(out.status, &describe(&out));
         out
     }
