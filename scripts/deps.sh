@@ -13,7 +13,7 @@ packages=(
     bind9 bind9-dnsutils busybox-static  # the test bed's DNS server; dig and busybox as peers
     iptables conntrack nftables iproute2 util-linux procps  # the test bed's node and pods
     wrk hyperfine time                   # benchmarks (/usr/bin/time reports peak RSS)
-    buildah                              # scripts/build-image.sh
+    buildah pigz jq                      # scripts/build-image.sh
     tcpdump                              # tests/libc_oracle.rs: what the C libraries send
     prometheus prometheus-blackbox-exporter  # tests/exporter.rs: the exporter's real peers
     curl ca-certificates git

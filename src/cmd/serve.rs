@@ -20,8 +20,8 @@ use crate::cli::probes::ServeArgs;
 use crate::dns::millis;
 use crate::error::Error;
 use crate::httpd::{
-    block_termination_signals, linger, parse_head, read_head, refuse, response, shut_listener,
-    wait_for_signal, Refusal, Request,
+    block_termination_signals, linger, name_this_thread, parse_head, read_head, refuse, response,
+    shut_listener, wait_for_signal, Refusal, Request,
 };
 use crate::report::{EchoBody, Envelope, ServeReport, SCHEMA_VERSION};
 
@@ -74,9 +74,14 @@ pub fn run(args: &ServeArgs) -> Result<Envelope<ServeReport>, Error> {
     let stopped_by = thread::scope(|scope| -> Result<String, Error> {
         for index in 0..MAX_CONNECTIONS {
             thread::Builder::new()
-                .name(format!("serve-{index}"))
                 .stack_size(WORKER_STACK)
-                .spawn_scoped(scope, || worker(&shared))
+                .spawn_scoped(scope, {
+                    let shared = &shared;
+                    move || {
+                        name_this_thread(&format!("serve-{index}"));
+                        worker(shared)
+                    }
+                })
                 .map_err(|source| {
                     stop(&shared);
                     Error::Io {

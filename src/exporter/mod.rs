@@ -179,9 +179,14 @@ pub fn serve(settings: Settings) -> Result<(Exporter, String), Error> {
         let workers = exporter.settings.max_probes + SPARE_WORKERS;
         for index in 0..workers {
             let spawned = thread::Builder::new()
-                .name(format!("exporter-{index}"))
                 .stack_size(WORKER_STACK)
-                .spawn_scoped(scope, || worker(&exporter));
+                .spawn_scoped(scope, {
+                    let exporter = &exporter;
+                    move || {
+                        httpd::name_this_thread(&format!("exporter-{index}"));
+                        worker(exporter)
+                    }
+                });
             if let Err(source) = spawned {
                 exporter.stop();
                 return Err(Error::Io {
@@ -191,9 +196,10 @@ pub fn serve(settings: Settings) -> Result<(Exporter, String), Error> {
             }
         }
         if !exporter.settings.targets.is_empty() {
-            let spawned = thread::Builder::new()
-                .name("exporter-schedule".into())
-                .spawn_scoped(scope, || schedule::run(&exporter));
+            let spawned = thread::Builder::new().spawn_scoped(scope, || {
+                httpd::name_this_thread("exporter-sched");
+                schedule::run(&exporter)
+            });
             if let Err(source) = spawned {
                 exporter.stop();
                 return Err(Error::Io {
