@@ -494,7 +494,8 @@ vocabulary! {
         Response = "response",
         /// A deadline passed; `timeout_phase` says which.
         Timeout = "timeout",
-        /// The TLS handshake failed (certificate not trusted, wrong name, not TLS).
+        /// The TLS handshake failed (certificate not trusted, wrong name, no key exchange or cipher
+        /// in common: svcprobe offers P-256, P-384 and AES-GCM; not TLS).
         Tls = "tls",
     }
 }

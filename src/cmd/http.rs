@@ -217,7 +217,8 @@ fn findings(
         (
             HttpOutcome::Tls,
             FindingCode::Tls,
-            "the TLS handshake failed (certificate not trusted, wrong name, not TLS)",
+            "the TLS handshake failed (certificate not trusted, wrong name, no key exchange or \
+             cipher in common, not TLS; see the attempts' detail)",
         ),
         (
             HttpOutcome::Protocol,
