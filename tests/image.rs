@@ -13,14 +13,14 @@ use std::process::Command;
 use common::bin;
 use serde_json::Value;
 
-/// A regression ceiling for the shipped binary: its size at b1cb506 (1,699,808 bytes, the
-/// pinned-nightly build of ship/config.toml) plus a small margin. Issue 12's target is under
-/// 1,650,000 bytes, and the budget with node mode, the exporter and the DNS checks is under
-/// 1,800,000 (BENCHMARKS.md, "Budget"): whoever raises this says there what the bytes bought.
-const MAX_BINARY_BYTES: u64 = 1_740_000;
-/// What a node pulls: the gzip layer (949,563 bytes at b1cb506, gzip level 9), plus a small
-/// margin like the one above. Issue 12's target is under 900,000 bytes.
-const MAX_LAYER_BYTES: u64 = 975_000;
+/// Issue 12's target for the shipped binary (the pinned-nightly build of ship/config.toml): under
+/// 1,650,000 bytes, met with node mode and the exporter in (1,620,608 at 64fc9dc, BENCHMARKS.md,
+/// "Size steps"). The budget for later features is 1,800,000 ("Budget"): whoever raises this
+/// says there what the bytes bought.
+const BINARY_BYTES_UNDER: u64 = 1_650_000;
+/// What a node pulls, issue 12's target: the gzip layer (zopfli, scripts/build-image.sh) under
+/// 900,000 bytes (880,201 at 64fc9dc, with the kubectl plugin).
+const LAYER_BYTES_UNDER: u64 = 900_000;
 /// Where scripts/build.sh puts the shipped binary (ship/config.toml's target-dir).
 const SHIPPED_PATH: &str = "target/ship/x86_64-unknown-linux-musl/release/svcprobe";
 
@@ -196,8 +196,8 @@ fn image_is_one_static_binary_run_as_nobody() {
         "expected a non-PIE static executable (relocation-model=static in .cargo/config.toml)"
     );
     assert!(
-        binary_bytes.len() as u64 <= MAX_BINARY_BYTES,
-        "binary is {} bytes, over the {MAX_BINARY_BYTES}-byte budget",
+        (binary_bytes.len() as u64) < BINARY_BYTES_UNDER,
+        "binary is {} bytes, not under the {BINARY_BYTES_UNDER}-byte target",
         binary_bytes.len()
     );
 
@@ -244,8 +244,8 @@ fn image_is_one_static_binary_run_as_nobody() {
     let layer = blob(&layout, &layers[0]);
     let layer_bytes = fs::metadata(&layer).expect("layer blob").len();
     assert!(
-        layer_bytes <= MAX_LAYER_BYTES,
-        "compressed layer is {layer_bytes} bytes, over {MAX_LAYER_BYTES}"
+        layer_bytes < LAYER_BYTES_UNDER,
+        "compressed layer is {layer_bytes} bytes, not under {LAYER_BYTES_UNDER}"
     );
     assert_eq!(layers[0]["size"].as_u64(), Some(layer_bytes));
 
