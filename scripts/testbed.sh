@@ -48,6 +48,7 @@
 #         default route via 10.244.0.1, lo up.
 #     coredns-5d78c9869d-9x7kq   kube-system 10.244.0.2  BIND named (cluster DNS), port 53 udp+tcp
 #     client                     default     10.244.0.3  no server (the guide's busybox pod)
+#     client-b                   team-b      10.244.0.4  no server: a client pod in a second namespace
 #     hostnames-632524106-bbpiw  default     10.244.0.5  serves its hostname on :9376 (serve_hostname)
 #     hostnames-632524106-ly40y  default     10.244.0.6  "
 #     hostnames-632524106-tlaok  default     10.244.0.7  "
@@ -116,6 +117,19 @@
 #   bridge-nf-off      net.bridge.bridge-nf-call-iptables=0 in the node: pod -> VIP -> other pod on the
 #                      bridge fails (bridged replies skip conntrack's un-DNAT), DNS via 10.0.0.10 included
 #   kube-proxy-down    no kube-proxy rules at all: every ClusterIP (also DNS 10.0.0.10) times out
+#   dns-vip-missing    no kube-proxy rules for kube-dns (both ports) while its pod runs: 10.0.0.10
+#                      times out, 10.244.0.2:53 answers
+#   dns-udp-drop       node FORWARD drops udp 53 to the DNS pod (tcp still answers)
+#   dns-tcp-drop       node FORWARD drops tcp 53 to the DNS pod (udp still answers)
+#   dns-drop-team-b    node FORWARD drops udp+tcp 53 from namespace team-b's pods (client-b) only,
+#                      as an egress NetworkPolicy of that namespace would
+#   dns-upstream-fail  BIND forwards every name outside its zones to a forwarder where nothing
+#                      listens (127.0.0.1:5399): SERVFAIL for example.com, cluster names answer
+#   dns-flaky          node FORWARD drops 20% of DNS queries (udp 53) at random (iptables statistic)
+#   nodelocal          a NodeLocal DNSCache in the node: a second BIND on 169.254.20.10 (on the node's
+#                      lo) forwarding to 10.0.0.10; every pod's resolv.conf but the DNS
+#                      pod's names 169.254.20.10 (not a failure: the layout nodelocal-down breaks)
+#   nodelocal-down     like nodelocal, with the cache stopped: 169.254.20.10 refuses (ICMP)
 #
 # SAFETY: links are created directly inside the namespaces (`ip link add ... netns A type veth peer
 # ... netns B`); no address, route, iptables or nft rule ever goes into the root network namespace.
@@ -151,6 +165,7 @@ REMOVED_POD_IP=10.244.0.8
 PODS=(
 	"coredns-5d78c9869d-9x7kq kube-system 10.244.0.2 dns"
 	"client default 10.244.0.3 client"
+	"client-b team-b 10.244.0.4 client"
 	"hostnames-632524106-bbpiw default 10.244.0.5 backend"
 	"hostnames-632524106-ly40y default 10.244.0.6 backend"
 	"hostnames-632524106-tlaok default 10.244.0.7 backend"
@@ -171,7 +186,11 @@ SELF_BACKEND=hostnames-632524106-bbpiw
 
 SWITCHES=(service-missing no-endpoints wrong-target-port backend-down dns-down dns-drop
 	resolv-no-search resolv-low-ndots netpol-drop hairpin-off masq-mark-missing bridge-nf-off
-	kube-proxy-down bridge-promisc rules-missing endpoint-stale endpoint-missing)
+	kube-proxy-down bridge-promisc rules-missing endpoint-stale endpoint-missing dns-vip-missing
+	dns-udp-drop dns-tcp-drop dns-drop-team-b dns-upstream-fail dns-flaky nodelocal nodelocal-down)
+# NodeLocal DNSCache's conventional address, and the forwarder dns-upstream-fail points at
+NODELOCAL_IP=169.254.20.10
+DEAD_FORWARDER_PORT=5399
 
 # ---------------------------------------------------------------- arguments
 usage() {
@@ -355,9 +374,10 @@ start_daemon() { # NAME POD -- CMD...
 
 # ---------------------------------------------------------------- pod files
 render_resolv() { # k8s-namespace
-	local kns=$1 ndots=5
+	local kns=$1 ndots=5 ns=$DNS_VIP
 	flag resolv-low-ndots && ndots=1
-	echo "nameserver $DNS_VIP"
+	uses_nodelocal && ns=$NODELOCAL_IP
+	echo "nameserver $ns"
 	flag resolv-no-search || echo "search $kns.svc.$DOMAIN svc.$DOMAIN $DOMAIN"
 	echo "options ndots:$ndots"
 }
@@ -482,7 +502,7 @@ options {
 	memstatistics-file "$d/named.memstats";
 	listen-on port 53 { $DNS_IP; 127.0.0.1; };
 	listen-on-v6 { none; };
-	recursion no;
+	$(named_resolution)
 	allow-query { any; };
 	dnssec-validation no;
 	notify no;
@@ -498,11 +518,79 @@ logging {
 	category default { testbed_general; };
 	category lame-servers { null; };
 };
-zone "." { type primary; file "root.zone"; };
+$(flag dns-upstream-fail || echo 'zone "." { type primary; file "root.zone"; };')
 zone "$DOMAIN" { type primary; file "cluster.local.zone"; };
 zone "10.in-addr.arpa" { type primary; file "10.rev"; };
 EOF
 	mv "$d/named.conf.new" "$d/named.conf"
+}
+
+# dns-upstream-fail: names outside the cluster's zones go to a forwarder where nothing listens
+named_resolution() {
+	if flag dns-upstream-fail; then
+		echo "recursion yes; allow-recursion { any; }; forward only; forwarders { 127.0.0.1 port $DEAD_FORWARDER_PORT; };"
+	else
+		echo "recursion no;"
+	fi
+}
+
+# a changed named.conf (dns-upstream-fail) takes a restart
+restart_named() {
+	render_named_conf
+	stop_daemon named "$(pod_ns "$DNS_POD")"
+	flag dns-down || start_named
+}
+
+uses_nodelocal() { flag nodelocal || flag nodelocal-down; }
+
+# the NodeLocal DNSCache stand-in: a caching forwarder in the node on its own dummy link
+render_nodelocal_conf() {
+	mkdir_p "$ST/nodelocal"
+	cat >"$ST/nodelocal/named.conf" <<EOF
+// svcprobe test bed: NodeLocal DNSCache stand-in (generated by scripts/testbed.sh)
+options {
+	directory "$ST/nodelocal";
+	pid-file none;
+	session-keyfile none;
+	managed-keys-directory "$ST/nodelocal";
+	listen-on port 53 { $NODELOCAL_IP; };
+	listen-on-v6 { none; };
+	recursion yes;
+	allow-recursion { any; };
+	allow-query { any; };
+	forward only;
+	forwarders { $DNS_VIP; };
+	dnssec-validation no;
+	notify no;
+	empty-zones-enable no;
+};
+controls { };
+logging { category default { null; }; category lame-servers { null; }; };
+EOF
+}
+
+# the cache runs under nodelocal and is stopped under nodelocal-down; its address stays
+apply_nodelocal() {
+	local i p
+	if uses_nodelocal; then
+		# the real cache puts it on a dummy link; this kernel may lack the module: lo does the same
+		ip -n "$NODE_NS" addr replace "$NODELOCAL_IP/32" dev lo
+	fi
+	if flag nodelocal && ! flag nodelocal-down; then
+		if ! pidfile_alive nodelocal "$NODE_NS"; then
+			render_nodelocal_conf
+			start_daemon nodelocal node -- "$(named_bin)" -f -n 1 -c "$ST/nodelocal/named.conf"
+			for i in $(seq 1 150); do
+				[ "$(nsx "$NODE_NS" dig +short +time=1 +tries=1 "@$NODELOCAL_IP" "kube-dns.kube-system.svc.$DOMAIN" A 2>/dev/null)" = "$DNS_VIP" ] && break
+				pidfile_alive nodelocal "$NODE_NS" || die "the nodelocal named exited; see $ST/logs/nodelocal.log"
+				[ "$i" = 150 ] && die "the nodelocal named does not answer; see $ST/logs/nodelocal.log"
+				sleep 0.02
+			done
+		fi
+	else
+		stop_daemon nodelocal "$NODE_NS"
+	fi
+	for p in "${PODS[@]}"; do write_pod_etc "${p%% *}"; done
 }
 
 named_bin() {
@@ -628,8 +716,10 @@ svc_rules() { # PORTNAME(ns/name:port) PROTO VIP PORT [ENDPOINT...]
 kube_services() { # FN
 	local fn=$1 b port eps=()
 	"$fn" default/kubernetes:https tcp "$KUBERNETES_VIP" 443 "$NODE_IP:6443"
-	"$fn" kube-system/kube-dns:dns udp "$DNS_VIP" 53 "$DNS_IP:53"
-	"$fn" kube-system/kube-dns:dns-tcp tcp "$DNS_VIP" 53 "$DNS_IP:53"
+	if ! flag dns-vip-missing; then
+		"$fn" kube-system/kube-dns:dns udp "$DNS_VIP" 53 "$DNS_IP:53"
+		"$fn" kube-system/kube-dns:dns-tcp tcp "$DNS_VIP" 53 "$DNS_IP:53"
+	fi
 	"$fn" default/self:http tcp "$SELF_VIP" 80 "$(pod_ip "$SELF_BACKEND"):$BACKEND_PORT"
 	if ! flag service-missing; then
 		port=$BACKEND_PORT
@@ -716,7 +806,7 @@ EOF_NFT
 }
 
 render_rules() {
-	local c r
+	local c r p
 	NAT_CHAINS=()
 	NAT_RULES=()
 	FILTER_RULES=()
@@ -729,6 +819,21 @@ render_rules() {
 	if flag dns-drop; then
 		faults+=("-A TESTBED-FAULTS -d $DNS_IP/32 -p udp -m udp --dport 53 -m comment --comment \"testbed dns-drop\" -j DROP")
 		faults+=("-A TESTBED-FAULTS -d $DNS_IP/32 -p tcp -m tcp --dport 53 -m comment --comment \"testbed dns-drop\" -j DROP")
+	fi
+	local proto
+	for proto in udp tcp; do
+		if flag "dns-$proto-drop"; then
+			faults+=("-A TESTBED-FAULTS -d $DNS_IP/32 -p $proto -m $proto --dport 53 -m comment --comment \"testbed dns-$proto-drop\" -j DROP")
+		fi
+		if flag dns-drop-team-b; then
+			for p in "${PODS[@]}"; do
+				set -- $p
+				[ "$2" = team-b ] && faults+=("-A TESTBED-FAULTS -s $3/32 -p $proto -m $proto --dport 53 -m comment --comment \"testbed dns-drop-team-b: team-b egress to port 53 denied\" -j DROP")
+			done
+		fi
+	done
+	if flag dns-flaky; then
+		faults+=("-A TESTBED-FAULTS -d $DNS_IP/32 -p udp -m udp --dport 53 -m statistic --mode random --probability 0.2 -m comment --comment \"testbed dns-flaky\" -j DROP")
 	fi
 	if flag netpol-drop; then
 		for b in "${BACKENDS[@]}"; do
@@ -922,6 +1027,7 @@ cmd_up() {
 		start_named
 		reload_named
 	fi
+	uses_nodelocal && apply_nodelocal
 	for p in "${BACKENDS[@]}"; do
 		if [ "$p" = "$DOWN_BACKEND" ] && flag backend-down; then
 			stop_daemon "serve-$p" "$(pod_ns "$p")"
@@ -942,6 +1048,7 @@ cmd_down() {
 			stop_daemon named "$ns"
 			stop_daemon "serve-$p" "$ns"
 		done
+		stop_daemon nodelocal "$NODE_NS"
 	fi
 	# 2. anything else still running inside this bed's namespaces (e.g. `exec` commands left behind)
 	for ns in "$NODE_NS" $(for p in "${PODS[@]}"; do pod_ns "${p%% *}"; done); do
@@ -1025,9 +1132,12 @@ apply_switch() {
 		reload_named
 		;;
 	no-endpoints | wrong-target-port | masq-mark-missing | kube-proxy-down | dns-drop | netpol-drop | \
-		rules-missing | endpoint-stale | endpoint-missing)
+		rules-missing | endpoint-stale | endpoint-missing | dns-vip-missing | dns-udp-drop | dns-tcp-drop | \
+		dns-drop-team-b | dns-flaky)
 		apply_rules
 		;;
+	dns-upstream-fail) restart_named ;;
+	nodelocal | nodelocal-down) apply_nodelocal ;;
 	backend-down)
 		if flag backend-down; then stop_daemon "serve-$DOWN_BACKEND" "$(pod_ns "$DOWN_BACKEND")"; else start_backend "$DOWN_BACKEND"; fi
 		;;
@@ -1100,6 +1210,7 @@ cmd_topology() {
 	echo "service default/self $SELF_VIP"
 	for p in "${PODS[@]}"; do echo "pod $p"; done
 	echo "dns-pod $DNS_POD"
+	echo "nodelocal-ip $NODELOCAL_IP"
 	echo "backends ${BACKENDS[*]}"
 	echo "down-backend $DOWN_BACKEND"
 	echo "self-backend $SELF_BACKEND"

@@ -17,6 +17,11 @@ use std::time::{Duration, Instant};
 
 /// The guide's busybox-like pod: no server, runs the probes.
 pub const CLIENT: &str = "client";
+/// A client pod in a second namespace (`team-b`), for failures that hit one namespace only.
+pub const CLIENT_B: &str = "client-b";
+pub const CLIENT_B_IP: &str = "10.244.0.4";
+/// Where the `nodelocal` switches put a NodeLocal DNSCache (in the node).
+pub const NODELOCAL_IP: &str = "169.254.20.10";
 /// The cluster DNS pod (BIND standing in for CoreDNS), namespace kube-system.
 pub const DNS_POD: &str = "coredns-5d78c9869d-9x7kq";
 /// The three `hostnames` backends, serving their own name on :9376.
@@ -44,7 +49,7 @@ pub const SELF_BACKEND: &str = BACKENDS[0];
 pub const NODE_BRIDGE_IP: &str = "10.244.0.1";
 
 /// Every failure switch `scripts/testbed.sh break` accepts.
-pub const SWITCHES: [&str; 17] = [
+pub const SWITCHES: [&str; 25] = [
     "service-missing",
     "no-endpoints",
     "wrong-target-port",
@@ -62,6 +67,14 @@ pub const SWITCHES: [&str; 17] = [
     "rules-missing",
     "endpoint-stale",
     "endpoint-missing",
+    "dns-vip-missing",
+    "dns-udp-drop",
+    "dns-tcp-drop",
+    "dns-drop-team-b",
+    "dns-upstream-fail",
+    "dns-flaky",
+    "nodelocal",
+    "nodelocal-down",
 ];
 
 /// Hard cap for the script's own commands (up, down, break, fix...).
