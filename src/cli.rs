@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::report::Libc;
 
 pub mod diagnose;
+pub mod dns;
 pub mod exporter;
 pub mod flags;
 pub mod hairpin;
@@ -135,8 +136,9 @@ musl. An IP address as NAME looks up its PTR record.",
 };
 
 /// Every command, in the order `svcprobe --help` lists them.
-pub const COMMANDS: [&Spec; 9] = [
+pub const COMMANDS: [&Spec; 10] = [
     &diagnose::SPEC,
+    &dns::SPEC,
     &RESOLVCONF,
     &NSLOOKUP,
     &probes::TCP,
@@ -206,6 +208,7 @@ pub enum Command {
     Http(HttpArgs),
     Serve(ServeArgs),
     Diagnose(diagnose::DiagnoseArgs),
+    Dns(dns::DnsArgs),
     Hairpin(hairpin::HairpinArgs),
     Exporter(exporter::ExporterArgs),
     Node(node::NodeArgs),
@@ -368,6 +371,7 @@ fn command_of(spec: &Spec, m: &Matches) -> Result<Command, String> {
         "http" => Command::Http(probes::parse_http(m)?),
         "serve" => Command::Serve(probes::parse_serve(m)?),
         "diagnose" => Command::Diagnose(diagnose::parse_diagnose(m)?),
+        "dns" => Command::Dns(dns::parse_dns(m)?),
         "exporter" => Command::Exporter(exporter::parse_exporter(m)?),
         "node" => Command::Node(node::parse_node(m)?),
         _ => Command::Hairpin(hairpin::parse_hairpin(m)?),

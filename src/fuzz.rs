@@ -83,6 +83,7 @@ pub fn k8s_objects(data: &[u8]) {
             objects: None,
             api: kubeapi::Plan::Skip(kubeapi::SkipReason::ObjectsGiven),
             endpoints: Vec::new(),
+            dns_endpoints: Vec::new(),
             samples: 1,
             timeout: Duration::from_secs(1),
             deadline: Duration::from_secs(5),

@@ -5,6 +5,7 @@
 //! its report (or error) in the asked format and returns the exit code.
 
 pub mod cli;
+pub mod clusterdns;
 pub mod cmd;
 pub mod diagnose;
 pub mod dns;
@@ -42,6 +43,7 @@ pub fn run(command: Command, format: Format) -> ExitCode {
         Command::Http(args) => finish("http", cmd::http::run(&args), format),
         Command::Serve(args) => finish("serve", cmd::serve::run(&args), format),
         Command::Diagnose(args) => finish("diagnose", cmd::diagnose::run(&args), format),
+        Command::Dns(args) => finish("dns", cmd::dns::run(&args), format),
         Command::Hairpin(args) => finish("hairpin", cmd::hairpin::run(&args), format),
         Command::Exporter(args) => finish("exporter", cmd::exporter::run(&args), format),
         Command::Node(args) => finish("node", cmd::node::run(&args), format),

@@ -2,6 +2,7 @@
 //! The text view fits an 80-column terminal and never carries more than the JSON does.
 
 mod diagnose;
+mod dns;
 mod hairpin;
 mod node;
 mod probes;

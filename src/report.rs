@@ -1132,6 +1132,18 @@ vocabulary! {
         DnsNamespaced = "dns-namespaced",
         /// `SERVICE.NS.svc.<domain>.`
         DnsFqdn = "dns-fqdn",
+        /// The DNS Service `kube-system/kube-dns`: its ClusterIP and endpoints.
+        DnsService = "dns-service",
+        /// One name over UDP and TCP through the resolv.conf nameserver, the DNS ClusterIP
+        /// and each DNS endpoint directly.
+        DnsPaths = "dns-paths",
+        /// A name outside the cluster, through the nameserver: do the forwarders answer.
+        DnsUpstream = "dns-upstream",
+        /// A bounded burst of lookups, glibc's way and single-request-reopen's: loss,
+        /// latency and the conntrack race's signature.
+        DnsBurst = "dns-burst",
+        /// What the search list costs an external name and a short Service name, per library.
+        DnsSearchCost = "dns-search-cost",
         /// The objects read from the API server.
         Api = "api",
         /// The Service's spec against its pods.
@@ -1254,6 +1266,11 @@ pub enum Evidence {
     ClusterIp(ClusterIpEvidence),
     EndpointsDirect(EndpointsDirectEvidence),
     Hairpin(HairpinEvidence),
+    DnsService(DnsServiceEvidence),
+    DnsPaths(DnsPathsEvidence),
+    DnsUpstream(DnsUpstreamEvidence),
+    DnsBurst(DnsBurstEvidence),
+    DnsSearchCost(DnsSearchCostEvidence),
     Nothing(NoEvidence),
 }
 
@@ -1510,6 +1527,22 @@ vocabulary! {
         Hairpin = "hairpin",
         /// The endpoints answer directly but the ClusterIP does not.
         Proxy = "proxy",
+        /// No DNS endpoint is ready, or every one refuses port 53.
+        DnsPodsDown = "dns-pods-down",
+        /// The DNS endpoints answer directly, the DNS ClusterIP does not (kube-proxy).
+        DnsServiceBroken = "dns-service-broken",
+        /// The DNS endpoints are ready but nothing answers from this pod over UDP or TCP.
+        DnsBlocked = "dns-blocked",
+        /// DNS answers over TCP but not over UDP.
+        DnsUdpOnlyBroken = "dns-udp-only-broken",
+        /// DNS answers over UDP but not over TCP.
+        DnsTcpOnlyBroken = "dns-tcp-only-broken",
+        /// Cluster names resolve, names outside the cluster fail (the forwarders).
+        DnsUpstream = "dns-upstream",
+        /// A share of DNS queries is lost.
+        DnsIntermittent = "dns-intermittent",
+        /// The node-local DNS cache does not answer but the DNS Service does.
+        NodelocalDnsDown = "nodelocal-dns-down",
         /// The checks do not add up to a known cause.
         Unknown = "unknown",
     }
@@ -2078,4 +2111,188 @@ pub struct RulesSkip {
     pub detail: String,
     /// The `kubectl debug` profile under which the read would work, when one would.
     pub profile: Option<DebugProfile>,
+}
+
+// ---------------------------------------------------------------------------------------
+// cluster DNS: `svcprobe dns`, and diagnose when DNS fails or is slow
+// ---------------------------------------------------------------------------------------
+
+/// `svcprobe dns`: the guide's "debug the DNS Service instead", as a checklist and a verdict.
+#[derive(Debug, Serialize)]
+pub struct DnsReport {
+    pub context: ProbeContext,
+    /// resolv.conf's nameservers as glibc uses them.
+    pub nameservers: Vec<String>,
+    pub checks: Vec<Check>,
+    pub verdict: Verdict,
+    pub duration_ms: f64,
+    pub deadline_ms: u64,
+}
+
+vocabulary! {
+    /// What a DNS server probed by `dns-paths` is to this pod.
+    pub enum DnsRole {
+        /// A resolv.conf nameserver not known to be the DNS Service's ClusterIP (no objects).
+        Nameserver = "nameserver",
+        /// A resolv.conf nameserver at NodeLocal DNSCache's address (169.254.20.10).
+        NodeLocal = "nodelocal",
+        /// The ClusterIP of `kube-system/kube-dns`.
+        ClusterIp = "cluster-ip",
+        /// A DNS pod, directly.
+        Endpoint = "endpoint",
+    }
+}
+
+vocabulary! {
+    /// Where the DNS Service's ClusterIP and endpoints came from.
+    pub enum DnsSource {
+        /// `--objects`.
+        Objects = "objects",
+        /// The API server, read with the pod's service account.
+        Api = "api",
+        /// `--dns-endpoints` (taken as ready).
+        Flag = "flag",
+    }
+}
+
+vocabulary! {
+    /// How a DNS server treated one question over one protocol.
+    pub enum DnsReply {
+        /// A response that answers the question (NOERROR or NXDOMAIN).
+        Answered = "answered",
+        /// A response with an error code (SERVFAIL, REFUSED, ...): the server is reachable.
+        Error = "error",
+        /// ICMP unreachable or TCP RST: nothing listens, or a REJECT.
+        Refused = "refused",
+        /// No reply in time: dropped.
+        Timeout = "timeout",
+        /// Not sent: the command's deadline had passed.
+        NotSent = "not-sent",
+    }
+}
+
+/// `dns-service`: `kube-system/kube-dns` as the objects, the API server or the flag show it.
+#[derive(Debug, Serialize)]
+pub struct DnsServiceEvidence {
+    pub source: Option<DnsSource>,
+    pub cluster_ip: Option<String>,
+    pub endpoints: Vec<DnsEndpointEvidence>,
+    /// The API requests made for it (kube-system), when the API was read.
+    pub requests: Vec<ApiRequest>,
+    /// After a 403: the Role and RoleBinding that allow the read, as YAML.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rbac_yaml: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DnsEndpointEvidence {
+    /// The DNS pod's IP.
+    pub address: String,
+    pub ready: bool,
+    pub pod: Option<String>,
+}
+
+/// `dns-paths`: the same question over UDP and TCP to each server on the pod's DNS path.
+#[derive(Debug, Serialize)]
+pub struct DnsPathsEvidence {
+    /// The question asked (A of `kubernetes.default.svc.<domain>.`).
+    pub name: String,
+    pub servers: Vec<DnsPathProbe>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DnsPathProbe {
+    /// `ip:port`.
+    pub server: String,
+    pub role: DnsRole,
+    /// The pod's resolv.conf names this server.
+    pub in_resolv_conf: bool,
+    /// The DNS pod, for an endpoint.
+    pub pod: Option<String>,
+    pub udp: DnsExchange,
+    pub tcp: DnsExchange,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DnsExchange {
+    pub reply: DnsReply,
+    pub rcode: Rcode,
+    pub duration_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// `dns-upstream`: a name outside the cluster, through the first nameserver.
+#[derive(Debug, Serialize)]
+pub struct DnsUpstreamEvidence {
+    pub name: String,
+    pub queries: Vec<QueryRecord>,
+}
+
+vocabulary! {
+    /// How a burst's lookups are sent.
+    pub enum BurstStyle {
+        /// A and AAAA at once from one socket, as glibc's getaddrinfo sends them.
+        Parallel = "a-aaaa-parallel",
+        /// A, then AAAA from a new socket: `options single-request-reopen`.
+        SingleRequestReopen = "single-request-reopen",
+    }
+}
+
+/// `dns-burst`: the same lookups sent both ways, to the first nameserver.
+#[derive(Debug, Serialize)]
+pub struct DnsBurstEvidence {
+    pub server: String,
+    pub name: String,
+    pub timeout_ms: u64,
+    pub styles: Vec<BurstStyleEvidence>,
+    /// One of the pair lost far more often when sent together than when sent apart.
+    pub race_signature: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BurstStyleEvidence {
+    pub style: BurstStyle,
+    /// Lookups (A + AAAA each).
+    pub lookups: u32,
+    pub queries: u32,
+    pub lost: u32,
+    pub lost_a: u32,
+    pub lost_aaaa: u32,
+    /// Lookups that lost exactly one of A and AAAA.
+    pub lost_one_of_pair: u32,
+    pub loss_ratio: f64,
+    /// Of the answered queries.
+    pub latency_ms: Option<LatencyStats>,
+}
+
+/// `dns-search-cost`: the queries an application's lookup sends under this resolv.conf.
+#[derive(Debug, Serialize)]
+pub struct DnsSearchCostEvidence {
+    pub ndots: u32,
+    pub search: Vec<String>,
+    pub names: Vec<SearchCost>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SearchCost {
+    /// The name as an application would write it.
+    pub name: String,
+    pub libc: Libc,
+    /// Queries sent (A and AAAA count one each).
+    pub queries: u32,
+    /// Candidate names tried.
+    pub names_tried: u32,
+    pub status: LookupStatus,
+    pub final_name: Option<String>,
+    /// svcprobe's own time for the walk.
+    pub duration_ms: f64,
+    /// The change that sends fewer queries, and how many it sends; absent when none does.
+    pub cheaper: Option<CheaperLookup>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CheaperLookup {
+    pub change: String,
+    pub queries: u32,
 }

@@ -267,6 +267,7 @@ fn every_help_fits_80_columns() {
     let mut texts = vec![svcprobe(&["--help"])];
     for command in [
         "diagnose",
+        "dns",
         "resolvconf",
         "nslookup",
         "tcp",

@@ -116,6 +116,8 @@ fn valid_value(rng: &mut Rng, placeholder: &str) -> String {
         "T" => owned(&["A", "aaaa", "SRV", "PTR", "TXT"], rng),
         "URL" => owned(&["https://127.0.0.1:9", "https://[::1]:6443"], rng),
         "IP:PORT,..." => owned(&["127.0.0.1:9", "127.0.0.1:9,[::1]:9", "10.0.0.1:80"], rng),
+        "IP,..." => owned(&["127.0.0.1", "127.0.0.1,::1", "10.0.0.10:53"], rng),
+        "NAME" => owned(&["example.com", "example.com.", "localhost", "a..b"], rng),
         "ADDR" => owned(&["127.0.0.1:0", ":0"], rng),
         "BYTES" => owned(&["0", "10", "65536"], rng),
         "glibc|musl" => owned(&["glibc", "musl"], rng),

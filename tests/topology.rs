@@ -96,7 +96,10 @@ fn the_harness_constants_are_the_scripts() {
     let domain = t.value("domain");
     assert_eq!(t.pods().get(CLIENT).map(|p| p.2), Some("client"));
     assert_eq!(t.pod_ip(CLIENT), CLIENT_IP);
-    assert_eq!(t.pods().get(CLIENT_B).map(|p| (p.0, p.1)), Some(("team-b", CLIENT_B_IP)));
+    assert_eq!(
+        t.pods().get(CLIENT_B).map(|p| (p.0, p.1)),
+        Some(("team-b", CLIENT_B_IP))
+    );
     assert_eq!(t.value("nodelocal-ip"), NODELOCAL_IP);
     assert_eq!(t.value("dns-pod"), DNS_POD);
     assert_eq!(t.pod_ip(DNS_POD), DNS_POD_IP);

@@ -1,7 +1,7 @@
 //! Flags of `diagnose`. Tokens in, validated arguments out, no I/O: reading `--objects`
 //! happens in the command.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -86,6 +86,7 @@ fine), or service/NAME or svc/NAME as kubectl writes it.",
         TOKEN_FILE,
         CACERT,
         ENDPOINTS,
+        super::dns::DNS_ENDPOINTS,
         COUNT,
         TIMEOUT,
         DEADLINE,
@@ -104,6 +105,8 @@ pub struct DiagnoseArgs {
     pub objects: Option<PathBuf>,
     pub api: ApiArgs,
     pub endpoints: Vec<SocketAddr>,
+    /// `--dns-endpoints`: the DNS pods, asked directly when DNS fails.
+    pub dns_endpoints: Vec<IpAddr>,
     pub samples: usize,
     pub timeout: Duration,
     pub deadline: Duration,
@@ -122,6 +125,9 @@ pub fn parse_diagnose(m: &Matches) -> Result<DiagnoseArgs, String> {
         api: parse_api(m, objects.is_some())?,
         objects,
         endpoints: m.get(&ENDPOINTS, parse_endpoints)?.unwrap_or_default(),
+        dns_endpoints: m
+            .get(&super::dns::DNS_ENDPOINTS, super::dns::parse_ips)?
+            .unwrap_or_default(),
         samples: m.get_or_default(&COUNT, |t| parse_count(t, MAX_SAMPLES))? as usize,
         timeout: m.get_or_default(&TIMEOUT, parse_duration)?,
         deadline: m.get_or_default(&DEADLINE, parse_duration)?,

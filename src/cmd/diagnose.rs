@@ -26,6 +26,7 @@ pub fn run(args: &DiagnoseArgs) -> Result<Envelope<DiagnoseReport>, Error> {
             objects,
             api,
             endpoints: args.endpoints.clone(),
+            dns_endpoints: args.dns_endpoints.clone(),
             samples: args.samples,
             timeout: args.timeout,
             deadline: args.deadline,

@@ -3,6 +3,7 @@
 //! leaf: what commands share lives in `probe`, `input`, `dns` and the other library modules.
 
 pub mod diagnose;
+pub mod dns;
 pub mod exporter;
 pub mod hairpin;
 pub mod http;

@@ -19,7 +19,11 @@ use crate::report::{
 
 /// Per-query deadline: a healthy cluster DNS answers in milliseconds, and each check may
 /// send two exchanges in a row (glibc tries the bare name after a timeout).
-const DNS_TIMEOUT: Duration = Duration::from_secs(1);
+pub const DNS_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A query slower than this is a DNS problem worth following into the DNS Service: a
+/// healthy cluster DNS answers in a few milliseconds.
+const SLOW_MS: f64 = 250.0;
 
 /// What the DNS checks contribute to the verdict and to the connectivity checks.
 pub struct DnsResult {
@@ -32,6 +36,8 @@ pub struct DnsResult {
     pub fqdn: Name,
     /// The ClusterIP the fully qualified name resolved to.
     pub fqdn_address: Option<String>,
+    /// DNS failed or was slow: some query got no answer, an error code, or took long.
+    pub troubled: bool,
 }
 
 /// One name looked up as the pod's applications would.
@@ -85,6 +91,8 @@ pub fn run(
     };
     let server_answers = all_queries().any(answered);
     let server_refused = !server_answers && all_queries().any(|q| q.rcode == Rcode::Unreachable);
+    let troubled = all_queries()
+        .any(|q| !matches!(q.rcode, Rcode::NoError | Rcode::NxDomain) || q.duration_ms > SLOW_MS);
     let mut walks = walks.into_iter();
     let mut next = || walks.next().flatten();
     let (kubernetes_default, short, namespaced, fqdn) = (next(), next(), next(), next());
@@ -111,6 +119,7 @@ pub fn run(
                 .find(|r| r.record_type == "A")
                 .map(|r| r.data)
         }),
+        troubled,
     }
 }
 

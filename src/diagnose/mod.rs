@@ -8,6 +8,7 @@
 
 mod api_checks;
 mod dns_checks;
+pub mod dns_rules;
 pub(crate) mod object_checks;
 mod reach;
 pub mod verdict;
@@ -17,6 +18,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::clusterdns;
 use crate::dns::millis;
 use crate::k8s::Objects;
 use crate::kubeapi;
@@ -46,6 +48,8 @@ pub struct Options {
     /// Whether and how to read the objects from the API server instead.
     pub api: kubeapi::Plan,
     pub endpoints: Vec<SocketAddr>,
+    /// `--dns-endpoints`: the DNS pods' addresses, when no objects say.
+    pub dns_endpoints: Vec<IpAddr>,
     pub samples: usize,
     pub timeout: Duration,
     pub deadline: Duration,
@@ -65,7 +69,7 @@ pub struct Resolver {
 /// command's start: reading `--objects` came first and spent some of it).
 pub fn run(options: &Options, start: Instant) -> DiagnoseReport {
     let deadline = start + options.deadline;
-    let resolver = read_resolver(options, deadline);
+    let resolver = read_resolver(&options.resolv_conf, deadline);
     let (context, conf_domain) = probe_context(&resolver);
     let service_ref = options.service.settle(
         options.namespace.as_ref(),
@@ -125,7 +129,7 @@ pub fn run(options: &Options, start: Instant) -> DiagnoseReport {
         .cluster_ip
         .clone()
         .or_else(|| dns.fqdn_address.clone());
-    let reach = reach::run(&reach::Plan {
+    let plan = reach::Plan {
         vip,
         port,
         http: objects.http.unwrap_or(matches!(port, 80 | 8080)),
@@ -135,7 +139,27 @@ pub fn run(options: &Options, start: Instant) -> DiagnoseReport {
         samples: options.samples,
         timeout: options.timeout,
         deadline,
-    });
+    };
+    // When DNS failed or was slow, the DNS Service is examined while the Service is probed.
+    let (reach, cluster_dns, _) = pool::join(
+        || reach::run(&plan),
+        || {
+            dns.troubled.then(|| {
+                clusterdns::run(&clusterdns::Inputs {
+                    nameservers: &resolver.servers,
+                    cluster_domain: &cluster_domain,
+                    pod_namespace: &context.namespace,
+                    objects: options.objects.as_ref(),
+                    dns_endpoints: &options.dns_endpoints,
+                    external_name: clusterdns::upstream::EXTERNAL_NAME,
+                    burst: clusterdns::burst::DEFAULT_LOOKUPS,
+                    timeout: options.timeout.min(dns_checks::DNS_TIMEOUT),
+                    deadline,
+                    whole_cluster: false,
+                })
+            })
+        },
+    );
     let mut facts = Facts {
         service: options.service.name.clone(),
         namespace: namespace.clone(),
@@ -159,8 +183,13 @@ pub fn run(options: &Options, start: Instant) -> DiagnoseReport {
             .find(|b| Some(&b.ip) == context.pod_ip.as_ref())
             .and_then(|b| b.node.clone()),
         skipped: BTreeMap::new(),
+        cluster_dns: Default::default(),
     };
     checks.extend(dns.checks);
+    if let Some(cluster_dns) = cluster_dns {
+        checks.extend(cluster_dns.checks);
+        facts.cluster_dns = cluster_dns.facts;
+    }
     checks.push(api.check);
     checks.extend(objects.checks);
     checks.extend(reach.checks);
@@ -184,8 +213,10 @@ pub fn run(options: &Options, start: Instant) -> DiagnoseReport {
     }
 }
 
-fn read_resolver(options: &Options, deadline: Instant) -> Resolver {
-    let (conf, read_error) = match crate::input::read_text(&options.resolv_conf, deadline) {
+/// The pod's resolv.conf as both C libraries read it (an unreadable file reads as empty,
+/// and the error is kept for the report).
+pub fn read_resolver(path: &std::path::Path, deadline: Instant) -> Resolver {
+    let (conf, read_error) = match crate::input::read_text(path, deadline) {
         Ok(text) => (Some(resolvconf::parse(&text)), None),
         Err(e) => (None, Some(e.to_string())),
     };
@@ -205,7 +236,7 @@ fn read_resolver(options: &Options, deadline: Instant) -> Resolver {
 
 /// The probe's own identity (its namespace too: the short-name check depends on it), and
 /// the cluster domain its search list implies.
-fn probe_context(resolver: &Resolver) -> (ProbeContext, (String, Origin)) {
+pub fn probe_context(resolver: &Resolver) -> (ProbeContext, (String, Origin)) {
     let kube = resolver
         .conf
         .as_ref()

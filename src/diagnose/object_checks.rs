@@ -687,6 +687,7 @@ mod tests {
             objects: None,
             api: crate::kubeapi::Plan::Skip(crate::kubeapi::SkipReason::Declined),
             endpoints: Vec::new(),
+            dns_endpoints: Vec::new(),
             samples: 1,
             timeout: Duration::from_secs(1),
             deadline: Duration::from_secs(1),

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use super::dns_rules::{self, ClusterDns};
 use crate::report::{Cause, CheckId, Verdict};
 
 /// How a set of connection attempts to one destination went.
@@ -97,9 +98,41 @@ pub struct Facts {
     pub self_node: Option<String>,
     /// Why each check that did not run was skipped.
     pub skipped: BTreeMap<CheckId, String>,
+    /// What the DNS Service's own checks saw (they run when DNS fails or is slow).
+    pub cluster_dns: ClusterDns,
 }
 
 impl Facts {
+    /// `svcprobe dns`: no Service, only what the DNS Service's checks saw.
+    pub fn dns_only(
+        namespace: String,
+        cluster_dns: ClusterDns,
+        skipped: BTreeMap<CheckId, String>,
+    ) -> Facts {
+        let replies = cluster_dns.nameserver.as_ref().map(|s| s.replies);
+        Facts {
+            service: String::new(),
+            namespace,
+            dns_answers: replies.is_some_and(|r| !r.dead()),
+            dns_refused: replies.is_some_and(|r| r.refuses()),
+            kubernetes_default: Name::Unchecked,
+            short: Name::Unchecked,
+            namespaced: Name::Unchecked,
+            fqdn: Name::Unchecked,
+            service_in_objects: None,
+            target_port_undeclared: None,
+            ready_endpoints: None,
+            cluster_ip: None,
+            direct: None,
+            direct_not_probed: 0,
+            hairpin_ok: None,
+            endpoint_nodes: Vec::new(),
+            self_node: None,
+            skipped,
+            cluster_dns,
+        }
+    }
+
     /// Whether check `id` ran, so that a verdict may state its result.
     pub fn ran(&self, id: CheckId) -> bool {
         match id {
@@ -157,7 +190,7 @@ pub struct Line {
     pub would_run: Vec<CheckId>,
 }
 
-fn line(text: impl Into<String>, rests_on: &[CheckId]) -> Line {
+pub(super) fn line(text: impl Into<String>, rests_on: &[CheckId]) -> Line {
     Line {
         text: text.into(),
         rests_on: rests_on.to_vec(),
@@ -183,8 +216,8 @@ pub struct Rule {
 }
 
 use CheckId::{
-    ClusterIp, DnsFqdn, DnsKubernetesDefault, DnsNamespaced, DnsServer, DnsShort, Endpoints,
-    EndpointsDirect, Hairpin, ServiceDefinition,
+    ClusterIp, DnsFqdn, DnsKubernetesDefault, DnsNamespaced, DnsPaths, DnsServer, DnsShort,
+    Endpoints, EndpointsDirect, Hairpin, ServiceDefinition,
 };
 
 /// The verdict table, in the order the rules are tried.
@@ -195,12 +228,14 @@ pub const RULES: &[Rule] = &[
         when: service_ips_fail,
         says: service_ips_fail_says,
     },
-    Rule {
-        cause: Cause::DnsUnreachable,
-        reads: &[DnsServer],
-        when: |f| !f.dns_answers,
-        says: dns_silent_says,
-    },
+    dns_rules::PODS_DOWN,
+    dns_rules::SERVICE_BROKEN,
+    dns_rules::NODELOCAL_DOWN,
+    dns_rules::BLOCKED,
+    dns_rules::UDP_ONLY_BROKEN,
+    dns_rules::TCP_ONLY_BROKEN,
+    dns_rules::INTERMITTENT,
+    DNS_SILENT,
     Rule {
         cause: Cause::DnsUnreachable,
         reads: &[DnsFqdn, DnsKubernetesDefault],
@@ -296,6 +331,28 @@ pub const RULES: &[Rule] = &[
     },
 ];
 
+/// No DNS server answered, and the DNS Service's checks could not say why.
+const DNS_SILENT: Rule = Rule {
+    cause: Cause::DnsUnreachable,
+    reads: &[DnsServer, DnsPaths],
+    when: |f| !f.dns_answers,
+    says: dns_silent_says,
+};
+
+/// `svcprobe dns`: the DNS Service's rules alone, with every cause in play.
+pub const DNS_RULES: &[Rule] = &[
+    dns_rules::PODS_DOWN,
+    dns_rules::SERVICE_BROKEN,
+    dns_rules::NODELOCAL_DOWN,
+    dns_rules::BLOCKED,
+    dns_rules::UDP_ONLY_BROKEN,
+    dns_rules::TCP_ONLY_BROKEN,
+    dns_rules::INTERMITTENT,
+    dns_rules::UPSTREAM,
+    dns_rules::HEALTHY,
+    DNS_SILENT,
+];
+
 /// When no row matches.
 pub const UNKNOWN: Rule = Rule {
     cause: Cause::Unknown,
@@ -330,7 +387,11 @@ pub struct Explained {
 
 /// The first matching rule's verdict, with what it stands on.
 pub fn explain(facts: &Facts) -> Explained {
-    let rule = RULES.iter().find(|r| (r.when)(facts)).unwrap_or(&UNKNOWN);
+    explain_by(RULES, facts)
+}
+
+fn explain_by(rules: &[Rule], facts: &Facts) -> Explained {
+    let rule = rules.iter().find(|r| (r.when)(facts)).unwrap_or(&UNKNOWN);
     let said = (rule.says)(facts);
     let unchecked: Vec<CheckId> = rule
         .reads
@@ -350,7 +411,16 @@ pub fn explain(facts: &Facts) -> Explained {
 
 /// The verdict for `facts`.
 pub fn decide(facts: &Facts) -> Verdict {
-    let explained = explain(facts);
+    decide_by(RULES, facts)
+}
+
+/// The verdict of `svcprobe dns`: the DNS Service's rules alone.
+pub fn decide_dns(facts: &Facts) -> Verdict {
+    decide_by(DNS_RULES, facts)
+}
+
+fn decide_by(rules: &[Rule], facts: &Facts) -> Verdict {
+    let explained = explain_by(rules, facts);
     let mut summary = explained.claim.text;
     if !explained.unchecked.is_empty() {
         let gaps: Vec<String> = explained
@@ -462,12 +532,32 @@ fn dns_silent_says(f: &Facts) -> Said {
         "silently dropped"
     };
     let on = [DnsServer];
+    let policy = line(
+        format!(
+            "look for a NetworkPolicy or firewall dropping UDP/TCP 53 from namespace {}",
+            if f.cluster_dns.examined {
+                &f.cluster_dns.pod_namespace
+            } else {
+                &f.namespace
+            }
+        ),
+        &on,
+    );
+    if let Some(why) = dns_rules::why_unreachable(&f.cluster_dns) {
+        return Said {
+            claim: line(format!("no DNS server answered: queries were {how}; {why}"), &on),
+            steps: vec![
+                line("kubectl get pods,endpointslices -n kube-system -l k8s-app=kube-dns -o wide, then run again with --dns-endpoints POD_IP,...", &on),
+                policy,
+            ],
+        };
+    }
     Said {
         claim: line(format!("no DNS server answered: queries were {how}"), &on),
         steps: vec![
             line("check that the DNS pods run: kubectl get pods -n kube-system -l k8s-app=kube-dns", &on),
             line("check that the kube-dns Service has endpoints: kubectl get endpointslices -n kube-system -l kubernetes.io/service-name=kube-dns", &on),
-            line(format!("look for a NetworkPolicy or firewall dropping UDP/TCP 53 from namespace {}", f.namespace), &on),
+            policy,
         ],
     }
 }
@@ -790,6 +880,56 @@ fn healthy_says(f: &Facts) -> Said {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnose::dns_rules::{Burst, Replies, Server, Upstream};
+    use crate::report::{DnsReply, DnsRole, LookupStatus};
+
+    fn replies(udp: DnsReply, tcp: DnsReply) -> Replies {
+        Replies { udp, tcp }
+    }
+
+    fn server(address: &str, role: DnsRole, replies: Replies) -> Server {
+        Server {
+            address: address.into(),
+            role,
+            replies,
+        }
+    }
+
+    /// DNS fails; the DNS Service's checks ran and saw the nameserver answer `ns`.
+    fn dns_examined(f: &mut Facts, role: DnsRole, ns: Replies) {
+        f.dns_answers = ns.answers();
+        f.dns_refused = ns.refuses();
+        if !ns.answers() {
+            f.kubernetes_default = Name::Failed;
+            f.short = Name::Failed;
+            f.namespaced = Name::Failed;
+            f.fqdn = Name::Failed;
+        }
+        f.cluster_dns = ClusterDns {
+            examined: true,
+            nameserver: Some(server("10.0.0.10:53", role, ns)),
+            ..ClusterDns::default()
+        };
+    }
+
+    fn dns_endpoint(f: &mut Facts, replies: Replies) {
+        f.cluster_dns.ready_endpoints = Some(1);
+        f.cluster_dns.endpoints = vec![server("10.244.0.2:53", DnsRole::Endpoint, replies)];
+    }
+
+    const TIMEOUT: DnsReply = DnsReply::Timeout;
+    const REFUSED: DnsReply = DnsReply::Refused;
+    const ANSWERED: DnsReply = DnsReply::Answered;
+
+    fn burst(queries: u32, lost: u32) -> Option<Burst> {
+        Some(Burst {
+            queries,
+            lost,
+            parallel_loss_pct: 0,
+            reopen_loss_pct: 0,
+            race: false,
+        })
+    }
 
     fn ok(n: usize) -> Tally {
         Tally {
@@ -836,6 +976,7 @@ mod tests {
             endpoint_nodes: vec!["node-a".into(), "node-b".into()],
             self_node: None,
             skipped: BTreeMap::new(),
+            cluster_dns: ClusterDns::default(),
         }
     }
 
@@ -922,7 +1063,131 @@ mod tests {
             skip(f, EndpointsDirect);
             f.cluster_ip = Some(each(20, |t| t.other = 20));
         }),
+        (Cause::DnsPodsDown, |f| {
+            dns_examined(f, DnsRole::Nameserver, replies(REFUSED, REFUSED))
+        }),
+        (Cause::DnsPodsDown, |f| {
+            dns_examined(f, DnsRole::ClusterIp, replies(TIMEOUT, TIMEOUT));
+            dns_endpoint(f, replies(TIMEOUT, TIMEOUT));
+            f.cluster_dns.ready_endpoints = Some(0);
+        }),
+        (Cause::DnsPodsDown, |f| {
+            dns_examined(f, DnsRole::ClusterIp, replies(REFUSED, REFUSED));
+            dns_endpoint(f, replies(REFUSED, REFUSED));
+        }),
+        (Cause::DnsServiceBroken, |f| {
+            dns_examined(f, DnsRole::ClusterIp, replies(TIMEOUT, TIMEOUT));
+            dns_endpoint(f, replies(ANSWERED, ANSWERED));
+        }),
+        (Cause::NodelocalDnsDown, |f| {
+            dns_examined(f, DnsRole::NodeLocal, replies(REFUSED, REFUSED));
+            f.cluster_dns.cluster_ip = Some(server(
+                "10.0.0.10:53",
+                DnsRole::ClusterIp,
+                replies(ANSWERED, ANSWERED),
+            ));
+        }),
+        (Cause::DnsBlocked, |f| {
+            dns_examined(f, DnsRole::ClusterIp, replies(TIMEOUT, TIMEOUT));
+            dns_endpoint(f, replies(TIMEOUT, TIMEOUT));
+        }),
+        (Cause::DnsUdpOnlyBroken, |f| {
+            dns_examined(f, DnsRole::ClusterIp, replies(TIMEOUT, ANSWERED));
+            f.dns_answers = false;
+            f.cluster_dns.burst = burst(32, 32);
+        }),
+        (Cause::DnsTcpOnlyBroken, |f| {
+            // a pod with `options use-vc`: its lookups go over TCP
+            dns_examined(f, DnsRole::ClusterIp, replies(ANSWERED, TIMEOUT));
+            f.dns_answers = false;
+            f.fqdn = Name::Failed;
+        }),
+        (Cause::DnsIntermittent, |f| {
+            dns_examined(f, DnsRole::ClusterIp, replies(TIMEOUT, ANSWERED));
+            f.cluster_dns.burst = burst(64, 12);
+        }),
+        (Cause::DnsUnreachable, |f| {
+            dns_examined(f, DnsRole::ClusterIp, replies(TIMEOUT, TIMEOUT))
+        }),
     ];
+
+    /// `svcprobe dns`: the DNS Service's rules alone; every cause from them has a situation.
+    const DNS_SITUATIONS: &[(Cause, Change)] = &[
+        (Cause::Healthy, |f| {
+            dns_examined(f, DnsRole::ClusterIp, replies(ANSWERED, ANSWERED))
+        }),
+        (Cause::DnsUpstream, |f| {
+            dns_examined(f, DnsRole::ClusterIp, replies(ANSWERED, ANSWERED));
+            f.cluster_dns.upstream = Some(Upstream {
+                name: "example.com.".into(),
+                status: LookupStatus::ServFail,
+            });
+        }),
+        (Cause::DnsTcpOnlyBroken, |f| {
+            dns_examined(f, DnsRole::ClusterIp, replies(ANSWERED, TIMEOUT))
+        }),
+        (Cause::DnsUnreachable, |f| {
+            dns_examined(f, DnsRole::ClusterIp, replies(TIMEOUT, TIMEOUT))
+        }),
+        (Cause::DnsIntermittent, |f| {
+            dns_examined(f, DnsRole::ClusterIp, replies(ANSWERED, ANSWERED));
+            f.cluster_dns.burst = burst(32, 4);
+        }),
+    ];
+
+    #[test]
+    fn the_dns_command_reads_the_dns_rules_alone() {
+        for (cause, change) in DNS_SITUATIONS {
+            let mut facts = healthy();
+            change(&mut facts);
+            facts.cluster_dns.whole_cluster = true;
+            let only = Facts::dns_only(
+                facts.namespace.clone(),
+                facts.cluster_dns.clone(),
+                BTreeMap::new(),
+            );
+            let v = decide_dns(&only);
+            assert_eq!(v.cause, *cause, "{}", v.summary);
+        }
+        for (i, rule) in DNS_RULES.iter().enumerate() {
+            let reached = SITUATIONS.iter().chain(DNS_SITUATIONS).any(|(_, change)| {
+                let mut facts = healthy();
+                change(&mut facts);
+                facts.cluster_dns.whole_cluster = true;
+                let only = Facts::dns_only(String::new(), facts.cluster_dns, BTreeMap::new());
+                DNS_RULES.iter().position(|r| (r.when)(&only)) == Some(i)
+            });
+            assert!(
+                reached,
+                "no situation reaches DNS rule {i} ({})",
+                rule.cause
+            );
+        }
+        // In diagnose, a broken TCP or upstream alone is not the Service's cause.
+        for (_, change) in &DNS_SITUATIONS[..3] {
+            let mut facts = healthy();
+            change(&mut facts);
+            facts.dns_answers = true;
+            facts.fqdn = Name::Resolved;
+            facts.kubernetes_default = Name::Resolved;
+            assert_eq!(decide(&facts).cause, Cause::Healthy);
+        }
+    }
+
+    /// With nothing but a silent nameserver, the verdict says why it cannot narrow it down.
+    #[test]
+    fn dns_unreachable_says_what_would_tell_the_causes_apart() {
+        let mut facts = healthy();
+        dns_examined(&mut facts, DnsRole::ClusterIp, replies(TIMEOUT, TIMEOUT));
+        let v = decide(&facts);
+        assert_eq!(v.cause, Cause::DnsUnreachable);
+        assert!(v.summary.contains("--dns-endpoints"), "{}", v.summary);
+        assert!(
+            v.next_steps[0].contains("--dns-endpoints"),
+            "{:?}",
+            v.next_steps
+        );
+    }
 
     /// The checks whose facts a skip empties, and the phrases a summary may use only when
     /// that check ran.
@@ -968,7 +1233,8 @@ mod tests {
             assert_eq!(v.cause, *cause, "{}", v.summary);
             assert_eq!(v.next_steps.is_empty(), *cause == Cause::Healthy);
         }
-        for cause in Cause::ALL {
+        // dns-upstream is `svcprobe dns`'s alone (the_dns_command_reads_the_dns_rules_alone).
+        for cause in Cause::ALL.iter().filter(|c| **c != Cause::DnsUpstream) {
             assert!(
                 SITUATIONS.iter().any(|(c, _)| c == cause),
                 "no situation gets {cause}"

@@ -7,7 +7,9 @@
 use std::collections::BTreeSet;
 
 use super::Text;
-use crate::report::{Check, CheckId, CheckStatus, DiagnoseReport, Evidence, LookupStatus};
+use crate::report::{
+    Check, CheckId, CheckStatus, DiagnoseReport, Evidence, LookupStatus, Rcode, Verdict,
+};
 use crate::text::wrap;
 
 /// One entry of the checklist: a check, or DNS name checks that failed the same way.
@@ -31,43 +33,59 @@ impl Text for DiagnoseReport {
             r.cluster_domain_source.name()
         );
         wrap(&mut out, "", &head);
-        let mut hints_shown: BTreeSet<&str> = BTreeSet::new();
-        for entry in entries(&self.checks) {
-            let mark = super::mark(entry.status);
-            let line = match entry.ids.as_slice() {
-                [id] => format!("{mark} {id:<22} {}", entry.summary),
-                ids => {
-                    let ids: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
-                    format!("{mark} {}: {}", ids.join(", "), entry.summary)
-                }
-            };
-            wrap(&mut out, "       ", &line);
-            if let Some(hint) = entry.hint.filter(|h| hints_shown.insert(h)) {
-                wrap(&mut out, "         ", &format!("       -> {hint}"));
-            }
-        }
-        out.push('\n');
-        wrap(
-            &mut out,
-            "  ",
-            &format!("verdict: {}: {}", self.verdict.cause, self.verdict.summary),
-        );
-        for step in &self.verdict.next_steps {
-            wrap(&mut out, "    ", &format!("  - {step}"));
-        }
+        checklist(&mut out, &self.checks);
+        verdict(&mut out, &self.verdict);
         out
+    }
+}
+
+/// One line per entry (a mark, the ids, the summary), each hint once.
+pub(super) fn checklist(out: &mut String, checks: &[Check]) {
+    let mut hints_shown: BTreeSet<&str> = BTreeSet::new();
+    for entry in entries(checks) {
+        let mark = super::mark(entry.status);
+        let line = match entry.ids.as_slice() {
+            [id] => format!("{mark} {id:<22} {}", entry.summary),
+            ids => {
+                let ids: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
+                format!("{mark} {}: {}", ids.join(", "), entry.summary)
+            }
+        };
+        wrap(out, "       ", &line);
+        if let Some(hint) = entry.hint.filter(|h| hints_shown.insert(h)) {
+            wrap(out, "         ", &format!("       -> {hint}"));
+        }
+    }
+}
+
+/// The verdict after a blank line, and its next steps.
+pub(super) fn verdict(out: &mut String, verdict: &Verdict) {
+    out.push('\n');
+    wrap(
+        out,
+        "  ",
+        &format!("verdict: {}: {}", verdict.cause, verdict.summary),
+    );
+    for step in &verdict.next_steps {
+        wrap(out, "    ", &format!("  - {step}"));
     }
 }
 
 /// The checklist's entries: consecutive DNS name checks that fail with the same glibc
 /// status are one entry (their ids say which names; the status is how they failed), with
-/// the first one's hint.
+/// the first one's hint; `dns-server` joins them when its queries failed the same way.
 fn entries(checks: &[Check]) -> Vec<Entry<'_>> {
     let mut entries: Vec<Entry> = Vec::new();
     let mut group: Option<LookupStatus> = None;
     for check in checks {
         let failed_lookup = match (&check.evidence, check.status) {
             (Evidence::DnsName(e), CheckStatus::Fail) => Some(e.glibc.status),
+            (Evidence::DnsServer(e), CheckStatus::Fail) => match e.queries.first().map(|q| q.rcode)
+            {
+                Some(Rcode::Timeout) => Some(LookupStatus::Timeout),
+                Some(Rcode::Unreachable) => Some(LookupStatus::Unreachable),
+                _ => None,
+            },
             _ => None,
         };
         if let (Some(status), Some(last)) = (failed_lookup, entries.last_mut()) {

@@ -113,6 +113,11 @@ pub enum CheckId {
     DnsShort,
     DnsNamespaced,
     DnsFqdn,
+    DnsService,
+    DnsPaths,
+    DnsUpstream,
+    DnsBurst,
+    DnsSearchCost,
     Api,
     ServiceDefinition,
     Endpoints,
@@ -152,6 +157,14 @@ pub enum Cause {
     TrafficBlocked,
     Hairpin,
     Proxy,
+    DnsPodsDown,
+    DnsServiceBroken,
+    DnsBlocked,
+    DnsUdpOnlyBroken,
+    DnsTcpOnlyBroken,
+    DnsUpstream,
+    DnsIntermittent,
+    NodelocalDnsDown,
     Unknown,
 }
 
@@ -334,6 +347,141 @@ pub struct HairpinEvidence {
     pub verdict: Value,
 }
 
+// The DNS Service's checks (diagnose when DNS fails, and `svcprobe dns`).
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsServiceEvidence {
+    pub source: Option<DnsSource>,
+    pub cluster_ip: Option<String>,
+    pub endpoints: Vec<DnsEndpoint>,
+    pub requests: Vec<ApiRequest>,
+    #[serde(default)]
+    pub rbac_yaml: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DnsSource {
+    Objects,
+    Api,
+    Flag,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsEndpoint {
+    pub address: String,
+    pub ready: bool,
+    pub pod: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsPathsEvidence {
+    pub name: String,
+    pub servers: Vec<DnsPathProbe>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DnsRole {
+    Nameserver,
+    Nodelocal,
+    ClusterIp,
+    Endpoint,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsPathProbe {
+    pub server: String,
+    pub role: DnsRole,
+    pub in_resolv_conf: bool,
+    pub pod: Option<String>,
+    pub udp: DnsExchange,
+    pub tcp: DnsExchange,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DnsReply {
+    Answered,
+    Error,
+    Refused,
+    Timeout,
+    NotSent,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsExchange {
+    pub reply: DnsReply,
+    pub rcode: String,
+    pub duration_ms: f64,
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsUpstreamEvidence {
+    pub name: String,
+    pub queries: Vec<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsBurstEvidence {
+    pub server: String,
+    pub name: String,
+    pub timeout_ms: u64,
+    pub styles: Vec<BurstStyle>,
+    pub race_signature: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BurstStyle {
+    pub style: String,
+    pub lookups: u32,
+    pub queries: u32,
+    pub lost: u32,
+    pub lost_a: u32,
+    pub lost_aaaa: u32,
+    pub lost_one_of_pair: u32,
+    pub loss_ratio: f64,
+    pub latency_ms: Option<Latency>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSearchCostEvidence {
+    pub ndots: u32,
+    pub search: Vec<String>,
+    pub names: Vec<SearchCost>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchCost {
+    pub name: String,
+    pub libc: String,
+    pub queries: u32,
+    pub names_tried: u32,
+    pub status: String,
+    pub final_name: Option<String>,
+    pub duration_ms: f64,
+    pub cheaper: Option<CheaperLookup>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheaperLookup {
+    pub change: String,
+    pub queries: u32,
+}
+
 fn fits<T: DeserializeOwned>(value: &Value) -> Result<(), String> {
     T::deserialize(value).map(|_| ()).map_err(|e| e.to_string())
 }
@@ -361,7 +509,18 @@ fn evidence_fits(check: &Check) -> Result<(), String> {
         CheckId::EndpointsDirect => fits::<EndpointsDirectEvidence>(e),
         CheckId::Hairpin => fits::<HairpinEvidence>(e),
         CheckId::KubeProxy => fits::<Nothing>(e),
+        CheckId::DnsService => fits::<DnsServiceEvidence>(e),
+        CheckId::DnsPaths => fits::<DnsPathsEvidence>(e),
+        CheckId::DnsUpstream => fits::<DnsUpstreamEvidence>(e),
+        CheckId::DnsBurst => fits::<DnsBurstEvidence>(e),
+        CheckId::DnsSearchCost => fits::<DnsSearchCostEvidence>(e),
     }
+}
+
+/// Whether a check's evidence has its check's shape (for reports other than diagnose's
+/// that carry the same checks: `svcprobe dns`).
+pub fn check_fits(check: &Check) -> Result<(), String> {
+    evidence_fits(check)
 }
 
 /// `report` decoded into the mirror: panics, naming the field, on any drift.
