@@ -1271,6 +1271,10 @@ pub enum Evidence {
     DnsUpstream(DnsUpstreamEvidence),
     DnsBurst(DnsBurstEvidence),
     DnsSearchCost(DnsSearchCostEvidence),
+    /// `cluster-ip` of a UDP port svcprobe cannot speak to.
+    Udp(UdpEvidence),
+    /// `endpoints-direct` of such a port.
+    UdpEndpoints(UdpEndpointsEvidence),
     Nothing(NoEvidence),
 }
 
@@ -1390,7 +1394,28 @@ vocabulary! {
         Http = "http",
         /// The TCP handshake only.
         Tcp = "tcp",
+        /// A DNS question over UDP (a UDP Service port 53): any response is an answer.
+        Dns = "dns",
     }
+}
+
+/// `cluster-ip` and each endpoint of `endpoints-direct` for a UDP port without a protocol
+/// svcprobe speaks: one empty datagram, and the ICMP error it drew, if any.
+#[derive(Debug, Serialize)]
+pub struct UdpEvidence {
+    /// `ip:port`.
+    pub address: String,
+    /// `icmp`, `reply`, `nothing` or `not-sent`.
+    pub heard: &'static str,
+    pub icmp: Option<IcmpReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// `endpoints-direct` for such a port.
+#[derive(Debug, Serialize)]
+pub struct UdpEndpointsEvidence {
+    pub endpoints: Vec<UdpEvidence>,
 }
 
 /// `cluster-ip`: the samples sent to the Service IP and what answered.

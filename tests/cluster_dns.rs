@@ -15,12 +15,14 @@ use std::thread;
 
 use common::bin;
 use common::diagnose::{cause, check, check_fits, Check};
+use common::kubeapi::{FakeApiServer, FIXTURES};
 use common::testbed::{describe, Testbed, CLIENT, CLIENT_B, DNS_POD, DNS_POD_IP, NODELOCAL_IP};
 use serde::Deserialize;
 use serde_json::Value;
 
 const KUBE_DNS: &str = include_str!("fixtures/objects/kube-dns.json");
 const HOSTNAMES: &str = include_str!("fixtures/objects/hostnames.json");
+const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.svcprobe-test-token-never-printed.c2ln";
 
 /// The `svcprobe dns` report: every field pinned, its checks' evidence by id.
 #[derive(Debug, Deserialize)]
@@ -261,6 +263,22 @@ fn dns_pods_down_and_dns_blocked() {
             ),
         ]
     );
+    // kubelet's ndots:5 sends example.com through 3 search domains first: 8 queries, where
+    // example.com. sends 2; `kubernetes` resolves on the first domain.
+    let costs = &check(&healthy[0], "dns-search-cost")["evidence"]["names"];
+    let cost = |name: &str| {
+        costs
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["name"] == name && c["libc"] == "glibc")
+            .cloned()
+            .unwrap_or_else(|| panic!("{name}: {costs:#}"))
+    };
+    assert_eq!(cost("example.com")["queries"], 8, "{costs:#}");
+    assert_eq!(cost("example.com")["cheaper"]["queries"], 2, "{costs:#}");
+    assert_eq!(cost("kubernetes")["queries"], 2, "{costs:#}");
+    assert_eq!(cost("kubernetes")["cheaper"], Value::Null, "{costs:#}");
     let burst = &check(&healthy[0], "dns-burst")["evidence"];
     for style in burst["styles"].as_array().expect("styles") {
         assert_eq!(style["lost"], 0, "{burst:#}");
@@ -418,4 +436,142 @@ fn nodelocal_cache() {
     assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
     assert!(text.contains("[ ok ] dns-paths"), "{text}");
     assert!(text.contains("verdict: healthy"), "{text}");
+}
+
+/// A UDP Service port: DNS on 53 (`diagnose kube-dns -n kube-system` works end to end),
+/// and for any other UDP port an honest skip with the ICMP errors one datagram drew.
+#[test]
+fn udp_service_ports() {
+    let bed = Testbed::up();
+    let files = objects(&bed);
+    let dns_objects = files.dns.display().to_string();
+    let report = run(
+        &bed,
+        CLIENT,
+        &[
+            "diagnose",
+            "kube-dns",
+            "-n",
+            "kube-system",
+            "--objects",
+            &dns_objects,
+        ],
+    );
+    assert_eq!(cause(&report), "healthy", "{report:#}");
+    let samples = &check(&report, "cluster-ip")["evidence"];
+    assert_eq!(samples["protocol"], "dns", "{samples:#}");
+    assert_eq!(samples["outcomes"]["ok"], samples["samples"], "{samples:#}");
+    let direct = &check(&report, "endpoints-direct")["evidence"]["endpoints"][0];
+    assert_eq!(direct["address"], format!("{DNS_POD_IP}:53"));
+    assert_eq!(direct["ok"], true, "{direct:#}");
+
+    // The same Service on a UDP port nothing listens on, and no kube-proxy rule covers.
+    let mut moved: Value = serde_json::from_str(KUBE_DNS).expect("fixture");
+    for item in moved["items"].as_array_mut().into_iter().flatten() {
+        if item["kind"] == "Service" {
+            item["spec"]["ports"] = serde_json::json!([
+                { "name": "syslog", "port": 5514, "protocol": "UDP", "targetPort": 5514 }
+            ]);
+        }
+        if item["kind"] == "EndpointSlice" {
+            item["ports"] =
+                serde_json::json!([{ "name": "syslog", "port": 5514, "protocol": "UDP" }]);
+        }
+    }
+    let path = bed.scratch_dir().join("syslog.json");
+    std::fs::write(&path, moved.to_string()).expect("write");
+    let path = path.display().to_string();
+    let report = run(
+        &bed,
+        CLIENT,
+        &[
+            "diagnose",
+            "kube-dns",
+            "-n",
+            "kube-system",
+            "--objects",
+            &path,
+        ],
+    );
+    let vip = check(&report, "cluster-ip");
+    assert_eq!(vip["status"], "skip", "{vip:#}");
+    assert!(
+        vip["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cannot confirm"),
+        "{vip:#}"
+    );
+    // No rule for 10.0.0.10:5514: the node routes it out and it is lost, silently.
+    assert_eq!(vip["evidence"]["heard"], "nothing", "{vip:#}");
+    let direct = &check(&report, "endpoints-direct")["evidence"]["endpoints"][0];
+    assert_eq!(direct["heard"], "icmp", "{direct:#}");
+    assert_eq!(direct["icmp"]["from"], DNS_POD_IP, "{direct:#}");
+    assert_eq!(
+        direct["icmp"]["description"], "port-unreachable",
+        "{direct:#}"
+    );
+    assert_ne!(cause(&report), "healthy", "{report:#}");
+}
+
+/// The DNS Service read from the API server (the stand-in of tests/common/kubeapi.rs, in the
+/// client pod), and a 403 in kube-system: a skip naming the exact Role to grant.
+#[test]
+fn the_dns_service_from_the_api_and_rbac() {
+    let bed = Testbed::up();
+    let server = FakeApiServer::start("127.0.0.1:0", Some(&bed.netns(CLIENT)), TOKEN);
+    server.set(|b| b.also = Some(KUBE_DNS));
+    let token = bed.scratch_dir().join("token");
+    std::fs::write(&token, format!("{TOKEN}\n")).expect("token");
+    let url = format!("https://127.0.0.1:{}", server.addr.port());
+    let token = token.display().to_string();
+    let ca = format!("{FIXTURES}/ca.pem");
+    let api = [
+        "dns",
+        "--timeout",
+        "2s",
+        "--api-server",
+        &url,
+        "--token-file",
+        &token,
+        "--cacert",
+        &ca,
+    ];
+    bed.break_("dns-vip-missing");
+    let report = run(&bed, CLIENT, &api);
+    assert_eq!(cause(&report), "dns-service-broken", "{report:#}");
+    let service = &check(&report, "dns-service")["evidence"];
+    assert_eq!(service["source"], "api", "{service:#}");
+    assert_eq!(service["endpoints"][0]["pod"], DNS_POD, "{service:#}");
+    let listed = service["requests"][1]["path"].as_str().unwrap_or_default();
+    assert!(
+        listed.starts_with("/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices?")
+            && listed.contains("kube-dns"),
+        "{service:#}"
+    );
+
+    server.set(|b| b.forbidden_namespaces = vec!["kube-system"]);
+    let report = run(&bed, CLIENT, &api);
+    assert_eq!(cause(&report), "dns-unreachable", "{report:#}");
+    let service = check(&report, "dns-service");
+    assert_eq!(service["status"], "skip", "{service:#}");
+    assert_eq!(
+        service["evidence"]["requests"][0]["status"], 403,
+        "{service:#}"
+    );
+    let hint = service["hint"].as_str().unwrap_or_default();
+    assert!(
+        hint.contains("kubectl create role svcprobe-dns-read -n kube-system --verb=get,list --resource=services,endpointslices.discovery.k8s.io")
+            && hint.contains("--serviceaccount=default:default"),
+        "{hint}"
+    );
+    let yaml = service["evidence"]["rbac_yaml"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        yaml.contains("  name: svcprobe-dns-read\n  namespace: kube-system\n"),
+        "{yaml}"
+    );
+    // The Role deploy/rbac.yaml ships is the one printed.
+    assert!(include_str!("../deploy/rbac.yaml").contains(yaml), "{yaml}");
 }

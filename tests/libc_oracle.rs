@@ -962,3 +962,93 @@ fn with_a_silent_first_server_glibc_waits_and_musl_does_not() {
     assert_eq!(report.answer.app_wait_ms, 1000, "{:?}", report.answer);
     assert_eq!(report.other_libc.app_wait_ms, 0, "{:?}", report.other_libc);
 }
+
+/// `svcprobe dns`'s `dns-search-cost`: the queries it says each library sends for a name
+/// outside the cluster and for a short Service name, under kubelet's resolv.conf, are the
+/// queries glibc and musl really send (BIND's query log), and so is the cheaper lookup it
+/// names (the name written absolute).
+#[test]
+fn the_search_lists_cost_is_what_the_libraries_send() {
+    let (glibc_program, musl_program) = programs().clone();
+    let mut cluster = String::from(
+        "$TTL 30\n@ 5 IN SOA ns. h. 1 1800 900 604800 5\n@ IN NS ns.\nready IN A 10.53.9.9\n",
+    );
+    for service in ["svc-g", "svc-m", "kubernetes"] {
+        cluster.push_str(&format!("{service}.default.svc IN A 10.53.1.1\n"));
+    }
+    let root = "$TTL 30\n. 5 IN SOA ns. h. 1 1800 900 604800 5\n. IN NS ns.\nns. IN A 10.53.0.1\n";
+    let lab = Lab::up(&cluster, root, &[], &[]);
+    let conf = kubelet_conf();
+    let program = |path: &PathBuf| path.to_str().expect("path").to_string();
+    let (glibc, musl) = (program(&glibc_program), program(&musl_program));
+    // One at a time, so that the query log tells each lookup's queries apart.
+    for (who, program, name) in [
+        ("g", &glibc, "ext-g.test"),
+        ("g", &glibc, "svc-g"),
+        ("g", &glibc, "ext-abs-g.test."),
+        ("m", &musl, "ext-m.test"),
+        ("m", &musl, "svc-m"),
+    ] {
+        let out = lab.run(who, &conf, &[program, name]);
+        assert!(out.status.code().is_some(), "{}", describe(&out));
+    }
+    let ours = lab.run(
+        "s",
+        &conf,
+        &[bin::svcprobe(), "dns", "--external-name", "ext-s.test"],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&ours.stdout)
+        .unwrap_or_else(|e| panic!("not a dns report ({e}): {}", describe(&ours)));
+    let log = lab.query_log();
+    let sent = |label: &str| {
+        log.iter()
+            .filter(|q| q.name.starts_with(&format!("{label}.")))
+            .count() as u64
+    };
+    let costs = report["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["id"] == "dns-search-cost")
+        .map(|c| c["evidence"]["names"].clone())
+        .unwrap_or_else(|| panic!("no dns-search-cost: {report:#}"));
+    let claim = |name: &str, libc: &str| {
+        costs
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["name"] == name && c["libc"] == libc)
+            .cloned()
+            .unwrap_or_else(|| panic!("no cost of {name} for {libc}: {costs:#}"))
+    };
+    for (libc, external, service) in [
+        ("glibc", "ext-g.test", "svc-g"),
+        ("musl", "ext-m.test", "svc-m"),
+    ] {
+        assert_eq!(
+            claim("ext-s.test", libc)["queries"].as_u64(),
+            Some(sent(external)),
+            "{libc}, a name outside the cluster: {log:?}"
+        );
+        assert_eq!(
+            claim("kubernetes", libc)["queries"].as_u64(),
+            Some(sent(service)),
+            "{libc}, a short Service name: {log:?}"
+        );
+    }
+    // The name as written costs 8 queries (3 search domains, then as-is), absolute 2.
+    assert_eq!(sent("ext-g.test"), 8, "{log:?}");
+    let cheaper = &claim("ext-s.test", "glibc")["cheaper"];
+    assert_eq!(
+        cheaper["queries"].as_u64(),
+        Some(sent("ext-abs-g.test")),
+        "{cheaper:#}"
+    );
+    assert!(
+        cheaper["change"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ext-s.test."),
+        "{cheaper:#}"
+    );
+}

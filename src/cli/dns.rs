@@ -5,8 +5,10 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::diagnose;
 use super::flags::{Default, Flag, Matches};
 use super::{parse_count, parse_duration, path_or, Spec, DEFAULT_RESOLV_CONF, RESOLV_CONF};
+use crate::kubeapi::ApiArgs;
 
 /// `--dns-endpoints`: the DNS pods' addresses, when no objects or API read say.
 pub const DNS_ENDPOINTS: Flag = Flag::value(
@@ -45,15 +47,21 @@ pub const SPEC: Spec = Spec {
     about: "\
 The guide's \"debug the DNS Service instead\": finds the DNS path this pod uses
 (its nameserver, a NodeLocal DNSCache at 169.254.20.10, the ClusterIP of
-kube-system/kube-dns and its pods, from --objects or --dns-endpoints), asks each
-over UDP and over TCP, asks a name outside the cluster, sends a burst of
-lookups glibc's way (A+AAAA from one socket) and single-request-reopen's, and
-names the broken part: dns-pods-down, dns-service-broken, nodelocal-dns-down,
+kube-system/kube-dns and its pods, from the API server, --objects or
+--dns-endpoints), asks each over UDP and over TCP, asks a name outside the
+cluster, sends a burst of lookups glibc's way (A+AAAA from one socket) and
+single-request-reopen's, counts the queries the search list costs, and names
+the broken part: dns-pods-down, dns-service-broken, nodelocal-dns-down,
 dns-blocked, dns-udp-only-broken, dns-tcp-only-broken, dns-intermittent,
 dns-upstream, or dns-unreachable when they cannot be told apart. diagnose runs
 the same checks when DNS fails or is slow.",
     flags: &[
         OBJECTS,
+        diagnose::API,
+        diagnose::NO_API,
+        diagnose::API_SERVER,
+        diagnose::TOKEN_FILE,
+        diagnose::CACERT,
         DNS_ENDPOINTS,
         EXTERNAL_NAME,
         COUNT,
@@ -68,6 +76,8 @@ the same checks when DNS fails or is slow.",
 pub struct DnsArgs {
     /// `-` is standard input.
     pub objects: Option<PathBuf>,
+    /// Whether and how to read kube-system/kube-dns from the API server.
+    pub api: ApiArgs,
     pub dns_endpoints: Vec<IpAddr>,
     pub external_name: String,
     pub count: u32,
@@ -80,8 +90,10 @@ pub fn parse_dns(m: &Matches) -> Result<DnsArgs, String> {
     if let Some(extra) = m.operands.first() {
         return Err(format!("unexpected argument `{}`", extra.to_string_lossy()));
     }
+    let objects = m.os(&OBJECTS).map(PathBuf::from);
     Ok(DnsArgs {
-        objects: m.os(&OBJECTS).map(PathBuf::from),
+        api: diagnose::parse_api(m, objects.is_some())?,
+        objects,
         dns_endpoints: m.get(&DNS_ENDPOINTS, parse_ips)?.unwrap_or_default(),
         external_name: m
             .get(&EXTERNAL_NAME, parse_external_name)?
@@ -154,6 +166,7 @@ mod tests {
             "--timeout 0",
             "--count 0",
             "--count 257",
+            "--objects - --api",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

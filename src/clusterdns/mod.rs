@@ -5,27 +5,38 @@
 //! verdict (`diagnose::dns_rules`). Used by `diagnose` when DNS fails or is slow, and by
 //! `svcprobe dns` always.
 
+pub mod api;
 pub mod burst;
 pub mod paths;
+pub mod search_cost;
 pub mod service;
 pub mod upstream;
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::diagnose::dns_rules::ClusterDns;
-use crate::dns::millis;
+use crate::dns::{millis, QuerySettings};
 use crate::k8s::Objects;
+use crate::kubeapi::{rbac, ApiConfig, ApiError};
 use crate::probe::pool;
 use crate::report::{
-    Check, CheckId, CheckStatus, DnsReply, DnsRole, DnsServiceEvidence, DnsSource, Evidence,
+    ApiRequest, Check, CheckId, CheckStatus, DnsReply, DnsRole, DnsServiceEvidence, DnsSource,
+    Evidence,
 };
+use crate::resolvconf::Effective;
 use service::DnsService;
 
 /// What the cluster DNS checks need.
 pub struct Inputs<'a> {
     /// glibc's nameservers from resolv.conf, in order.
     pub nameservers: &'a [SocketAddr],
+    /// resolv.conf as each library reads it (search list, ndots), for the search's cost.
+    pub glibc: &'a Effective,
+    pub musl: &'a Effective,
+    /// A Service name as an application in this pod writes it (short in its namespace).
+    pub service_name: &'a str,
     pub cluster_domain: &'a str,
     /// The probing pod's namespace.
     pub pod_namespace: &'a str,
@@ -33,6 +44,10 @@ pub struct Inputs<'a> {
     pub objects: Option<&'a Objects>,
     /// `--dns-endpoints`.
     pub dns_endpoints: &'a [IpAddr],
+    /// Where to read kube-system/kube-dns from when neither of those says.
+    pub api: Option<&'a ApiConfig>,
+    /// For the API server's host name, if it is one.
+    pub resolv_conf: &'a Path,
     /// A name outside the cluster, for the forwarders.
     pub external_name: &'a str,
     /// Lookups per style in the burst.
@@ -97,6 +112,28 @@ pub fn run(inputs: &Inputs) -> ClusterDnsResult {
         checks.push(b.check);
         b.facts
     });
+    // What the search list costs, where the nameserver answers at all.
+    if nameserver
+        .as_ref()
+        .is_some_and(|s| s.replies.udp == DnsReply::Answered)
+    {
+        checks.push(search_cost::run(&search_cost::Plan {
+            glibc: inputs.glibc,
+            musl: inputs.musl,
+            settings: QuerySettings {
+                servers: inputs.nameservers.to_vec(),
+                timeout: inputs.timeout,
+                deadline: inputs.deadline,
+                tcp: false,
+                edns: false,
+            },
+            names: [
+                inputs.external_name.trim_end_matches('.').to_string(),
+                inputs.service_name.to_string(),
+            ],
+            cluster_domain: inputs.cluster_domain,
+        }));
+    }
     let facts = ClusterDns {
         examined: true,
         whole_cluster: inputs.whole_cluster,
@@ -119,32 +156,52 @@ pub fn run(inputs: &Inputs) -> ClusterDnsResult {
     ClusterDnsResult { checks, facts }
 }
 
-/// The DNS Service from the objects and the flag, and its `dns-service` check.
+/// The DNS Service from the objects, the flag or the API server, and its `dns-service`
+/// check.
 fn dns_service(inputs: &Inputs) -> (DnsService, Check) {
     let from_objects = inputs
         .objects
         .and_then(|o| DnsService::from_objects(o, DnsSource::Objects));
-    let service = match (from_objects, inputs.dns_endpoints) {
-        (Some(objects), []) => objects,
-        (objects, []) => {
+    let (service, requests) = match (from_objects, inputs.dns_endpoints, inputs.api) {
+        (Some(objects), [], _) => (objects, Vec::new()),
+        (objects, [_, ..], _) => (
+            DnsService {
+                cluster_ip: objects.and_then(|o| o.cluster_ip),
+                ..DnsService::from_flag(inputs.dns_endpoints)
+            },
+            Vec::new(),
+        ),
+        (None, [], Some(config)) if inputs.objects.is_none() => {
+            // The API read gets at most 2 s of the deadline: DNS is what is being debugged.
+            let until = inputs.deadline.min(Instant::now() + API_TIME);
+            let read = api::read(config, inputs.resolv_conf, until);
+            match read.service {
+                Ok(service) => (service, read.requests),
+                Err(error) => {
+                    return (
+                        DnsService::default(),
+                        api_failed(inputs, error, read.requests),
+                    )
+                }
+            }
+        }
+        (None, [], _) => {
             let why = if inputs.objects.is_some() {
                 "no kube-system/kube-dns in the objects"
             } else {
                 "DNS Service endpoints unknown"
             };
+            let summary = format!("{why}: give `kubectl get service,endpointslices -n kube-system -l k8s-app=kube-dns -o json` in --objects, or --dns-endpoints IP,...");
             return (
                 DnsService::default(),
                 dns_service_check(
-                    &objects.unwrap_or_default(),
+                    &DnsService::default(),
                     CheckStatus::Skip,
-                    format!("{why}: give `kubectl get service,endpointslices -n kube-system -l k8s-app=kube-dns -o json` in --objects, or --dns-endpoints IP,..."),
+                    summary,
+                    Vec::new(),
                 ),
             );
         }
-        (objects, flagged) => DnsService {
-            cluster_ip: objects.and_then(|o| o.cluster_ip),
-            ..DnsService::from_flag(flagged)
-        },
     };
     let ready = service.ready().unwrap_or_default();
     let total = service.endpoints.as_ref().map_or(0, Vec::len);
@@ -160,11 +217,40 @@ fn dns_service(inputs: &Inputs) -> (DnsService, Check) {
     };
     let summary =
         format!("kube-system/kube-dns: {vip}{ready} of {total} endpoint(s) ready (from {source})");
-    let check = dns_service_check(&service, status, summary);
+    let check = dns_service_check(&service, status, summary, requests);
     (service, check)
 }
 
-fn dns_service_check(service: &DnsService, status: CheckStatus, summary: String) -> Check {
+/// The time the read of kube-system/kube-dns may take at most.
+const API_TIME: Duration = Duration::from_secs(2);
+
+/// `dns-service` when the API read failed: a skip; after a 403, with the Role to grant.
+fn api_failed(inputs: &Inputs, error: ApiError, requests: Vec<ApiRequest>) -> Check {
+    let mut check = dns_service_check(
+        &DnsService::default(),
+        CheckStatus::Skip,
+        format!("kube-system/kube-dns not read from the API server: {error}"),
+        requests,
+    );
+    if let ApiError::Forbidden { user, .. } = &error {
+        let user = user.as_deref();
+        check.hint = Some(format!(
+            "RBAC does not let this pod read kube-system/kube-dns; allow it with: {} (or apply deploy/rbac.yaml's kube-system Role; it is in this check's evidence.rbac_yaml)",
+            rbac::dns_rbac_commands(inputs.pod_namespace, user)
+        ));
+        if let Evidence::DnsService(evidence) = &mut check.evidence {
+            evidence.rbac_yaml = Some(rbac::dns_rbac_yaml(inputs.pod_namespace, user));
+        }
+    }
+    check
+}
+
+fn dns_service_check(
+    service: &DnsService,
+    status: CheckStatus,
+    summary: String,
+    requests: Vec<ApiRequest>,
+) -> Check {
     let hint = match status {
         CheckStatus::Fail => Some("kubectl get pods -n kube-system -l k8s-app=kube-dns -o wide: are the DNS pods running and ready?".to_string()),
         _ => None,
@@ -177,7 +263,7 @@ fn dns_service_check(service: &DnsService, status: CheckStatus, summary: String)
             source: service.source,
             cluster_ip: service.cluster_ip.map(|ip| ip.to_string()),
             endpoints: service.evidence(),
-            requests: Vec::new(),
+            requests,
             rbac_yaml: None,
         }),
         hint,

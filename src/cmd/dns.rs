@@ -10,6 +10,7 @@ use crate::diagnose::{probe_context, read_resolver};
 use crate::dns::millis;
 use crate::error::Error;
 use crate::input;
+use crate::kubeapi::Plan;
 use crate::report::{Cause, CheckStatus, DnsReport, Envelope, SCHEMA_VERSION};
 
 pub fn run(args: &DnsArgs) -> Result<Envelope<DnsReport>, Error> {
@@ -19,14 +20,29 @@ pub fn run(args: &DnsArgs) -> Result<Envelope<DnsReport>, Error> {
         None => None,
         Some(path) => Some(input::read_objects(path, deadline)?),
     };
+    let api = Plan::decide(&args.api, objects.is_some());
     let resolver = read_resolver(&args.resolv_conf, deadline);
     let (context, (cluster_domain, _)) = probe_context(&resolver);
+    // kubernetes.default as an application in this pod would write it
+    let service_name = if context.namespace == "default" {
+        "kubernetes"
+    } else {
+        "kubernetes.default"
+    };
     let result = clusterdns::run(&Inputs {
         nameservers: &resolver.servers,
+        glibc: &resolver.glibc,
+        musl: &resolver.musl,
+        service_name,
         cluster_domain: &cluster_domain,
         pod_namespace: &context.namespace,
         objects: objects.as_ref(),
         dns_endpoints: &args.dns_endpoints,
+        api: match &api {
+            Plan::Read(config) => Some(config),
+            _ => None,
+        },
+        resolv_conf: &args.resolv_conf,
         external_name: &args.external_name,
         burst: args.count,
         timeout: args.timeout,

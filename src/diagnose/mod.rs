@@ -129,10 +129,19 @@ pub fn run(options: &Options, start: Instant) -> DiagnoseReport {
         .cluster_ip
         .clone()
         .or_else(|| dns.fqdn_address.clone());
+    // The Service as an application in this pod would write it.
+    let service_name = if namespace == context.namespace {
+        options.service.name.clone()
+    } else {
+        format!("{}.{namespace}", options.service.name)
+    };
     let plan = reach::Plan {
         vip,
         port,
         http: objects.http.unwrap_or(matches!(port, 80 | 8080)),
+        udp: objects
+            .udp
+            .then(|| (port == 53).then(|| clusterdns::paths::control_name(&cluster_domain))),
         backends: objects.backends.clone(),
         no_backends: objects.no_backends.clone(),
         pod_ip: context.pod_ip.clone(),
@@ -147,10 +156,18 @@ pub fn run(options: &Options, start: Instant) -> DiagnoseReport {
             dns.troubled.then(|| {
                 clusterdns::run(&clusterdns::Inputs {
                     nameservers: &resolver.servers,
+                    glibc: &resolver.glibc,
+                    musl: &resolver.musl,
+                    service_name: &service_name,
                     cluster_domain: &cluster_domain,
                     pod_namespace: &context.namespace,
                     objects: options.objects.as_ref(),
                     dns_endpoints: &options.dns_endpoints,
+                    api: match &options.api {
+                        kubeapi::Plan::Read(config) => Some(config),
+                        _ => None,
+                    },
+                    resolv_conf: &options.resolv_conf,
                     external_name: clusterdns::upstream::EXTERNAL_NAME,
                     burst: clusterdns::burst::DEFAULT_LOOKUPS,
                     timeout: options.timeout.min(dns_checks::DNS_TIMEOUT),

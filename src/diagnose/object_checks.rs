@@ -23,6 +23,8 @@ pub struct ObjectResult {
     pub cluster_ip: Option<String>,
     /// Whether the port speaks HTTP, when its name or appProtocol says.
     pub http: Option<bool>,
+    /// The Service port's protocol is UDP.
+    pub udp: bool,
     pub target_port_undeclared: Option<String>,
     pub ready_endpoints: Option<usize>,
     /// Endpoints to probe directly: from the objects, else from `--endpoints`.
@@ -98,6 +100,7 @@ pub fn run(options: &Options, objects: Option<&Objects>, source: &Source) -> Obj
             port: None,
             cluster_ip: None,
             http: None,
+            udp: false,
             target_port_undeclared: None,
             ready_endpoints: None,
             no_backends: or_given(&given, "the Service does not exist"),
@@ -133,6 +136,7 @@ pub fn run(options: &Options, objects: Option<&Objects>, source: &Source) -> Obj
         port: port.map(|p| p.port),
         cluster_ip,
         http,
+        udp: port.is_some_and(|p| p.protocol.as_deref() == Some("UDP")),
         target_port_undeclared,
         ready_endpoints: ready,
         no_backends: why_none,
@@ -178,6 +182,7 @@ fn without_objects(given: Vec<Backend>, options: &Options, source: &Source) -> O
         port: None,
         cluster_ip: None,
         http: None,
+        udp: false,
         target_port_undeclared: None,
         ready_endpoints: ready,
         no_backends: or_given(

@@ -10,16 +10,18 @@ use std::time::{Duration, Instant};
 
 use super::verdict::{Direct, Tally};
 use crate::dns::millis;
+use crate::dns::transport::Outcome;
 use crate::hairpin;
 use crate::k8s::Backend;
 use crate::probe::agent::{Prober, Settings};
 use crate::probe::connect;
 use crate::probe::pool::{self, SpawnError};
 use crate::probe::stats::latency_stats;
+use crate::probe::udp::{self, Heard};
 use crate::report::{
     listed, Check, CheckId, CheckStatus, ClusterIpEvidence, DirectEndpoint,
     EndpointsDirectEvidence, Evidence, HairpinEvidence, HairpinStatus, ProbeProtocol,
-    SampleOutcome,
+    SampleOutcome, UdpEndpointsEvidence, UdpEvidence,
 };
 use crate::text::{count, of};
 
@@ -34,6 +36,9 @@ pub struct Plan {
     pub port: u16,
     /// Send GET / on each connection to learn which backend answered.
     pub http: bool,
+    /// The Service port is UDP: a DNS question when it is port 53 (`Some(name)`), else
+    /// nothing to speak (`Some(None)`): one datagram for the ICMP it may draw.
+    pub udp: Option<Option<String>>,
     pub backends: Vec<Backend>,
     /// Why `backends` is empty, when it is: the skip reason of `endpoints-direct`.
     pub no_backends: String,
@@ -65,6 +70,9 @@ struct Attempt {
 }
 
 pub fn run(plan: &Plan) -> ReachResult {
+    if let Some(None) = &plan.udp {
+        return udp_unspoken(plan);
+    }
     let vip = plan
         .vip
         .as_deref()
@@ -125,7 +133,7 @@ pub fn run(plan: &Plan) -> ReachResult {
             None
         }
         (Some(addr), Some((samples, _))) => {
-            let (check, tally) = cluster_ip(addr, plan.http, &samples);
+            let (check, tally) = cluster_ip(addr, wire(plan), &samples);
             checks.push(check);
             Some(tally)
         }
@@ -226,6 +234,9 @@ fn one(addr: SocketAddr, plan: &Plan) -> Attempt {
         };
     };
     let timeout = left.min(plan.timeout);
+    if let Some(Some(name)) = &plan.udp {
+        return dns_attempt(addr, name, timeout);
+    }
     if plan.http {
         let prober = Prober::new(&Settings::plain(addr, timeout));
         let url = format!("http://{addr}/");
@@ -337,7 +348,7 @@ fn outcome_counts(attempts: &[Attempt]) -> BTreeMap<SampleOutcome, usize> {
 }
 
 /// `cluster-ip`: the samples sent to the Service IP, which backends answered, how fast.
-fn cluster_ip(addr: SocketAddr, http: bool, samples: &[Attempt]) -> (Check, Tally) {
+fn cluster_ip(addr: SocketAddr, wire: Wire, samples: &[Attempt]) -> (Check, Tally) {
     let t = tally(samples);
     let mut backends: BTreeMap<String, usize> = BTreeMap::new();
     for identity in samples.iter().filter_map(|a| a.identity.clone()) {
@@ -389,7 +400,7 @@ fn cluster_ip(addr: SocketAddr, http: bool, samples: &[Attempt]) -> (Check, Tall
     };
     let evidence = Evidence::ClusterIp(ClusterIpEvidence {
         address: addr.to_string(),
-        protocol: protocol(http),
+        protocol: protocol(wire),
         samples: t.attempts,
         outcomes: outcome_counts(samples),
         backends,
@@ -440,11 +451,141 @@ fn first_few(items: &[String]) -> String {
     }
 }
 
-fn protocol(http: bool) -> ProbeProtocol {
-    if http {
-        ProbeProtocol::Http
-    } else {
-        ProbeProtocol::Tcp
+fn protocol(wire: Wire) -> ProbeProtocol {
+    match wire {
+        Wire::Http => ProbeProtocol::Http,
+        Wire::Tcp => ProbeProtocol::Tcp,
+        Wire::Dns => ProbeProtocol::Dns,
+    }
+}
+
+/// What the attempts speak.
+#[derive(Clone, Copy)]
+enum Wire {
+    Http,
+    Tcp,
+    Dns,
+}
+
+fn wire(plan: &Plan) -> Wire {
+    match (&plan.udp, plan.http) {
+        (Some(_), _) => Wire::Dns,
+        (None, true) => Wire::Http,
+        (None, false) => Wire::Tcp,
+    }
+}
+
+/// One DNS question over UDP: any response (NXDOMAIN, SERVFAIL too) is the server
+/// answering; a refusal is the ICMP port unreachable of a closed port.
+fn dns_attempt(addr: SocketAddr, name: &str, timeout: Duration) -> Attempt {
+    let question = crate::dns::wire::Question {
+        name: name.to_string(),
+        record_type: hickory_proto::rr::RecordType::A,
+    };
+    let sent = crate::dns::transport::udp(addr, std::slice::from_ref(&question), false, timeout);
+    let (outcome, ms) = match sent.first() {
+        Some(s) => (
+            match &s.outcome {
+                Outcome::Answered(_) => SampleOutcome::Ok,
+                Outcome::Timeout => SampleOutcome::Timeout,
+                Outcome::Unreachable(_) => SampleOutcome::Refused,
+                Outcome::BadResponse(_) => SampleOutcome::Protocol,
+                Outcome::Deadline => SampleOutcome::Deadline,
+            },
+            millis(s.elapsed),
+        ),
+        None => (SampleOutcome::Error, 0.0),
+    };
+    Attempt {
+        outcome,
+        icmp_from: None,
+        identity: None,
+        status: None,
+        ms,
+    }
+}
+
+/// A UDP port svcprobe speaks no protocol to: no reply can be expected, so nothing is
+/// claimed of reachability; one datagram to the ClusterIP and to each endpoint shows the
+/// ICMP errors it draws (nothing listening, kube-proxy's REJECT), which is evidence.
+fn udp_unspoken(plan: &Plan) -> ReachResult {
+    let wait = plan
+        .deadline
+        .saturating_duration_since(Instant::now())
+        .min(plan.timeout)
+        .min(Duration::from_secs(1));
+    let why = format!(
+        "UDP port {}: without an application reply svcprobe cannot confirm UDP reachability (it speaks DNS on port 53 only)",
+        plan.port
+    );
+    let vip = plan
+        .vip
+        .as_deref()
+        .and_then(|ip| ip.parse::<IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, plan.port));
+    let targets: Vec<SocketAddr> = plan
+        .backends
+        .iter()
+        .filter_map(|b| {
+            b.ip.parse::<IpAddr>()
+                .ok()
+                .map(|ip| SocketAddr::new(ip, b.port))
+        })
+        .collect();
+    let (vip_heard, endpoints, _) = pool::join(
+        || vip.map(|addr| udp_evidence(addr, wait)),
+        || {
+            pool::map(&targets, pool::MAX_WORKERS, Some(plan.deadline), |a| {
+                udp_evidence(*a, wait)
+            })
+        },
+    );
+    let unspoken = |id, evidence| Check {
+        id,
+        status: CheckStatus::Skip,
+        summary: why.clone(),
+        evidence,
+        hint: None,
+        duration_ms: millis(wait),
+    };
+    let cluster_ip = match vip_heard {
+        Some(heard) => unspoken(CheckId::ClusterIp, Evidence::Udp(heard)),
+        None => skip(CheckId::ClusterIp, "no ClusterIP to probe".into()),
+    };
+    let direct = unspoken(
+        CheckId::EndpointsDirect,
+        Evidence::UdpEndpoints(UdpEndpointsEvidence {
+            endpoints: endpoints.results.into_iter().flatten().collect(),
+        }),
+    );
+    ReachResult {
+        checks: vec![
+            cluster_ip,
+            direct,
+            skip(
+                CheckId::Hairpin,
+                format!("UDP port {}: the hairpin probe speaks TCP", plan.port),
+            ),
+        ],
+        cluster_ip: None,
+        direct: Vec::new(),
+        not_probed: 0,
+        hairpin_ok: None,
+    }
+}
+
+fn udp_evidence(addr: SocketAddr, wait: Duration) -> UdpEvidence {
+    let (heard, icmp, detail) = match udp::send_one(addr, wait) {
+        Heard::Icmp(icmp) => ("icmp", Some(crate::probe::tcp::icmp_report(&icmp)), None),
+        Heard::Reply => ("reply", None, None),
+        Heard::Nothing => ("nothing", None, None),
+        Heard::NotSent(e) => ("not-sent", None, Some(e)),
+    };
+    UdpEvidence {
+        address: addr.to_string(),
+        heard,
+        icmp,
+        detail,
     }
 }
 
@@ -526,7 +667,7 @@ fn endpoints_direct(
     };
     let listed = listed(not_probed.iter().cloned());
     let evidence = Evidence::EndpointsDirect(EndpointsDirectEvidence {
-        protocol: protocol(plan.http),
+        protocol: protocol(wire(plan)),
         endpoints: direct
             .iter()
             .map(|d| DirectEndpoint {

@@ -50,6 +50,56 @@ pub fn rbac_commands(namespace: &str, user: Option<&str>) -> String {
     )
 }
 
+/// The optional Role in kube-system that lets `subject` read the DNS Service
+/// (`kube-system/kube-dns` and its EndpointSlices), and its RoleBinding: deploy/rbac.yaml's
+/// first two documents, filled in. `namespace` is the probing pod's.
+pub fn dns_rbac_yaml(namespace: &str, user: Option<&str>) -> String {
+    let (sa_namespace, sa_name) = service_account(namespace, user);
+    format!(
+        "apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: svcprobe-dns-read
+  namespace: kube-system
+rules:
+- apiGroups: [\"\"]
+  resources: [\"services\"]
+  verbs: [\"get\", \"list\"]
+- apiGroups: [\"discovery.k8s.io\"]
+  resources: [\"endpointslices\"]
+  verbs: [\"get\", \"list\"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: svcprobe-dns-read
+  namespace: kube-system
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: svcprobe-dns-read
+subjects:
+- kind: ServiceAccount
+  name: {sa_name}
+  namespace: {sa_namespace}
+"
+    )
+}
+
+/// The same as kubectl commands, for a hint line.
+pub fn dns_rbac_commands(namespace: &str, user: Option<&str>) -> String {
+    let subject = match user {
+        Some(u) if !u.starts_with("system:serviceaccount:") => format!("--user={u}"),
+        _ => {
+            let (sa_namespace, sa_name) = service_account(namespace, user);
+            format!("--serviceaccount={sa_namespace}:{sa_name}")
+        }
+    };
+    format!(
+        "kubectl create role svcprobe-dns-read -n kube-system --verb=get,list --resource=services,endpointslices.discovery.k8s.io && kubectl create rolebinding svcprobe-dns-read -n kube-system --role=svcprobe-dns-read {subject}"
+    )
+}
+
 fn service_account(namespace: &str, user: Option<&str>) -> (String, String) {
     user.and_then(|u| u.strip_prefix("system:serviceaccount:"))
         .and_then(|rest| rest.split_once(':'))
@@ -85,6 +135,10 @@ mod tests {
         assert!(
             shipped.ends_with(&rbac_yaml("default", None)),
             "deploy/rbac.yaml drifted"
+        );
+        assert!(
+            shipped.contains(&format!("{}---\n", dns_rbac_yaml("default", None))),
+            "deploy/rbac.yaml's kube-system Role drifted"
         );
     }
 }

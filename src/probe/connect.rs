@@ -215,7 +215,7 @@ fn classify(
     }
 }
 
-fn set_recverr(socket: &Socket, addr: SocketAddr, on: bool) -> io::Result<()> {
+pub(crate) fn set_recverr(socket: &Socket, addr: SocketAddr, on: bool) -> io::Result<()> {
     let (level, name) = match addr {
         SocketAddr::V4(_) => (libc::SOL_IP, libc::IP_RECVERR),
         SocketAddr::V6(_) => (libc::SOL_IPV6, libc::IPV6_RECVERR),
@@ -239,7 +239,7 @@ fn set_recverr(socket: &Socket, addr: SocketAddr, on: bool) -> io::Result<()> {
 }
 
 /// Drains the socket's error queue and returns the last ICMP error in it, if any.
-fn read_error_queue(socket: &Socket) -> Option<Icmp> {
+pub(crate) fn read_error_queue(socket: &Socket) -> Option<Icmp> {
     let mut found = None;
     // A SYN's retransmits can each draw an ICMP; the queue is short, but stay bounded.
     for _ in 0..8 {

@@ -9,3 +9,4 @@ pub mod pool;
 pub mod stats;
 pub mod tcp;
 pub mod tls;
+pub mod udp;

@@ -303,6 +303,24 @@ pub struct Endpoint {
 pub enum Protocol {
     Http,
     Tcp,
+    Dns,
+}
+
+/// `cluster-ip` (and each endpoint) of a UDP port svcprobe speaks no protocol to.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UdpEvidence {
+    pub address: String,
+    pub heard: String,
+    pub icmp: Option<Value>,
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UdpEndpointsEvidence {
+    pub endpoints: Vec<UdpEvidence>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -505,8 +523,10 @@ fn evidence_fits(check: &Check) -> Result<(), String> {
             fits::<ServiceDefinitionEvidence>(e).or_else(|_| fits::<ServiceMissingEvidence>(e))
         }
         CheckId::Endpoints => fits::<EndpointsEvidence>(e),
-        CheckId::ClusterIp => fits::<ClusterIpEvidence>(e),
-        CheckId::EndpointsDirect => fits::<EndpointsDirectEvidence>(e),
+        CheckId::ClusterIp => fits::<ClusterIpEvidence>(e).or_else(|_| fits::<UdpEvidence>(e)),
+        CheckId::EndpointsDirect => {
+            fits::<EndpointsDirectEvidence>(e).or_else(|_| fits::<UdpEndpointsEvidence>(e))
+        }
         CheckId::Hairpin => fits::<HairpinEvidence>(e),
         CheckId::KubeProxy => fits::<Nothing>(e),
         CheckId::DnsService => fits::<DnsServiceEvidence>(e),

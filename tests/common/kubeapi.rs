@@ -54,6 +54,10 @@ pub struct Behaviour {
     pub fixture: &'static str,
     /// Resources (`services`, `endpointslices`, `endpoints`, `pods`) answered with 403.
     pub forbidden: Vec<&'static str>,
+    /// Objects served besides `fixture` (e.g. kube-system's kube-dns).
+    pub also: Option<&'static str>,
+    /// Namespaces in which every resource is answered with 403.
+    pub forbidden_namespaces: Vec<&'static str>,
     /// The Service does not exist (404).
     pub missing_service: bool,
     /// An old cluster: discovery.k8s.io is not served (404), only v1 Endpoints.
@@ -105,6 +109,8 @@ impl FakeApiServer {
             token: token.to_string(),
             fixture: HOSTNAMES,
             forbidden: Vec::new(),
+            also: None,
+            forbidden_namespaces: Vec::new(),
             missing_service: false,
             no_discovery: false,
             wrong_selector: false,
@@ -338,7 +344,28 @@ fn answer(
         .collect();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let fixture: Value = serde_json::from_str(b.fixture).expect("fixture");
-    let items = fixture["items"].as_array().cloned().unwrap_or_default();
+    let mut items = fixture["items"].as_array().cloned().unwrap_or_default();
+    if let Some(also) = b.also {
+        let also: Value = serde_json::from_str(also).expect("fixture");
+        items.extend(also["items"].as_array().cloned().unwrap_or_default());
+    }
+    if let Some(at) = segments
+        .iter()
+        .position(|s| *s == "namespaces")
+        .filter(|at| {
+            segments
+                .get(at + 1)
+                .is_some_and(|ns| b.forbidden_namespaces.contains(ns))
+        })
+    {
+        let ns = segments.get(at + 1).copied().unwrap_or_default();
+        let resource = segments.get(at + 2).copied().unwrap_or_default();
+        let (resource, group) = match resource {
+            "endpointslices" => ("endpointslices", "discovery.k8s.io"),
+            other => (other, ""),
+        };
+        return forbidden("get", resource, group, ns, None);
+    }
     let of_kind = |kind: &str| -> Vec<Value> {
         items
             .iter()
