@@ -329,6 +329,34 @@ fn without_a_service_only_the_node_wide_checks_run() {
     for line in text.lines() {
         assert!(line.chars().count() <= 80, "too wide: {line}");
     }
+    // From a pod (no kubelet in its PID namespace, nothing on 10256 in its netns), "no
+    // kube-proxy" would be a confident wrong verdict: it says what it could not see.
+    // (its own PID namespace, as a pod without hostPID has).
+    let out = node.bed.exec(
+        common::testbed::CLIENT,
+        &[
+            "unshare",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            common::bin::svcprobe(),
+            "node",
+            "--deadline",
+            "2s",
+        ],
+    );
+    common::bin::assert_documented_exit(out.status, &describe(&out));
+    let r: Envelope =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", describe(&out)));
+    assert_eq!(r.verdict.cause, "unknown", "{r:#?}");
+    assert_eq!(r.check("kube-proxy-process").status, "skip");
+    assert!(
+        r.verdict
+            .summary
+            .contains("not checked: kube-proxy-process (no kubelet in sight"),
+        "{}",
+        r.verdict.summary
+    );
 }
 
 #[test]

@@ -198,18 +198,12 @@ fn kube_proxy_process(
     // The scan gets a third of the time: the HTTP checks and the rules need the rest.
     let scan_until = started + until.saturating_duration_since(started) / 3;
     let proc = options.proc.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let spawned = std::thread::Builder::new().spawn(move || {
-        let _ = tx.send(process::scan(&proc, scan_until));
-    });
-    let wait = scan_until.saturating_duration_since(Instant::now()) + Duration::from_millis(50);
-    let result = match spawned {
-        Ok(_) => rx
-            .recv_timeout(wait)
-            .map_err(|_| "the process scan did not finish in time".to_string())
-            .and_then(|r| r.map_err(|e| format!("cannot list {}: {e}", options.proc.display()))),
-        Err(e) => Err(format!("cannot start a thread: {e}")),
-    };
+    // The scan stops itself at `scan_until`; the grace covers one read that blocks.
+    let result = pool::before(scan_until + Duration::from_millis(50), move || {
+        process::scan(&proc, scan_until)
+    })
+    .ok_or_else(|| "the process scan did not finish in time".to_string())
+    .and_then(|r| r.map_err(|e| format!("cannot list {}: {e}", options.proc.display())));
     let evidence = match result {
         Ok(evidence) => evidence,
         Err(why) => {
@@ -217,7 +211,17 @@ fn kube_proxy_process(
             return None;
         }
     };
-    facts.kube_proxy_processes = Some(evidence.kube_proxy.len());
+    // Every node runs kubelet in its PID namespace: without it in sight, this is a pod's
+    // own PID namespace, and "no kube-proxy here" says nothing about the node.
+    let node_view = !evidence.kubelet.is_empty() || !evidence.kube_proxy.is_empty();
+    if node_view {
+        facts.kube_proxy_processes = Some(evidence.kube_proxy.len());
+    } else {
+        facts.skipped.insert(
+            id,
+            "no kubelet in sight: not the node's PID namespace".into(),
+        );
+    }
     facts.other_proxies = evidence
         .other_proxies
         .iter()
@@ -236,6 +240,14 @@ fn kube_proxy_process(
                 other.program, other.pid
             ),
             Some(other.note.to_string()),
+        ),
+        ([], None) if !node_view => (
+            CheckStatus::Skip,
+            format!(
+                "no kubelet in sight: not the node's PID namespace ({} seen); run from kubectl debug node/NODE (any profile: it shares the host's PID namespace)",
+                crate::text::count(evidence.scanned, "process", "processes")
+            ),
+            None,
         ),
         ([], None) => (
             CheckStatus::Fail,
