@@ -815,7 +815,7 @@ const MAX_NODE_STEPS: usize = 3;
 fn node_steps(f: &Facts, nodes: &[String], on: &[CheckId]) -> Vec<Line> {
     let command = |node: &str| {
         format!(
-            "kubectl debug node/{node} -it --image=<svcprobe image> --profile=netadmin -- node {} -n {}",
+            "kubectl debug node/{node} -it --image=<svcprobe image> --profile=netadmin -- /svcprobe node {} -n {}",
             f.service, f.namespace
         )
     };
@@ -1341,7 +1341,7 @@ mod tests {
         facts.cluster_ip = Some(each(20, |t| t.timeout = 20));
         let v = decide(&facts);
         assert_eq!(v.cause, Cause::Proxy);
-        let cmd = "kubectl debug node/node-a -it --image=<svcprobe image> --profile=netadmin -- node hostnames -n default";
+        let cmd = "kubectl debug node/node-a -it --image=<svcprobe image> --profile=netadmin -- /svcprobe node hostnames -n default";
         assert_eq!(v.next_steps[0], cmd, "{v:?}");
         assert!(v.next_steps[1].contains("node/node-b"), "{v:?}");
         facts.cluster_ip = Some(ok(20));
