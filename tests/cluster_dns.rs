@@ -103,22 +103,14 @@ const WAYS: [&str; 5] = [
 /// Every way from each of `pods`, all at once: the reports, by pod then way. The burst's
 /// queries get 2 s (`dns --timeout`), so that a loaded machine is not mistaken for loss.
 fn every_way(bed: &Testbed, pods: [&str; 2], files: &Objects) -> Vec<Vec<Value>> {
-    let dns_objects = files.dns.display().to_string();
-    let all_objects = files.all.display().to_string();
-    let lines: [Vec<&str>; 5] = [
-        vec!["dns", "--timeout", "2s"],
-        vec!["dns", "--timeout", "2s", "--objects", &dns_objects],
-        vec!["dns", "--timeout", "2s", "--dns-endpoints", DNS_POD_IP],
-        vec!["diagnose", "hostnames.default"],
-        vec!["diagnose", "hostnames.default", "--objects", &all_objects],
-    ];
+    let lines = way_lines(files);
     thread::scope(|scope| {
         let runs: Vec<Vec<_>> = pods
             .iter()
             .map(|pod| {
                 lines
                     .iter()
-                    .map(|line| scope.spawn(move || run(bed, pod, line)))
+                    .map(|line| scope.spawn(move || run_line(bed, pod, line)))
                     .collect()
             })
             .collect();
@@ -130,6 +122,25 @@ fn every_way(bed: &Testbed, pods: [&str; 2], files: &Objects) -> Vec<Vec<Value>>
             })
             .collect()
     })
+}
+
+/// The command line of each of `WAYS`, in its order.
+fn way_lines(files: &Objects) -> [Vec<String>; 5] {
+    let dns_objects = files.dns.display().to_string();
+    let all_objects = files.all.display().to_string();
+    let owned = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+    [
+        owned(&["dns", "--timeout", "2s"]),
+        owned(&["dns", "--timeout", "2s", "--objects", &dns_objects]),
+        owned(&["dns", "--timeout", "2s", "--dns-endpoints", DNS_POD_IP]),
+        owned(&["diagnose", "hostnames.default"]),
+        owned(&["diagnose", "hostnames.default", "--objects", &all_objects]),
+    ]
+}
+
+fn run_line(bed: &Testbed, pod: &str, line: &[String]) -> Value {
+    let args: Vec<&str> = line.iter().map(String::as_str).collect();
+    run(bed, pod, &args)
 }
 
 /// One switch: the causes expected from each pod, one per way.
@@ -173,6 +184,17 @@ fn check_cases(bed: &Testbed, cases: &[Case]) -> Vec<(&'static str, &'static str
                             line.extend(["--objects", &objects]);
                         }
                         *report = run(bed, pod, &line);
+                    }
+                }
+            }
+            // Ten runs at once against one BIND on a loaded 2-core CI machine: a single UDP
+            // query can miss its 2 s (seen once: dns-tcp-drop read as dns-blocked). A way whose
+            // cause disagrees runs once more, alone; the second answer must be right.
+            if case.switch != "dns-flaky" {
+                let lines = way_lines(&files);
+                for ((report, want), line) in reports.iter_mut().zip(want.iter()).zip(&lines) {
+                    if cause(report) != *want {
+                        *report = run_line(bed, pod, line);
                     }
                 }
             }

@@ -245,10 +245,17 @@ fn node_switches_yield_their_causes() {
     node.bed.fix("bridge-nf-off");
     node.bed.break_("hairpin-off");
     let r = node.expect("hairpin-config", true);
+    // every pod of the bed has its port on cbr0, whatever the number of pods
+    let hairpin = r.check("hairpin");
+    let ports = hairpin.evidence["bridges"][0]["ports"]
+        .as_array()
+        .map_or(0, Vec::len);
     assert!(
-        r.check("hairpin").summary.contains("on all 5 bridge ports"),
-        "{:?}",
-        r.check("hairpin")
+        ports >= 5
+            && hairpin
+                .summary
+                .contains(&format!("on all {ports} bridge ports")),
+        "{hairpin:?}"
     );
     // the guide's other mode: measured, a PROMISC bridge does not make up for it
     node.bed.break_("bridge-promisc");
