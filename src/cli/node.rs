@@ -47,7 +47,8 @@ pub const SPEC: Spec = Spec {
     summary: "from a node debug pod: is kube-proxy, and the node, serving the Service?",
     about: "\
 The guide's kube-proxy half, from a node debug pod:
-  kubectl debug node/NODE -it --image=IMAGE --profile=netadmin -- /svcprobe node SERVICE
+  kubectl debug node/NODE -it --image=IMAGE --profile=netadmin \\
+    -- /svcprobe node SERVICE
 the kube-proxy process and its flags, its /healthz, /livez, /proxyMode and
 /metrics, ip_forward, br_netfilter, each bridge's hairpin settings, the
 conntrack table; with SERVICE, the rules the node programs for its ClusterIP
