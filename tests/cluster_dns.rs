@@ -301,11 +301,17 @@ fn dns_pods_down_and_dns_blocked() {
     assert_eq!(cost("example.com")["cheaper"]["queries"], 2, "{costs:#}");
     assert_eq!(cost("kubernetes")["queries"], 2, "{costs:#}");
     assert_eq!(cost("kubernetes")["cheaper"], Value::Null, "{costs:#}");
+    // The bed's ClusterIP is real kernel DNAT, so on a loaded machine a pair sent from one
+    // socket can really lose a query to conntrack (CI saw 1 of 64 once): healthy means below
+    // the share the verdict calls dns-intermittent (5%) and no race signature, not zero.
     let burst = &check(&healthy[0], "dns-burst")["evidence"];
+    let mut lost = 0;
     for style in burst["styles"].as_array().expect("styles") {
-        assert_eq!(style["lost"], 0, "{burst:#}");
         assert_eq!(style["queries"], 32, "{burst:#}");
+        lost += style["lost"].as_u64().expect("lost");
     }
+    assert!(lost * 20 < 64, "{burst:#}");
+    assert_eq!(burst["race_signature"], false, "{burst:#}");
     assert_eq!(
         check(&healthy[1], "dns-service")["evidence"]["endpoints"][0]["pod"],
         DNS_POD
