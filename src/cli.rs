@@ -14,11 +14,13 @@ use crate::report::Libc;
 
 pub mod diagnose;
 pub mod dns;
+pub mod error;
 pub mod exporter;
 pub mod flags;
 pub mod hairpin;
 pub mod node;
 pub mod probes;
+pub use error::{ArgError, ValueError};
 use flags::{Default, Flag, Matches};
 use probes::{HttpArgs, ServeArgs, TcpArgs};
 
@@ -65,10 +67,9 @@ pub const NAMESPACE: Flag = Flag::value(
 .short("-n");
 
 /// A namespace as `-n` takes it.
-pub fn parse_namespace(text: &str) -> Result<String, String> {
-    crate::service_name::check_namespace(text)
-        .map(|()| text.to_string())
-        .map_err(|e| e.to_string())
+pub fn parse_namespace(text: &str) -> Result<String, ValueError> {
+    crate::service_name::check_namespace(text)?;
+    Ok(text.to_string())
 }
 
 /// `--file` was its name; every other command calls this file `--resolv-conf`.
@@ -266,7 +267,7 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Cli, Error> {
         return help_command(after, &before);
     }
     let spec = spec_of(&name).map_err(top_level)?;
-    let for_command = |e: String| {
+    let for_command = |e: ArgError| {
         Error::Usage(format!(
             "{}: {e}; see 'svcprobe {} --help'",
             spec.name, spec.name
@@ -312,15 +313,15 @@ fn command_position(args: &[OsString]) -> Option<usize> {
     None
 }
 
-fn top_level(e: String) -> Error {
+fn top_level(e: ArgError) -> Error {
     Error::Usage(format!("{e}; see 'svcprobe --help'"))
 }
 
-fn spec_of(name: &str) -> Result<&'static Spec, String> {
+fn spec_of(name: &str) -> Result<&'static Spec, ArgError> {
     COMMANDS
         .into_iter()
         .find(|spec| spec.name == name)
-        .ok_or_else(|| format!("unknown command `{name}`"))
+        .ok_or_else(|| ArgError::UnknownCommand(name.to_string()))
 }
 
 /// `svcprobe help [COMMAND]`; an unknown command is a usage error, so that exit 0 means
@@ -332,9 +333,8 @@ fn help_command(after: Vec<OsString>, before: &Matches) -> Result<Cli, Error> {
         [] => usage(),
         [name] => command_usage(spec_of(&name.to_string_lossy()).map_err(top_level)?),
         [_, extra, ..] => {
-            return Err(top_level(format!(
-                "unexpected argument `{}`",
-                extra.to_string_lossy()
+            return Err(top_level(ArgError::Unexpected(
+                extra.to_string_lossy().into_owned(),
             )))
         }
     };
@@ -344,21 +344,23 @@ fn help_command(after: Vec<OsString>, before: &Matches) -> Result<Cli, Error> {
     })
 }
 
-fn format_of(before: &Matches, after: &Matches) -> Result<Format, String> {
+fn format_of(before: &Matches, after: &Matches) -> Result<Format, ArgError> {
     let parse = |text: &str| match text {
         "json" => Ok(Format::Json),
         "text" => Ok(Format::Text),
-        other => Err(format!(
-            "unknown output format `{other}` (use json or text)"
-        )),
+        other => Err(ValueError::Unknown {
+            what: "output format",
+            text: other.to_string(),
+            choices: Some("json or text"),
+        }),
     };
     match (before.get(&OUTPUT, parse)?, after.get(&OUTPUT, parse)?) {
-        (Some(_), Some(_)) => Err(format!("`{}` is given more than once", OUTPUT.name)),
+        (Some(_), Some(_)) => Err(ArgError::Repeated(OUTPUT.name)),
         (first, second) => Ok(first.or(second).unwrap_or(Format::Json)),
     }
 }
 
-fn command_of(spec: &Spec, m: &Matches) -> Result<Command, String> {
+fn command_of(spec: &Spec, m: &Matches) -> Result<Command, ArgError> {
     Ok(match spec.name {
         "resolvconf" => {
             no_operands(m)?;
@@ -386,37 +388,41 @@ pub fn path_or(m: &Matches, flag: &Flag, default: &str) -> PathBuf {
 }
 
 /// The operands as text.
-pub fn operands(m: &Matches) -> Result<Vec<&str>, String> {
+pub fn operands(m: &Matches) -> Result<Vec<&str>, ArgError> {
     m.operands
         .iter()
         .map(|o| {
             o.to_str()
-                .ok_or_else(|| format!("argument `{}` is not valid UTF-8", o.to_string_lossy()))
+                .ok_or_else(|| ArgError::OperandNotUtf8(o.to_string_lossy().into_owned()))
         })
         .collect()
 }
 
 /// Exactly one operand, called `what` in the error.
-pub fn one_operand<'a>(m: &'a Matches, what: &str) -> Result<&'a str, String> {
+pub fn one_operand<'a>(m: &'a Matches, what: &'static str) -> Result<&'a str, ArgError> {
     match operands(m)?.as_slice() {
-        [] => Err(format!("needs {what}")),
+        [] => Err(ArgError::MissingOperand(what)),
         [one] => Ok(one),
-        [_, extra, ..] => Err(format!("unexpected argument `{extra}`")),
+        [_, extra, ..] => Err(ArgError::Unexpected(extra.to_string())),
     }
 }
 
-pub fn no_operands(m: &Matches) -> Result<(), String> {
+pub fn no_operands(m: &Matches) -> Result<(), ArgError> {
     match m.operands.first() {
-        Some(extra) => Err(format!("unexpected argument `{}`", extra.to_string_lossy())),
+        Some(extra) => Err(ArgError::Unexpected(extra.to_string_lossy().into_owned())),
         None => Ok(()),
     }
 }
 
-fn parse_nslookup(m: &Matches) -> Result<NslookupArgs, String> {
+fn parse_nslookup(m: &Matches) -> Result<NslookupArgs, ArgError> {
     let libc = m.get_or_default(&NS_LIBC, |text| match text {
         "glibc" => Ok(Libc::Glibc),
         "musl" => Ok(Libc::Musl),
-        other => Err(format!("unknown libc `{other}` (use glibc or musl)")),
+        other => Err(ValueError::Unknown {
+            what: "libc",
+            text: other.to_string(),
+            choices: Some("glibc or musl"),
+        }),
     })?;
     Ok(NslookupArgs {
         name: one_operand(m, "a NAME")?.to_string(),
@@ -432,46 +438,62 @@ fn parse_nslookup(m: &Matches) -> Result<NslookupArgs, String> {
 }
 
 /// `10.0.0.10`, `10.0.0.10:5353`, `fd00::10`, `[fd00::10]:53`.
-pub fn parse_server(text: &str) -> Result<SocketAddr, String> {
+pub fn parse_server(text: &str) -> Result<SocketAddr, ValueError> {
     if let Ok(ip) = text.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, 53));
     }
     text.parse::<SocketAddr>()
-        .map_err(|_| format!("`{text}` is not IP or IP:PORT (a name would need DNS to find DNS)"))
+        .map_err(|_| ValueError::NotAServer(text.to_string()))
 }
 
-fn parse_type(text: &str) -> Result<RecordType, String> {
+fn parse_type(text: &str) -> Result<RecordType, ValueError> {
     let upper = text.to_ascii_uppercase();
     match upper.parse::<RecordType>() {
-        Ok(RecordType::Unknown(_)) | Err(_) => Err(format!("unknown record type `{text}`")),
+        Ok(RecordType::Unknown(_)) | Err(_) => Err(ValueError::Unknown {
+            what: "record type",
+            text: text.to_string(),
+            choices: None,
+        }),
         Ok(t) => Ok(t),
     }
 }
 
 /// A TCP or UDP port: 1 to 65535. A name (`http`) is not a number this command can use.
-pub fn parse_port(text: &str) -> Result<u16, String> {
+pub fn parse_port(text: &str) -> Result<u16, ValueError> {
     match text.parse::<u16>() {
-        Ok(0) => Err("port 0 is not a port (1-65535)".into()),
+        Ok(0) => Err(ValueError::PortZero),
         Ok(p) => Ok(p),
-        Err(_) if text.starts_with(|c: char| c.is_ascii_alphabetic()) => Err(format!(
-            "`{text}` is a port name; give its number (1-65535), e.g. from \
-             `kubectl get service NAME -o wide`"
-        )),
-        Err(_) => Err(format!("`{text}` is not a port (1-65535)")),
+        Err(_) if text.starts_with(|c: char| c.is_ascii_alphabetic()) => {
+            Err(ValueError::PortName(text.to_string()))
+        }
+        Err(_) => Err(ValueError::NotAPort(text.to_string())),
     }
 }
 
 /// A count of attempts from 1 to `max`: every loop over it stays bounded.
-pub fn parse_count(text: &str, max: u32) -> Result<u32, String> {
-    match text.parse::<u32>() {
-        Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(format!("`{text}` is not a count from 1 to {max}")),
+pub fn parse_count(text: &str, max: u32) -> Result<u32, ValueError> {
+    parse_bounded(text, "a count", 1, max)
+}
+
+/// A whole number from `min` to `max`; `what` names it in the error (`a count`).
+pub fn parse_bounded<T>(text: &str, what: &'static str, min: T, max: T) -> Result<T, ValueError>
+where
+    T: std::str::FromStr + PartialOrd + Into<u64> + Copy,
+{
+    match text.parse::<T>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ValueError::OutOfRange {
+            text: text.to_string(),
+            what,
+            min: min.into(),
+            max: max.into(),
+        }),
     }
 }
 
 /// `500ms`, `1s`, `1.5s`, `2m`: a number and a unit, from 1ms to 10m. A bare number is
 /// refused: `--timeout 500` meant milliseconds as often as seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, ValueError> {
     let (number, unit_ms) = if let Some(n) = text.strip_suffix("ms") {
         (n, 1.0)
     } else if let Some(n) = text.strip_suffix('s') {
@@ -479,13 +501,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     } else if let Some(n) = text.strip_suffix('m') {
         (n, 60_000.0)
     } else if is_decimal(text) {
-        return Err(format!(
-            "`{text}` has no unit: a duration is 1ms to 10m, e.g. 500ms or 2s"
-        ));
+        return Err(ValueError::NoUnit(text.to_string()));
     } else {
         (text, 0.0)
     };
-    let out_of_range = || format!("`{text}` is not a duration from 1ms to 10m (e.g. 500ms, 2s)");
+    let out_of_range = || ValueError::NotADuration(text.to_string());
     if !is_decimal(number) {
         return Err(out_of_range());
     }
@@ -693,7 +713,7 @@ mod tests {
             "1 s",
             "0s",
         ] {
-            let error = parse_duration(bad).unwrap_err();
+            let error = parse_duration(bad).unwrap_err().to_string();
             assert!(
                 error.contains("1ms") && error.contains("10m"),
                 "{bad}: {error}"

@@ -97,6 +97,33 @@ impl fmt::Display for NameError {
 
 impl std::error::Error for NameError {}
 
+/// `web.prod -n default`: the name's namespace and `-n` disagree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamespaceConflict {
+    /// The Service as the user wrote it.
+    pub as_given: String,
+    /// The namespace in the name.
+    pub named: String,
+    /// The namespace `-n` gave.
+    pub flag: String,
+}
+
+impl fmt::Display for NamespaceConflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let NamespaceConflict {
+            as_given,
+            named,
+            flag,
+        } = self;
+        write!(
+            f,
+            "`{as_given}` is in namespace {named} but -n says {flag}: drop one"
+        )
+    }
+}
+
+impl std::error::Error for NamespaceConflict {}
+
 /// Splits `NAME`, `NAME.NS`, `NAME.NS.svc`, `NAME.NS.svc.DOMAIN` (each with or without a
 /// trailing dot), `service/NAME` and `svc/NAME`.
 pub fn parse(text: &str) -> Result<ServiceName, NameError> {
@@ -191,12 +218,16 @@ pub struct Namespace {
 
 impl ServiceName {
     /// The namespace the user gave, in the name or with `-n`; both at once must agree.
-    pub fn namespace_with(&self, flag: Option<&str>) -> Result<Option<Namespace>, String> {
+    pub fn namespace_with(
+        &self,
+        flag: Option<&str>,
+    ) -> Result<Option<Namespace>, NamespaceConflict> {
         match (self.namespace.as_deref(), flag) {
-            (Some(named), Some(flag)) if named != flag => Err(format!(
-                "`{}` is in namespace {named} but -n says {flag}: drop one",
-                self.as_given
-            )),
+            (Some(named), Some(flag)) if named != flag => Err(NamespaceConflict {
+                as_given: self.as_given.clone(),
+                named: named.to_string(),
+                flag: flag.to_string(),
+            }),
             (Some(named), _) => Ok(Some(Namespace {
                 name: named.into(),
                 origin: Origin::Name,
@@ -349,7 +380,7 @@ mod tests {
             name.namespace_with(Some("default")),
             Ok(Some(ns("default", Origin::Name)))
         );
-        let error = name.namespace_with(Some("prod")).unwrap_err();
+        let error = name.namespace_with(Some("prod")).unwrap_err().to_string();
         assert!(
             error.contains("default") && error.contains("prod"),
             "{error}"

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::flags::{Default, Flag, Matches};
 use super::{
-    one_operand, parse_count, parse_duration, parse_namespace, parse_port, path_or, Spec,
-    DEFAULT_RESOLV_CONF, RESOLV_CONF,
+    one_operand, parse_count, parse_duration, parse_namespace, parse_port, path_or, ArgError, Spec,
+    ValueError, DEFAULT_RESOLV_CONF, RESOLV_CONF,
 };
 use crate::kubeapi::{ApiArgs, ApiServer, Mode};
 use crate::service_name::{self, Namespace, ServiceName};
@@ -113,9 +113,9 @@ pub struct DiagnoseArgs {
     pub resolv_conf: PathBuf,
 }
 
-pub fn parse_diagnose(m: &Matches) -> Result<DiagnoseArgs, String> {
+pub fn parse_diagnose(m: &Matches) -> Result<DiagnoseArgs, ArgError> {
     let text = one_operand(m, "a SERVICE name")?;
-    let service = service_name::parse(text).map_err(|e| e.to_string())?;
+    let service = service_name::parse(text).map_err(ValueError::Name)?;
     let flag_namespace = m.get(&NAMESPACE, parse_namespace)?;
     let namespace = service.namespace_with(flag_namespace.as_deref())?;
     let objects = m.os(&OBJECTS).map(PathBuf::from);
@@ -137,23 +137,20 @@ pub fn parse_diagnose(m: &Matches) -> Result<DiagnoseArgs, String> {
 }
 
 /// The API read `m` asks for (`node` reads the API the same way).
-pub fn parse_api(m: &Matches, objects: bool) -> Result<ApiArgs, String> {
+pub fn parse_api(m: &Matches, objects: bool) -> Result<ApiArgs, ArgError> {
     let force = m.given(&API);
     let off = m.given(&NO_API);
     let server = m.get(&API_SERVER, |url| {
-        ApiServer::parse(url).map_err(|e| e.to_string())
+        ApiServer::parse(url).map_err(ValueError::ApiServer)
     })?;
     let token_file = m.os(&TOKEN_FILE).map(PathBuf::from);
     let cacert = m.os(&CACERT).map(PathBuf::from);
     let configured = server.is_some() || token_file.is_some() || cacert.is_some();
     if off && (force || configured) {
-        return Err("--no-api excludes --api, --api-server, --token-file and --cacert".into());
+        return Err(ArgError::NoApiExcludes);
     }
     if objects && (force || configured) {
-        return Err(
-            "--objects replaces the API read: drop --api, --api-server, --token-file, --cacert"
-                .into(),
-        );
+        return Err(ArgError::ObjectsReplaceApi);
     }
     let mode = if off {
         Mode::Off
@@ -170,12 +167,12 @@ pub fn parse_api(m: &Matches, objects: bool) -> Result<ApiArgs, String> {
     })
 }
 
-fn parse_endpoints(text: &str) -> Result<Vec<SocketAddr>, String> {
+fn parse_endpoints(text: &str) -> Result<Vec<SocketAddr>, ValueError> {
     text.split(',')
         .filter(|s| !s.is_empty())
         .map(|s| {
             s.parse::<SocketAddr>()
-                .map_err(|_| format!("`{s}` is not IP:PORT"))
+                .map_err(|_| ValueError::NotAnEndpoint(s.to_string()))
         })
         .collect()
 }
@@ -187,7 +184,7 @@ mod tests {
     use crate::report::Origin;
     use std::ffi::OsString;
 
-    fn parse(line: &str) -> Result<DiagnoseArgs, String> {
+    fn parse(line: &str) -> Result<DiagnoseArgs, ArgError> {
         let args = line.split_whitespace().map(OsString::from).collect();
         parse_diagnose(&scan(&[SPEC.flags], args)?)
     }
@@ -246,7 +243,7 @@ mod tests {
         }
         let a = parse("hostnames.default.svc.cluster.local.").unwrap();
         assert_eq!(a.service.cluster_domain.as_deref(), Some("cluster.local"));
-        let error = parse("hostnames.default -n prod").unwrap_err();
+        let error = parse("hostnames.default -n prod").unwrap_err().to_string();
         assert!(error.contains("-n says prod"), "{error}");
     }
 
@@ -275,7 +272,7 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
-        let error = parse("--port http x").unwrap_err();
+        let error = parse("--port http x").unwrap_err().to_string();
         assert!(error.contains("port name"), "{error}");
     }
 }

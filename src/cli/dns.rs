@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use super::diagnose;
 use super::flags::{Default, Flag, Matches};
-use super::{parse_count, parse_duration, path_or, Spec, DEFAULT_RESOLV_CONF, RESOLV_CONF};
+use super::{
+    no_operands, parse_count, parse_duration, path_or, ArgError, Spec, ValueError,
+    DEFAULT_RESOLV_CONF, RESOLV_CONF,
+};
 use crate::kubeapi::ApiArgs;
 
 /// `--dns-endpoints`: the DNS pods' addresses, when no objects or API read say.
@@ -86,10 +89,8 @@ pub struct DnsArgs {
     pub resolv_conf: PathBuf,
 }
 
-pub fn parse_dns(m: &Matches) -> Result<DnsArgs, String> {
-    if let Some(extra) = m.operands.first() {
-        return Err(format!("unexpected argument `{}`", extra.to_string_lossy()));
-    }
+pub fn parse_dns(m: &Matches) -> Result<DnsArgs, ArgError> {
+    no_operands(m)?;
     let objects = m.os(&OBJECTS).map(PathBuf::from);
     Ok(DnsArgs {
         api: diagnose::parse_api(m, objects.is_some())?,
@@ -106,18 +107,18 @@ pub fn parse_dns(m: &Matches) -> Result<DnsArgs, String> {
 }
 
 /// `10.244.0.2,10.244.0.3`: addresses only, the port is 53.
-pub fn parse_ips(text: &str) -> Result<Vec<IpAddr>, String> {
+pub fn parse_ips(text: &str) -> Result<Vec<IpAddr>, ValueError> {
     text.split(',')
         .filter(|s| !s.is_empty())
         .map(|s| {
             s.parse::<IpAddr>()
-                .map_err(|_| format!("`{s}` is not an IP address (the port is 53)"))
+                .map_err(|_| ValueError::NotADnsIp(s.to_string()))
         })
         .collect()
 }
 
 /// A DNS name of letters, digits, `-`, `_` and dots, with a dot in it (outside the cluster).
-fn parse_external_name(text: &str) -> Result<String, String> {
+fn parse_external_name(text: &str) -> Result<String, ValueError> {
     let name = text.trim_end_matches('.');
     let labels_ok = name.split('.').all(|l| {
         !l.is_empty()
@@ -128,9 +129,7 @@ fn parse_external_name(text: &str) -> Result<String, String> {
     if name.contains('.') && name.len() < 254 && labels_ok {
         Ok(name.to_string())
     } else {
-        Err(format!(
-            "`{text}` is not a DNS name with a dot (e.g. example.com)"
-        ))
+        Err(ValueError::NotExternalName(text.to_string()))
     }
 }
 
@@ -140,7 +139,7 @@ mod tests {
     use crate::cli::flags::scan;
     use std::ffi::OsString;
 
-    fn parse(line: &str) -> Result<DnsArgs, String> {
+    fn parse(line: &str) -> Result<DnsArgs, ArgError> {
         let args = line.split_whitespace().map(OsString::from).collect();
         parse_dns(&scan(&[SPEC.flags], args)?)
     }

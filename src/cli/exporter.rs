@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::flags::{Default, Flag, Matches};
 use super::probes::parse_listen;
-use super::{no_operands, parse_count, parse_duration, Spec};
+use super::{no_operands, parse_count, parse_duration, ArgError, Spec, ValueError};
 use crate::exporter::allow::Entry;
 
 /// blackbox_exporter's port, so that scrape configs written for it need no change.
@@ -74,15 +74,13 @@ pub struct Scheduled {
 }
 
 impl Scheduled {
-    pub fn parse(text: &str) -> Result<Scheduled, String> {
+    pub fn parse(text: &str) -> Result<Scheduled, ValueError> {
         match text.split_once(':') {
             Some((module, target)) if !module.is_empty() && !target.is_empty() => Ok(Scheduled {
                 module: module.to_string(),
                 target: target.to_string(),
             }),
-            _ => Err(format!(
-                "`{text}` is not MODULE:TARGET (e.g. service:hostnames)"
-            )),
+            _ => Err(ValueError::NotScheduled(text.to_string())),
         }
     }
 }
@@ -100,22 +98,22 @@ pub struct ExporterArgs {
 }
 
 /// `10.0.0.0/16,cluster.local`.
-pub fn parse_allow(text: &str) -> Result<Vec<Entry>, String> {
+pub fn parse_allow(text: &str) -> Result<Vec<Entry>, ValueError> {
     text.split(',')
         .filter(|t| !t.trim().is_empty())
-        .map(Entry::parse)
+        .map(|t| Entry::parse(t).map_err(ValueError::Allow))
         .collect()
 }
 
-pub fn parse_max_probes(text: &str) -> Result<u32, String> {
+pub fn parse_max_probes(text: &str) -> Result<u32, ValueError> {
     parse_count(text, MAX_MAX_PROBES)
 }
 
-pub fn parse_exporter(m: &Matches) -> Result<ExporterArgs, String> {
+pub fn parse_exporter(m: &Matches) -> Result<ExporterArgs, ArgError> {
     no_operands(m)?;
     let targets = m.all(&TARGET, Scheduled::parse)?;
     if targets.len() > MAX_TARGETS {
-        return Err(format!("at most {MAX_TARGETS} targets"));
+        return Err(ArgError::TooManyTargets(MAX_TARGETS));
     }
     Ok(ExporterArgs {
         listen: m.get_or_default(&LISTEN, parse_listen)?,
@@ -133,7 +131,7 @@ mod tests {
     use crate::cli::flags::scan;
     use std::ffi::OsString;
 
-    fn parse(line: &str) -> Result<ExporterArgs, String> {
+    fn parse(line: &str) -> Result<ExporterArgs, ArgError> {
         scan(
             &[SPEC.flags],
             line.split_whitespace().map(OsString::from).collect(),

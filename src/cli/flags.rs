@@ -6,6 +6,8 @@
 use std::ffi::{OsStr, OsString};
 use std::time::Duration;
 
+use super::error::{ArgError, ValueError};
+
 /// Every `--help` fits an 80-column terminal.
 pub const WIDTH: usize = 80;
 /// Where the help column starts, unless a flag is wider.
@@ -138,7 +140,7 @@ pub struct Matches {
 }
 
 /// Sorts `args` into the declared flags of `tables` and operands. `--` ends the flags.
-pub fn scan(tables: &[&[Flag]], args: Vec<OsString>) -> Result<Matches, String> {
+pub fn scan(tables: &[&[Flag]], args: Vec<OsString>) -> Result<Matches, ArgError> {
     let mut matches = Matches::default();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -158,18 +160,18 @@ pub fn scan(tables: &[&[Flag]], args: Vec<OsString>) -> Result<Matches, String> 
             .iter()
             .flat_map(|t| t.iter())
             .find(|f| f.answers_to(spelled))
-            .ok_or_else(|| format!("unknown option `{spelled}`"))?;
+            .ok_or_else(|| ArgError::UnknownOption(spelled.to_string()))?;
         if !flag.repeatable && matches.given(flag) {
-            return Err(format!("`{}` is given more than once", flag.name));
+            return Err(ArgError::Repeated(flag.name));
         }
         let value = match (flag.value, inline) {
-            (None, Some(_)) => return Err(format!("`{}` takes no value", flag.name)),
+            (None, Some(_)) => return Err(ArgError::TakesNoValue(flag.name)),
             (None, None) => None,
             (Some(_), Some(v)) => Some(OsString::from(v)),
-            (Some(placeholder), None) => Some(
-                args.next()
-                    .ok_or_else(|| format!("`{}` needs a value ({placeholder})", flag.name))?,
-            ),
+            (Some(placeholder), None) => Some(args.next().ok_or(ArgError::NeedsValue {
+                flag: flag.name,
+                placeholder,
+            })?),
         };
         matches.found.push((flag.name, value));
     }
@@ -217,8 +219,8 @@ impl Matches {
     pub fn all<T>(
         &self,
         flag: &Flag,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<Vec<T>, String> {
+        parse: impl Fn(&str) -> Result<T, ValueError>,
+    ) -> Result<Vec<T>, ArgError> {
         self.values(flag)
             .map(|value| parse_value(flag, value, &parse))
             .collect()
@@ -228,8 +230,8 @@ impl Matches {
     pub fn get<T>(
         &self,
         flag: &Flag,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<Option<T>, String> {
+        parse: impl Fn(&str) -> Result<T, ValueError>,
+    ) -> Result<Option<T>, ArgError> {
         self.os(flag)
             .map(|value| parse_value(flag, value, &parse))
             .transpose()
@@ -239,28 +241,32 @@ impl Matches {
     pub fn get_or_default<T>(
         &self,
         flag: &Flag,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<T, String> {
+        parse: impl Fn(&str) -> Result<T, ValueError>,
+    ) -> Result<T, ArgError> {
         if let Some(value) = self.get(flag, &parse)? {
             return Ok(value);
         }
         let default = flag
             .default
             .and_then(|d| d.value())
-            .ok_or_else(|| format!("`{}` has no default", flag.name))?;
-        parse(&default).map_err(|e| format!("the default of `{}`: {e}", flag.name))
+            .ok_or(ArgError::NoDefault(flag.name))?;
+        parse(&default).map_err(|source| ArgError::Default {
+            flag: flag.name,
+            source,
+        })
     }
 }
 
 fn parse_value<T>(
     flag: &Flag,
     value: &OsStr,
-    parse: impl Fn(&str) -> Result<T, String>,
-) -> Result<T, String> {
-    let text = value
-        .to_str()
-        .ok_or_else(|| format!("`{}`: the value is not valid UTF-8", flag.name))?;
-    parse(text).map_err(|e| format!("`{}`: {e}", flag.name))
+    parse: impl Fn(&str) -> Result<T, ValueError>,
+) -> Result<T, ArgError> {
+    let text = value.to_str().ok_or(ArgError::ValueNotUtf8(flag.name))?;
+    parse(text).map_err(|source| ArgError::Value {
+        flag: flag.name,
+        source,
+    })
 }
 
 /// Rows of `left  help`, the help wrapped into its column: the options of a command, and
@@ -325,14 +331,14 @@ mod tests {
     const SERVER: Flag = Flag::value("--server", "IP", "a server").repeatable();
     const TABLE: &[Flag] = &[TIMEOUT, NAMESPACE, COUNT, TCP, SERVER];
 
-    fn scan_str(line: &str) -> Result<Matches, String> {
+    fn scan_str(line: &str) -> Result<Matches, ArgError> {
         scan(
             &[TABLE],
             line.split_whitespace().map(OsString::from).collect(),
         )
     }
 
-    fn text(s: &str) -> Result<String, String> {
+    fn text(s: &str) -> Result<String, ValueError> {
         Ok(s.to_string())
     }
 
@@ -384,11 +390,16 @@ mod tests {
             ),
             ("--count 1 --samples 2", "`--count` is given more than once"),
         ] {
-            assert_eq!(scan_str(line).map(|_| ()), Err(says.to_string()), "{line}");
+            let error = scan_str(line).map(|_| ()).map_err(|e| e.to_string());
+            assert_eq!(error, Err(says.to_string()), "{line}");
         }
         let m = scan_str("--timeout 1s").unwrap();
-        let err = m.get(&TIMEOUT, |_| Err::<(), _>("bad".into())).unwrap_err();
-        assert_eq!(err, "`--timeout`: bad");
+        let bad = |_: &str| Err::<(), _>(ValueError::NotADuration("1s".into()));
+        let err = m.get(&TIMEOUT, bad).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`--timeout`: `1s` is not a duration from 1ms to 10m (e.g. 500ms, 2s)"
+        );
     }
 
     #[test]

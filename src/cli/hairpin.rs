@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::flags::{Default, Flag, Matches};
 use super::{
-    one_operand, parse_count, parse_duration, parse_namespace, parse_port, path_or, Spec,
-    DEFAULT_RESOLV_CONF, RESOLV_CONF,
+    one_operand, parse_bounded, parse_count, parse_duration, parse_namespace, parse_port, path_or,
+    ArgError, Spec, ValueError, DEFAULT_RESOLV_CONF, RESOLV_CONF,
 };
 use crate::hairpin::{DEFAULT_COUNT, DEFAULT_DEADLINE, DEFAULT_TIMEOUT, MAX_COUNT};
 use crate::service_name::{self, Namespace, ServiceName};
@@ -98,22 +98,23 @@ pub struct HairpinArgs {
     pub resolv_conf: PathBuf,
 }
 
-pub fn parse_hairpin(m: &Matches) -> Result<HairpinArgs, String> {
+pub fn parse_hairpin(m: &Matches) -> Result<HairpinArgs, ArgError> {
     let target = one_operand(m, "a SERVICE or VIP:PORT")?;
     let (host, port) = parse_service(target)?;
     let flag_namespace = m.get(&NAMESPACE, parse_namespace)?;
     let namespace = match &host {
         ServiceHost::Name(name) => name.namespace_with(flag_namespace.as_deref())?,
         ServiceHost::Ip(_) if flag_namespace.is_some() => {
-            return Err(format!(
-                "`{target}` is an address: -n applies to a Service name"
-            ))
+            return Err(ArgError::AddressWithNamespace(target.to_string()))
         }
         ServiceHost::Ip(_) => None,
     };
     let port = match (port, m.get(&PORT, parse_port)?) {
         (Some(a), Some(b)) if a != b => {
-            return Err(format!("`{target}` and --port {b} name different ports"))
+            return Err(ArgError::PortsDiffer {
+                target: target.to_string(),
+                port: b,
+            })
         }
         (Some(p), _) | (None, Some(p)) => p,
         (None, None) => m.get_or_default(&PORT, parse_port)?,
@@ -134,22 +135,25 @@ pub fn parse_hairpin(m: &Matches) -> Result<HairpinArgs, String> {
 
 /// `hostnames`, `hostnames.default:8080`, `svc/hostnames`, `10.0.1.175`, `10.0.1.175:80`,
 /// `fd00::1`, `[fd00::1]:80`.
-pub fn parse_service(text: &str) -> Result<(ServiceHost, Option<u16>), String> {
+pub fn parse_service(text: &str) -> Result<(ServiceHost, Option<u16>), ValueError> {
     if let Ok(ip) = text.parse::<IpAddr>() {
         return Ok((ServiceHost::Ip(ip), None));
     }
     if let Some(rest) = text.strip_prefix('[') {
         let (ip, port) = rest
             .split_once(']')
-            .ok_or_else(|| format!("`{text}`: unclosed ["))?;
+            .ok_or_else(|| ValueError::Unclosed(text.to_string()))?;
         let ip = ip
             .parse::<IpAddr>()
-            .map_err(|_| format!("`{text}`: `{ip}` is not an IP address"))?;
+            .map_err(|_| ValueError::BracketedNotIp {
+                text: text.to_string(),
+                ip: ip.to_string(),
+            })?;
         let port = match port {
             "" => None,
             p => Some(
                 p.strip_prefix(':')
-                    .ok_or_else(|| format!("`{text}`: expected :PORT after ]"))
+                    .ok_or_else(|| ValueError::NoPortAfterBracket(text.to_string()))
                     .and_then(parse_port)?,
             ),
         };
@@ -162,17 +166,12 @@ pub fn parse_service(text: &str) -> Result<(ServiceHost, Option<u16>), String> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok((ServiceHost::Ip(ip), port));
     }
-    let name = service_name::parse(host).map_err(|e| e.to_string())?;
+    let name = service_name::parse(host)?;
     Ok((ServiceHost::Name(name), port))
 }
 
-fn parse_endpoint_count(text: &str) -> Result<u32, String> {
-    match text.parse::<u32>() {
-        Ok(n) if (1..=MAX_ENDPOINTS).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "`{text}` is not an endpoint count from 1 to {MAX_ENDPOINTS}"
-        )),
-    }
+fn parse_endpoint_count(text: &str) -> Result<u32, ValueError> {
+    parse_bounded(text, "an endpoint count", 1, MAX_ENDPOINTS)
 }
 
 #[cfg(test)]
@@ -182,7 +181,7 @@ mod tests {
     use crate::report::Origin;
     use std::ffi::OsString;
 
-    fn parse(line: &str) -> Result<HairpinArgs, String> {
+    fn parse(line: &str) -> Result<HairpinArgs, ArgError> {
         let args = line.split_whitespace().map(OsString::from).collect();
         parse_hairpin(&scan(&[SPEC.flags], args)?)
     }

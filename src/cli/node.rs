@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use super::diagnose::{parse_api, API, API_SERVER, CACERT, NO_API, OBJECTS, TOKEN_FILE};
 use super::flags::{Default, Flag, Matches};
-use super::{operands, parse_duration, parse_namespace, parse_port, path_or, Spec};
+use super::{
+    operands, parse_duration, parse_namespace, parse_port, path_or, ArgError, Spec, ValueError,
+};
 use crate::kubeapi::ApiArgs;
 use crate::service_name::{self, Namespace, ServiceName};
 
@@ -84,11 +86,11 @@ pub struct NodeArgs {
     pub deadline: Duration,
 }
 
-pub fn parse_node(m: &Matches) -> Result<NodeArgs, String> {
+pub fn parse_node(m: &Matches) -> Result<NodeArgs, ArgError> {
     let service = match operands(m)?.as_slice() {
         [] => None,
-        [one] => Some(service_name::parse(one).map_err(|e| e.to_string())?),
-        [_, extra, ..] => return Err(format!("unexpected argument `{extra}`")),
+        [one] => Some(service_name::parse(one).map_err(ValueError::Name)?),
+        [_, extra, ..] => return Err(ArgError::Unexpected(extra.to_string())),
     };
     let flag_namespace = m.get(&NAMESPACE, parse_namespace)?;
     let namespace = match &service {
@@ -103,7 +105,7 @@ pub fn parse_node(m: &Matches) -> Result<NodeArgs, String> {
         origin: crate::report::Origin::Default,
     });
     if service.is_none() && (m.given(&PORT) || m.given(&OBJECTS)) {
-        return Err("--port and --objects need a SERVICE".into());
+        return Err(ArgError::NeedsService);
     }
     let objects = m.os(&OBJECTS).map(PathBuf::from);
     Ok(NodeArgs {
@@ -112,8 +114,8 @@ pub fn parse_node(m: &Matches) -> Result<NodeArgs, String> {
         host_root: path_or(m, &HOST_ROOT, DEFAULT_HOST_ROOT),
         api: parse_api(m, objects.is_some())?,
         objects,
-        metrics: parse_http_base(&m.get_or_default(&METRICS, |t| Ok(t.to_string()))?)?,
-        healthz: parse_http_base(&m.get_or_default(&HEALTHZ, |t| Ok(t.to_string()))?)?,
+        metrics: m.get_or_default(&METRICS, parse_http_base)?,
+        healthz: m.get_or_default(&HEALTHZ, parse_http_base)?,
         deadline: m.get_or_default(&DEADLINE, parse_duration)?,
         service,
     })
@@ -121,8 +123,11 @@ pub fn parse_node(m: &Matches) -> Result<NodeArgs, String> {
 
 /// `http://IP:PORT` (a trailing `/` allowed): kube-proxy binds addresses, so no name to
 /// resolve, and it serves plain HTTP.
-pub fn parse_http_base(url: &str) -> Result<SocketAddr, String> {
-    let bad = || format!("`{url}` is not http://IP:PORT (e.g. {DEFAULT_METRICS})");
+pub fn parse_http_base(url: &str) -> Result<SocketAddr, ValueError> {
+    let bad = || ValueError::NotHttpBase {
+        url: url.to_string(),
+        example: DEFAULT_METRICS,
+    };
     let rest = url.strip_prefix("http://").ok_or_else(bad)?;
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     rest.parse::<SocketAddr>().map_err(|_| bad())
@@ -136,7 +141,7 @@ mod tests {
     use crate::report::Origin;
     use std::ffi::OsString;
 
-    fn parse(line: &str) -> Result<NodeArgs, String> {
+    fn parse(line: &str) -> Result<NodeArgs, ArgError> {
         let args = line.split_whitespace().map(OsString::from).collect();
         parse_node(&scan(&[SPEC.flags], args)?)
     }

@@ -9,8 +9,8 @@ use ureq::http::Uri;
 
 use super::flags::{Default, Flag, Matches};
 use super::{
-    operands, parse_count, parse_duration, parse_port, path_or, Spec, DEFAULT_RESOLV_CONF,
-    RESOLV_CONF,
+    operands, parse_bounded, parse_count, parse_duration, parse_port, path_or, ArgError, Spec,
+    ValueError, DEFAULT_RESOLV_CONF, RESOLV_CONF,
 };
 
 const DEFAULT_COUNT: u32 = 1;
@@ -127,7 +127,7 @@ pub enum Host {
 }
 
 impl Host {
-    fn parse(text: &str) -> Result<Host, String> {
+    fn parse(text: &str) -> Result<Host, ValueError> {
         let bare = text
             .strip_prefix('[')
             .and_then(|t| t.strip_suffix(']'))
@@ -143,7 +143,7 @@ impl Host {
         if valid {
             Ok(Host::Name(text.to_string()))
         } else {
-            Err(format!("`{text}` is not an IP address or a host name"))
+            Err(ValueError::NotAHost(text.to_string()))
         }
     }
 }
@@ -191,14 +191,17 @@ pub struct ServeArgs {
 }
 
 /// `host:port`, `[v6]:port`, `name:port`.
-pub fn parse_target(text: &str) -> Result<Target, String> {
+pub fn parse_target(text: &str) -> Result<Target, ValueError> {
     let Some((host, port)) = text.rsplit_once(':') else {
-        return Err(format!("`{text}` has no port (use host:port)"));
+        return Err(ValueError::NoPort(text.to_string()));
     };
     if host.contains(':') && !host.starts_with('[') {
-        return Err(format!("`{text}`: write an IPv6 address as [addr]:port"));
+        return Err(ValueError::BareIpv6(text.to_string()));
     }
-    let port = parse_port(port).map_err(|e| format!("`{text}`: {e}"))?;
+    let port = parse_port(port).map_err(|e| ValueError::TargetPort {
+        text: text.to_string(),
+        source: Box::new(e),
+    })?;
     Ok(Target {
         text: text.to_string(),
         host: Host::parse(host)?,
@@ -206,39 +209,34 @@ pub fn parse_target(text: &str) -> Result<Target, String> {
     })
 }
 
-fn parse_ip(text: &str) -> Result<IpAddr, String> {
+fn parse_ip(text: &str) -> Result<IpAddr, ValueError> {
     text.parse()
-        .map_err(|_| format!("`{text}` is not an IP address"))
+        .map_err(|_| ValueError::NotAnIp(text.to_string()))
 }
 
 /// `IP:PORT`, `[v6]:PORT` or `:PORT` (all IPv4 addresses).
-pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+pub fn parse_listen(text: &str) -> Result<SocketAddr, ValueError> {
     if let Some(port) = text.strip_prefix(':') {
         return parse_port(port).map(|p| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), p));
     }
     text.parse::<SocketAddr>()
-        .map_err(|_| format!("`{text}` is not IP:PORT or :PORT"))
+        .map_err(|_| ValueError::NotListen(text.to_string()))
 }
 
-fn parse_max_body(text: &str) -> Result<u64, String> {
-    match text.parse::<u64>() {
-        Ok(n) if n <= MAX_MAX_BODY => Ok(n),
-        _ => Err(format!(
-            "`{text}` is not a byte count from 0 to {MAX_MAX_BODY}"
-        )),
-    }
+fn parse_max_body(text: &str) -> Result<u64, ValueError> {
+    parse_bounded(text, "a byte count", 0, MAX_MAX_BODY)
 }
 
-pub fn parse_tcp(m: &Matches) -> Result<TcpArgs, String> {
+pub fn parse_tcp(m: &Matches) -> Result<TcpArgs, ArgError> {
     let targets = operands(m)?
         .into_iter()
         .map(parse_target)
         .collect::<Result<Vec<_>, _>>()?;
     if targets.is_empty() {
-        return Err("needs at least one TARGET (host:port)".into());
+        return Err(ArgError::NoTargets);
     }
     if targets.len() > MAX_TARGETS {
-        return Err(format!("at most {MAX_TARGETS} targets"));
+        return Err(ArgError::TooManyTargets(MAX_TARGETS));
     }
     Ok(TcpArgs {
         targets,
@@ -250,14 +248,14 @@ pub fn parse_tcp(m: &Matches) -> Result<TcpArgs, String> {
     })
 }
 
-pub fn parse_http(m: &Matches) -> Result<HttpArgs, String> {
+pub fn parse_http(m: &Matches) -> Result<HttpArgs, ArgError> {
     let url = super::one_operand(m, "a URL")?.to_string();
     let (host, port, https) = parse_url(&url)?;
     let timeout = m.get_or_default(&HTTP_TIMEOUT, parse_duration)?;
     let cacert = m.os(&CACERT).map(PathBuf::from);
     let insecure = m.given(&INSECURE);
     if cacert.is_some() && insecure {
-        return Err("--cacert and --insecure contradict each other".into());
+        return Err(ArgError::CacertAndInsecure);
     }
     Ok(HttpArgs {
         url,
@@ -278,22 +276,23 @@ pub fn parse_http(m: &Matches) -> Result<HttpArgs, String> {
 }
 
 /// Host, port and whether TLS is needed, from an `http://` or `https://` URL.
-pub fn parse_url(url: &str) -> Result<(Host, u16, bool), String> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+pub fn parse_url(url: &str) -> Result<(Host, u16, bool), ValueError> {
+    let uri: Uri = url.parse().map_err(|e| ValueError::NotAUrl {
+        url: url.to_string(),
+        reason: format!("{e}"),
+    })?;
     let https = match uri.scheme_str() {
         Some("http") => false,
         Some("https") => true,
-        Some(other) => return Err(format!("`{other}` URLs are not supported (http, https)")),
-        None => return Err(format!("`{url}` needs a scheme: http://{url}")),
+        Some(other) => return Err(ValueError::Scheme(other.to_string())),
+        None => return Err(ValueError::NoScheme(url.to_string())),
     };
     let host = uri
         .host()
         .filter(|h| !h.is_empty())
-        .ok_or_else(|| format!("`{url}` has no host"))?;
+        .ok_or_else(|| ValueError::NoHost(url.to_string()))?;
     let port = match uri.port_u16() {
-        Some(0) => return Err(format!("`{url}`: port 0")),
+        Some(0) => return Err(ValueError::UrlPortZero(url.to_string())),
         Some(p) => p,
         None if https => 443,
         None => 80,
@@ -301,11 +300,11 @@ pub fn parse_url(url: &str) -> Result<(Host, u16, bool), String> {
     Ok((Host::parse(host)?, port, https))
 }
 
-pub fn parse_serve(m: &Matches) -> Result<ServeArgs, String> {
+pub fn parse_serve(m: &Matches) -> Result<ServeArgs, ArgError> {
     super::no_operands(m)?;
     Ok(ServeArgs {
         listen: m.get_or_default(&LISTEN, parse_listen)?,
-        body: m.get(&BODY, |t| Ok(t.to_string()))?,
+        body: m.get(&BODY, |t| Ok::<_, ValueError>(t.to_string()))?,
     })
 }
 
@@ -315,7 +314,7 @@ mod tests {
     use crate::cli::flags::scan;
     use std::ffi::OsString;
 
-    fn args(spec: &Spec, line: &str) -> Result<Matches, String> {
+    fn args(spec: &Spec, line: &str) -> Result<Matches, ArgError> {
         scan(
             &[spec.flags],
             line.split_whitespace().map(OsString::from).collect(),

@@ -3,6 +3,7 @@
 //! `--allow` (or the config's `allow`), else the cluster's own, as far as a pod can see it
 //! (see [`defaults`]). Pure: the defaults are computed from what the caller read.
 
+use std::fmt;
 use std::net::IpAddr;
 
 /// One `--allow` entry.
@@ -14,18 +15,51 @@ pub enum Entry {
     Domain(String),
 }
 
+/// Why an `--allow` entry (or one of the config's `allow`) cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EntryError {
+    /// `10.0.0/8`: what comes before the `/` is not an address.
+    NotAnAddress { text: String, ip: String },
+    /// `10.0.0.0/33`: longer than the address.
+    Prefix { text: String, max: u8 },
+    /// Neither a network nor a domain.
+    Neither { text: String },
+}
+
+impl fmt::Display for EntryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EntryError::NotAnAddress { text, ip } => {
+                write!(f, "`{text}`: `{ip}` is not an IP address")
+            }
+            EntryError::Prefix { text, max } => {
+                write!(f, "`{text}`: the prefix length is 0 to {max}")
+            }
+            EntryError::Neither { text } => {
+                write!(f, "`{text}` is not a CIDR, an IP address or a domain")
+            }
+        }
+    }
+}
+
+impl std::error::Error for EntryError {}
+
 impl Entry {
     /// `CIDR`, `IP` or a domain name; a trailing dot is ignored, case too.
-    pub fn parse(text: &str) -> Result<Entry, String> {
+    pub fn parse(text: &str) -> Result<Entry, EntryError> {
         let text = text.trim();
         if let Some((ip, prefix)) = text.split_once('/') {
-            let base: IpAddr = ip
-                .parse()
-                .map_err(|_| format!("`{text}`: `{ip}` is not an IP address"))?;
+            let base: IpAddr = ip.parse().map_err(|_| EntryError::NotAnAddress {
+                text: text.to_string(),
+                ip: ip.to_string(),
+            })?;
             let max = if base.is_ipv4() { 32 } else { 128 };
             return match prefix.parse::<u8>() {
                 Ok(p) if p <= max => Ok(Entry::Net { base, prefix: p }),
-                _ => Err(format!("`{text}`: the prefix length is 0 to {max}")),
+                _ => Err(EntryError::Prefix {
+                    text: text.to_string(),
+                    max,
+                }),
             };
         }
         if let Ok(base) = text.parse::<IpAddr>() {
@@ -45,7 +79,9 @@ impl Entry {
         if valid {
             Ok(Entry::Domain(domain))
         } else {
-            Err(format!("`{text}` is not a CIDR, an IP address or a domain"))
+            Err(EntryError::Neither {
+                text: text.to_string(),
+            })
         }
     }
 

@@ -4,14 +4,15 @@
 //! caller reads the file.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::allow::Entry;
-use super::modules::{self, Module, Prober};
+use super::allow::{Entry, EntryError};
+use super::modules::{self, Module, ModuleError, Prober};
 use crate::cli::exporter::{parse_max_probes, Scheduled};
-use crate::cli::parse_duration;
+use crate::cli::{parse_duration, ValueError};
 
 /// The file, checked.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -24,131 +25,241 @@ pub struct Config {
     pub max_probes: Option<u32>,
 }
 
+/// Where in the file a value sits, as errors name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// The file itself.
+    File,
+    /// A top-level field: `modules`, `targets`, `allow`, `every`.
+    Top(&'static str),
+    /// One module, by name.
+    Module(String),
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Field::File => write!(f, "the config"),
+            Field::Top(name) => write!(f, "{name}"),
+            Field::Module(name) => write!(f, "module `{name}`"),
+        }
+    }
+}
+
+/// Why the config file cannot be used; each names the field at fault.
+#[derive(Debug)]
+pub enum ConfigError {
+    NotJson(serde_json::Error),
+    NotAnObject(Field),
+    /// A typo must not be a setting silently ignored.
+    UnknownField {
+        at: Field,
+        field: String,
+        known: &'static [&'static str],
+    },
+    /// `value` is the JSON found instead.
+    NotAString {
+        at: Field,
+        value: String,
+    },
+    NotAList(Field),
+    ModuleName(String),
+    UnknownProber {
+        module: String,
+        prober: String,
+    },
+    NoProber(String),
+    Timeout {
+        module: String,
+        source: ValueError,
+    },
+    Every(ValueError),
+    MaxProbesNotANumber,
+    MaxProbes(ValueError),
+    Target(ValueError),
+    Allow(EntryError),
+    Module(ModuleError),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::NotJson(e) => write!(f, "{e}"),
+            ConfigError::NotAnObject(at) => write!(f, "{at}: not a JSON object"),
+            ConfigError::UnknownField { at, field, known } => write!(
+                f,
+                "{at}: unknown field `{field}` (known: {})",
+                known.join(", ")
+            ),
+            ConfigError::NotAString { at, value } => write!(f, "{at}: not a string: {value}"),
+            ConfigError::NotAList(at) => write!(f, "{at}: not a list"),
+            ConfigError::ModuleName(name) => write!(
+                f,
+                "module name `{name}`: use letters, digits, `_` and `-` (at most 64)"
+            ),
+            ConfigError::UnknownProber { module, prober } => write!(
+                f,
+                "module `{module}`: unknown prober `{prober}` (service, dns, tcp, http, hairpin)"
+            ),
+            ConfigError::NoProber(module) => write!(f, "module `{module}`: needs a prober"),
+            ConfigError::Timeout { module, source } => {
+                write!(f, "module `{module}`: timeout {source}")
+            }
+            ConfigError::Every(e) => write!(f, "every: {e}"),
+            ConfigError::MaxProbesNotANumber => write!(f, "max_probes: not a number"),
+            ConfigError::MaxProbes(e) => write!(f, "max_probes: {e}"),
+            ConfigError::Target(e) => write!(f, "{e}"),
+            ConfigError::Allow(e) => write!(f, "{e}"),
+            ConfigError::Module(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::NotJson(e) => Some(e),
+            ConfigError::Timeout { source: e, .. }
+            | ConfigError::Every(e)
+            | ConfigError::MaxProbes(e)
+            | ConfigError::Target(e) => Some(e),
+            ConfigError::Allow(e) => Some(e),
+            ConfigError::Module(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// Parses and checks the file: module names, their flags (against their command's parser),
 /// durations, targets and allow entries. Read from parsed JSON by hand (as `k8s` reads
 /// objects), so that each error names its field.
-pub fn parse(text: &str) -> Result<Config, String> {
-    let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    let file = object(&value, "the config")?;
+pub fn parse(text: &str) -> Result<Config, ConfigError> {
+    let value: Value = serde_json::from_str(text).map_err(ConfigError::NotJson)?;
+    let file = object(&value, Field::File)?;
     only_fields(
         file,
-        "the config",
+        Field::File,
         &["modules", "targets", "allow", "every", "max_probes"],
     )?;
     let mut config = Config::default();
     if let Some(modules) = file.get("modules") {
-        for (name, module) in object(modules, "modules")? {
+        for (name, module) in object(modules, Field::Top("modules"))? {
             config
                 .modules
                 .insert(name.clone(), parse_module(name, module)?);
         }
     }
-    config.targets = strings(file.get("targets"), "targets")?
+    config.targets = strings(file.get("targets"), Field::Top("targets"))?
         .into_iter()
-        .map(Scheduled::parse)
+        .map(|t| Scheduled::parse(t).map_err(ConfigError::Target))
         .collect::<Result<_, _>>()?;
-    config.allow = strings(file.get("allow"), "allow")?
+    config.allow = strings(file.get("allow"), Field::Top("allow"))?
         .into_iter()
-        .map(Entry::parse)
+        .map(|a| Entry::parse(a).map_err(ConfigError::Allow))
         .collect::<Result<_, _>>()?;
-    config.every = optional_string(file.get("every"), "every")?
-        .map(|e| parse_duration(e).map_err(|e| format!("every: {e}")))
+    config.every = optional_string(file.get("every"), Field::Top("every"))?
+        .map(|e| parse_duration(e).map_err(ConfigError::Every))
         .transpose()?;
     config.max_probes = match file.get("max_probes") {
         None => None,
-        Some(n) => Some(
-            n.as_u64()
-                .ok_or_else(|| "max_probes: not a number".to_string())
-                .and_then(|n| parse_max_probes(&n.to_string()))
-                .map_err(|e| format!("max_probes: {e}"))?,
-        ),
+        Some(n) => {
+            let n = n.as_u64().ok_or(ConfigError::MaxProbesNotANumber)?;
+            Some(parse_max_probes(&n.to_string()).map_err(ConfigError::MaxProbes)?)
+        }
     };
     Ok(config)
 }
 
-fn parse_module(name: &str, value: &Value) -> Result<Module, String> {
+fn parse_module(name: &str, value: &Value) -> Result<Module, ConfigError> {
     let valid_name = !name.is_empty()
         && name.len() <= 64
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if !valid_name {
-        return Err(format!(
-            "module name `{name}`: use letters, digits, `_` and `-` (at most 64)"
-        ));
+        return Err(ConfigError::ModuleName(name.to_string()));
     }
-    let what = format!("module `{name}`");
-    let fields = object(value, &what)?;
-    only_fields(fields, &what, &["prober", "timeout", "args"])?;
-    let prober = match optional_string(fields.get("prober"), &what)? {
+    let at = || Field::Module(name.to_string());
+    let fields = object(value, at())?;
+    only_fields(fields, at(), &["prober", "timeout", "args"])?;
+    let prober = match optional_string(fields.get("prober"), at())? {
         Some("service") => Prober::Service,
         Some("dns") => Prober::Dns,
         Some("tcp") => Prober::Tcp,
         Some("http") => Prober::Http,
         Some("hairpin") => Prober::Hairpin,
         Some(other) => {
-            return Err(format!(
-                "{what}: unknown prober `{other}` (service, dns, tcp, http, hairpin)"
-            ))
+            return Err(ConfigError::UnknownProber {
+                module: name.to_string(),
+                prober: other.to_string(),
+            })
         }
-        None => return Err(format!("{what}: needs a prober")),
+        None => return Err(ConfigError::NoProber(name.to_string())),
     };
-    let timeout = match optional_string(fields.get("timeout"), &what)? {
-        Some(t) => parse_duration(t).map_err(|e| format!("{what}: timeout {e}"))?,
+    let timeout = match optional_string(fields.get("timeout"), at())? {
+        Some(t) => parse_duration(t).map_err(|source| ConfigError::Timeout {
+            module: name.to_string(),
+            source,
+        })?,
         None => modules::DEFAULT_TIMEOUT,
     };
     let module = Module {
         prober,
         timeout,
-        args: strings(fields.get("args"), &what)?
+        args: strings(fields.get("args"), at())?
             .into_iter()
             .map(str::to_string)
             .collect(),
     };
-    modules::validate(name, &module)?;
+    modules::validate(name, &module).map_err(ConfigError::Module)?;
     Ok(module)
 }
 
-fn object<'a>(value: &'a Value, what: &str) -> Result<&'a Map<String, Value>, String> {
-    value
-        .as_object()
-        .ok_or_else(|| format!("{what}: not a JSON object"))
+fn object(value: &Value, at: Field) -> Result<&Map<String, Value>, ConfigError> {
+    value.as_object().ok_or(ConfigError::NotAnObject(at))
 }
 
 /// Unknown fields are refused: a typo must not be a setting silently ignored.
-fn only_fields(map: &Map<String, Value>, what: &str, known: &[&str]) -> Result<(), String> {
+fn only_fields(
+    map: &Map<String, Value>,
+    at: Field,
+    known: &'static [&'static str],
+) -> Result<(), ConfigError> {
     match map.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(field) => Err(format!(
-            "{what}: unknown field `{field}` (known: {})",
-            known.join(", ")
-        )),
+        Some(field) => Err(ConfigError::UnknownField {
+            at,
+            field: field.clone(),
+            known,
+        }),
         None => Ok(()),
     }
 }
 
-fn optional_string<'a>(value: Option<&'a Value>, what: &str) -> Result<Option<&'a str>, String> {
+fn optional_string(value: Option<&Value>, at: Field) -> Result<Option<&str>, ConfigError> {
     match value {
         None => Ok(None),
-        Some(v) => v
-            .as_str()
-            .map(Some)
-            .ok_or_else(|| format!("{what}: not a string: {v}")),
+        Some(v) => v.as_str().map(Some).ok_or_else(|| ConfigError::NotAString {
+            at,
+            value: v.to_string(),
+        }),
     }
 }
 
 /// A list of strings; absent is empty.
-fn strings<'a>(value: Option<&'a Value>, what: &str) -> Result<Vec<&'a str>, String> {
+fn strings(value: Option<&Value>, at: Field) -> Result<Vec<&str>, ConfigError> {
     let Some(value) = value else {
         return Ok(Vec::new());
     };
     let items = value
         .as_array()
-        .ok_or_else(|| format!("{what}: not a list"))?;
+        .ok_or_else(|| ConfigError::NotAList(at.clone()))?;
     items
         .iter()
         .map(|item| {
-            item.as_str()
-                .ok_or_else(|| format!("{what}: not a string: {item}"))
+            item.as_str().ok_or_else(|| ConfigError::NotAString {
+                at: at.clone(),
+                value: item.to_string(),
+            })
         })
         .collect()
 }

@@ -419,14 +419,26 @@ fn allow_text(list: &AllowList) -> String {
     entries.join(", ")
 }
 
+/// The scrape timeout header is not a number: blackbox_exporter answers 500 too.
+#[derive(Debug, PartialEq, Eq)]
+struct HeaderError(String);
+
+impl std::fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} is not a number of seconds", self.0)
+    }
+}
+
+impl std::error::Error for HeaderError {}
+
 /// blackbox_exporter's `getTimeout`: the scrape timeout (120 s without the header) minus
 /// 0.5 s, unless the module's is shorter or that comes out negative.
-fn budget(header: Option<&str>, module: Duration) -> Result<Duration, String> {
+fn budget(header: Option<&str>, module: Duration) -> Result<Duration, HeaderError> {
     let scrape = match header {
         Some(text) => text
             .trim()
             .parse::<f64>()
-            .map_err(|_| format!("{text:?} is not a number of seconds"))?,
+            .map_err(|_| HeaderError(text.to_string()))?,
         None => 0.0,
     };
     let scrape = if scrape == 0.0 {

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::fmt;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -129,14 +130,52 @@ const RESERVED: [&str; 6] = [
     "--help",
 ];
 
+/// Why a module's flags cannot be used.
+#[derive(Debug)]
+pub enum ModuleError {
+    /// A flag the exporter sets itself.
+    Reserved { module: String, flag: String },
+    /// `--objects -`.
+    ReadsStdin { module: String },
+    /// The command's own parser refused the flags.
+    Refused { module: String, source: Error },
+}
+
+impl fmt::Display for ModuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModuleError::Reserved { module, flag } => write!(
+                f,
+                "module `{module}`: `{flag}` is set by the exporter (use the module's timeout)"
+            ),
+            ModuleError::ReadsStdin { module } => write!(
+                f,
+                "module `{module}`: `--objects -` reads standard input, which a server does \
+                 not have"
+            ),
+            ModuleError::Refused { module, source } => write!(f, "module `{module}`: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for ModuleError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ModuleError::Refused { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
 /// Checks a module's flags against its command's parser, with an example target.
-pub fn validate(name: &str, module: &Module) -> Result<(), String> {
+pub fn validate(name: &str, module: &Module) -> Result<(), ModuleError> {
     for arg in &module.args {
         let flag = arg.split('=').next().unwrap_or_default();
         if RESERVED.contains(&flag) {
-            return Err(format!(
-                "module `{name}`: `{flag}` is set by the exporter (use the module's timeout)"
-            ));
+            return Err(ModuleError::Reserved {
+                module: name.to_string(),
+                flag: flag.to_string(),
+            });
         }
     }
     if module
@@ -145,13 +184,16 @@ pub fn validate(name: &str, module: &Module) -> Result<(), String> {
         .any(|w| w[0] == "--objects" && w[1] == "-")
         || module.args.iter().any(|a| a == "--objects=-")
     {
-        return Err(format!(
-            "module `{name}`: `--objects -` reads standard input, which a server does not have"
-        ));
+        return Err(ModuleError::ReadsStdin {
+            module: name.to_string(),
+        });
     }
     parse(module, module.prober.example_target(), module.timeout)
         .map(|_| ())
-        .map_err(|e| format!("module `{name}`: {e}"))
+        .map_err(|source| ModuleError::Refused {
+            module: name.to_string(),
+            source,
+        })
 }
 
 /// The command line of one probe (without the program name).
@@ -394,7 +436,7 @@ mod tests {
     #[test]
     fn every_builtin_module_takes_its_example_target() {
         for (name, module) in builtin() {
-            assert_eq!(validate(&name, &module), Ok(()), "{name}");
+            validate(&name, &module).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
     }
 
@@ -405,10 +447,7 @@ mod tests {
             timeout: DEFAULT_TIMEOUT,
             args: args.iter().map(|a| a.to_string()).collect(),
         };
-        assert_eq!(
-            validate("m", &module(&["--count", "3", "--no-api"])),
-            Ok(())
-        );
+        assert!(validate("m", &module(&["--count", "3", "--no-api"])).is_ok());
         for bad in [
             &["--deadline", "1s"][..],
             &["--timeout=1s"],

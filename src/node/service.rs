@@ -3,6 +3,7 @@
 //! [`rules`](super::rules)) compared with them, and the guide's `curl ClusterIP:port` from
 //! the node.
 
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use super::rules::RulesQuery;
 use super::verdict::{Facts, RulesFact, ServiceFact};
 use super::{check, skip, NodeCheck, Options, CLUSTER_IP_ATTEMPTS};
 use crate::k8s::{Backend, Objects};
-use crate::kubeapi::{self, Plan};
+use crate::kubeapi::{self, Failure, NotInCluster, Plan, SkipReason};
 use crate::report::{
     CheckStatus, L4Protocol, NoEvidence, NodeCheckId, NodeClusterIpEvidence, NodeEvidence,
     NodeService, ServiceProgramming, ServiceRulesEvidence, SliceAddress, SliceEndpointsEvidence,
@@ -39,7 +40,12 @@ pub fn checks(
     let (objects, source) = match objects(options, &namespace, &name.name, until) {
         Ok(found) => found,
         Err(why) => {
-            checks.push(skip(NodeCheckId::EndpointSlices, why, facts, started));
+            checks.push(skip(
+                NodeCheckId::EndpointSlices,
+                why.to_string(),
+                facts,
+                started,
+            ));
             checks.push(no_rules(
                 "no ClusterIP known: the objects were not read",
                 facts,
@@ -168,24 +174,56 @@ pub fn checks(
     service
 }
 
+/// Why the Service's objects are not there: the endpoints check's skip reason.
+enum NoObjects {
+    /// The API is not read; `namespace` is the one `--objects` would need.
+    Skipped {
+        why: SkipReason,
+        namespace: String,
+    },
+    Unavailable(NotInCluster),
+    ReadFailed(Failure),
+    NothingRead,
+}
+
+impl fmt::Display for NoObjects {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NoObjects::Skipped { why, namespace } => write!(
+                f,
+                "no objects: {why}; give --objects (kubectl get service,endpointslices -n \
+                 {namespace} -o json) or --api-server with --token-file"
+            ),
+            NoObjects::Unavailable(why) => write!(f, "no objects: {why}"),
+            NoObjects::ReadFailed(failure) => write!(
+                f,
+                "the API read failed: {}: {}",
+                failure.resource, failure.error
+            ),
+            NoObjects::NothingRead => write!(f, "the API read returned nothing"),
+        }
+    }
+}
+
 /// The Service's objects: `--objects`, else the API read.
 fn objects(
     options: &Options,
     namespace: &str,
     name: &str,
     until: Instant,
-) -> Result<(Objects, &'static str), String> {
+) -> Result<(Objects, &'static str), NoObjects> {
     if let Some(objects) = &options.objects {
         return Ok((objects.clone(), "objects"));
     }
     let config = match &options.api {
         Plan::Read(config) => config,
         Plan::Skip(why) => {
-            return Err(format!(
-                "no objects: {why}; give --objects (kubectl get service,endpointslices -n {namespace} -o json) or --api-server with --token-file"
-            ))
+            return Err(NoObjects::Skipped {
+                why: why.clone(),
+                namespace: namespace.to_string(),
+            })
         }
-        Plan::Unavailable(why) => return Err(format!("no objects: {why}")),
+        Plan::Unavailable(why) => return Err(NoObjects::Unavailable(why.clone())),
     };
     // The API read gets 40% of what is left, as in diagnose.
     let api_until = Instant::now() + until.saturating_duration_since(Instant::now()) * 2 / 5;
@@ -196,13 +234,10 @@ fn objects(
         Path::new(crate::cli::DEFAULT_RESOLV_CONF),
         api_until,
     );
-    match (result.objects, result.failures.first()) {
+    match (result.objects, result.failures.into_iter().next()) {
         (Some(objects), _) => Ok((objects, "api")),
-        (None, Some(failure)) => Err(format!(
-            "the API read failed: {}: {}",
-            failure.resource, failure.error
-        )),
-        (None, None) => Err("the API read returned nothing".into()),
+        (None, Some(failure)) => Err(NoObjects::ReadFailed(failure)),
+        (None, None) => Err(NoObjects::NothingRead),
     }
 }
 
