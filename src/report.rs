@@ -2240,9 +2240,16 @@ pub struct DnsPathProbe {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct DnsExchange {
+    /// The exchange's end: the last try's.
     pub reply: DnsReply,
     pub rcode: Rcode,
+    /// All tries together.
     pub duration_ms: f64,
+    /// Each query sent, in order, and what its wait ended with. UDP resends a query that
+    /// drew nothing, as glibc does before it gives a server up (the pod's `attempts`, 2 by
+    /// default; the same datagram, so a late reply to an earlier try counts for the try it
+    /// arrives in); TCP is one try, as in glibc. Empty when nothing was sent.
+    pub tries: Vec<DnsReply>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }

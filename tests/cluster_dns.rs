@@ -187,9 +187,13 @@ fn check_cases(bed: &Testbed, cases: &[Case]) -> Vec<(&'static str, &'static str
                     }
                 }
             }
-            // Ten runs at once against one BIND on a loaded 2-core CI machine: a single UDP
-            // query can miss its 2 s (seen once: dns-tcp-drop read as dns-blocked). A way whose
-            // cause disagrees runs once more, alone; the second answer must be right.
+            // Ten runs at once against one BIND on a loaded 2-core machine. dns-paths resends a
+            // silent UDP query as glibc does (a_lost_datagram_is_sent_again), which ended the
+            // misreads of a single late query (dns-tcp-drop once read as dns-blocked): four whole
+            // runs at load 10 needed no second run. The burst is single-shot by design, though,
+            // and two test binaries at once (load 14) made one healthy `dns` lose 5% of its 64
+            // queries past their 2 s: dns-intermittent. A way whose cause disagrees runs once
+            // more, alone; the second answer must be right.
             if case.switch != "dns-flaky" {
                 let lines = way_lines(&files);
                 for ((report, want), line) in reports.iter_mut().zip(want.iter()).zip(&lines) {
@@ -411,6 +415,89 @@ fn dns_upstream_and_intermittent_loss() {
         .filter_map(|s| s["lost"].as_u64())
         .sum();
     assert!(lost >= 2, "{burst:#}");
+}
+
+/// One lost datagram is not a silent path. With kube-dns's rules gone and TCP to the DNS pod
+/// dropped, only UDP at the DNS pod's own address answers, and the DNS pod drops the first
+/// datagram it gets (iptables `statistic --mode nth` in its namespace): the resend, glibc's
+/// (`attempts`, 2 by default), gets the answer, so the DNS pod is seen answering
+/// (`dns-service-broken`). With `attempts:1` there is one try, and the same loss reads as
+/// `dns-blocked`: the confident wrong verdict the resend is there to prevent.
+#[test]
+fn a_lost_datagram_is_sent_again() {
+    let bed = Testbed::up();
+    bed.break_("dns-vip-missing");
+    bed.break_("dns-tcp-drop");
+    let one_try = bed.scratch_dir().join("resolv-one-try.conf");
+    std::fs::write(
+        &one_try,
+        "nameserver 10.0.0.10\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5 attempts:1\n",
+    )
+    .expect("write");
+    let one_try = one_try.display().to_string();
+    let endpoints = ["dns", "--dns-endpoints", DNS_POD_IP];
+    for (extra, tries, want) in [
+        (&[][..], &["timeout", "answered"][..], "dns-service-broken"),
+        (
+            &["--resolv-conf", &one_try][..],
+            &["timeout"][..],
+            "dns-blocked",
+        ),
+    ] {
+        drop_first_dns_datagram(&bed);
+        let args: Vec<&str> = endpoints.iter().chain(extra).copied().collect();
+        let report = run(&bed, CLIENT, &args);
+        assert_eq!(first_dns_datagram_dropped(&bed), 1, "{report:#}");
+        let servers = &check(&report, "dns-paths")["evidence"]["servers"];
+        let pod = &servers[1];
+        assert_eq!(pod["server"], format!("{DNS_POD_IP}:53"), "{servers:#}");
+        assert_eq!(pod["udp"]["tries"], serde_json::json!(tries), "{servers:#}");
+        assert_eq!(
+            pod["tcp"]["tries"],
+            serde_json::json!(["timeout"]),
+            "{servers:#}"
+        );
+        assert_eq!(cause(&report), want, "{report:#}");
+    }
+}
+
+/// (Re)inserts the DNS pod's rule that drops the first DNS datagram it gets from now on.
+fn drop_first_dns_datagram(bed: &Testbed) {
+    let ok = |args: &[&str]| {
+        let out = bed.exec(DNS_POD, args);
+        assert!(out.status.success(), "{args:?}: {}", describe(&out));
+    };
+    ok(&["iptables", "-F", "INPUT"]);
+    ok(&[
+        "iptables",
+        "-A",
+        "INPUT",
+        "-p",
+        "udp",
+        "--dport",
+        "53",
+        "-m",
+        "statistic",
+        "--mode",
+        "nth",
+        "--every",
+        "1000000",
+        "--packet",
+        "0",
+        "-j",
+        "DROP",
+    ]);
+}
+
+/// How many datagrams that rule dropped.
+fn first_dns_datagram_dropped(bed: &Testbed) -> u64 {
+    let out = bed.exec(DNS_POD, &["iptables", "-L", "INPUT", "-v", "-x", "-n"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find(|l| l.contains("statistic"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no rule: {text}"))
 }
 
 /// A NodeLocal DNSCache in front of the DNS Service, running and stopped; the text view.

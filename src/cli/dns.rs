@@ -51,13 +51,14 @@ pub const SPEC: Spec = Spec {
 The guide's \"debug the DNS Service instead\": finds the DNS path this pod uses
 (its nameserver, a NodeLocal DNSCache at 169.254.20.10, the ClusterIP of
 kube-system/kube-dns and its pods, from the API server, --objects or
---dns-endpoints), asks each over UDP and over TCP, asks a name outside the
-cluster, sends a burst of lookups glibc's way (A+AAAA from one socket) and
-single-request-reopen's, counts the queries the search list costs, and names
-the broken part: dns-pods-down, dns-service-broken, nodelocal-dns-down,
-dns-blocked, dns-udp-only-broken, dns-tcp-only-broken, dns-intermittent,
-dns-upstream, or dns-unreachable when they cannot be told apart. diagnose runs
-the same checks when DNS fails or is slow.",
+--dns-endpoints), asks each over UDP (a query that draws nothing is sent again,
+as glibc does) and over TCP, asks a name outside the cluster, sends a burst
+of lookups glibc's way (A+AAAA from one socket) and single-request-reopen's
+(A, then AAAA from a new socket), counts the queries the search list costs,
+and names the broken part: dns-pods-down, dns-service-broken,
+nodelocal-dns-down, dns-blocked, dns-udp-only-broken, dns-tcp-only-broken,
+dns-intermittent, dns-upstream, or dns-unreachable when they cannot be told
+apart. diagnose runs the same checks when DNS fails or is slow.",
     flags: &[
         OBJECTS,
         diagnose::API,

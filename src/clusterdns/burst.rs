@@ -1,10 +1,12 @@
 //! `dns-burst`: intermittent loss and the conntrack race. The same lookups are sent two
 //! ways: A and AAAA at once from one socket (glibc's getaddrinfo), and A then AAAA from a
-//! new socket each (`options single-request-reopen`). Both go through the same conntrack
+//! new socket each (what glibc 2.36 sends with `options single-request-reopen`, measured: the
+//! AAAA query after the A answer, from a new socket). Both go through the same conntrack
 //! and the same DNS pods; only the first can lose one of a pair to the insert race of
 //! kubernetes#56903, so a pair style that loses far more than the apart style is its
 //! signature. Bounded: a fixed number of lookups, all at once, each query within the
-//! per-query timeout.
+//! per-query timeout. Single-shot, unlike `dns-paths`: a lost query is not sent again,
+//! since the share lost is what the burst measures.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -74,7 +74,10 @@ pub fn run(inputs: &Inputs) -> ClusterDnsResult {
     let ((probes, asked, _), burst, _) = pool::join(
         || {
             pool::join(
-                || paths::probe(&targets, &name, inputs.timeout, inputs.deadline),
+                || {
+                    let tries = inputs.glibc.attempts;
+                    paths::probe(&targets, &name, tries, inputs.timeout, inputs.deadline)
+                },
                 || {
                     first.map(|server| {
                         upstream::ask(

@@ -197,6 +197,92 @@ pub fn udp(server: SocketAddr, questions: &[Question], edns: bool, timeout: Dura
     order_like(questions, done)
 }
 
+/// One question over UDP, retransmitted the way glibc's `res_send` does to one server
+/// before it calls the server silent: up to `tries` datagrams from one connected socket,
+/// the same bytes (and ID) each time, the next sent only when a try's wait ends without a
+/// response. Each try waits `timeout`, shortened so that the tries left still fit before
+/// `deadline`. A response (any code) or an ICMP error ends the tries. Returns the final
+/// record and each try's outcome, in order; a late reply to an earlier try (same ID) counts
+/// for the try it arrives in.
+pub fn udp_retransmit(
+    server: SocketAddr,
+    question: &Question,
+    edns: bool,
+    tries: u32,
+    timeout: Duration,
+    deadline: Instant,
+) -> (Sent, Vec<Outcome>) {
+    let start = Instant::now();
+    let finish = |outcome| Sent {
+        question: question.clone(),
+        server,
+        tcp: false,
+        outcome,
+        elapsed: start.elapsed(),
+    };
+    let id = fresh_id(&[]);
+    let bytes = match wire::encode_query(id, question, edns) {
+        Ok(bytes) => bytes,
+        Err(e) => return (finish(Outcome::BadResponse(e.0)), Vec::new()),
+    };
+    let socket = match connected_udp(server) {
+        Ok(s) => s,
+        Err(e) => {
+            let outcome = Outcome::Unreachable(e.to_string());
+            return (finish(outcome.clone()), vec![outcome]);
+        }
+    };
+    let mut buf = vec![0u8; MAX_UDP];
+    let mut each: Vec<Outcome> = Vec::new();
+    for left in (1..=tries.max(1)).rev() {
+        let Some(wait) = remaining(deadline).ok().map(|d| timeout.min(d / left)) else {
+            break;
+        };
+        let outcome = match socket.send(&bytes) {
+            Ok(_) => await_reply(&socket, &mut buf, id, question, Instant::now() + wait),
+            Err(e) => io_outcome(&e),
+        };
+        let silent = outcome == Outcome::Timeout;
+        each.push(outcome);
+        if !silent {
+            break;
+        }
+    }
+    let last = each.last().cloned().unwrap_or(Outcome::Deadline);
+    (finish(last), each)
+}
+
+/// Waits on a connected socket until the response to query `id` arrives or `until`.
+fn await_reply(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    id: u16,
+    question: &Question,
+    until: Instant,
+) -> Outcome {
+    // Bounded by time, and in count against a flood of stray datagrams.
+    for _ in 0..64 {
+        let Ok(wait) = remaining(until) else {
+            break;
+        };
+        if socket.set_read_timeout(Some(wait)).is_err() {
+            break;
+        }
+        let len = match socket.recv(buf) {
+            Ok(len) => len,
+            Err(e) => return io_outcome(&e),
+        };
+        let Some(datagram) = buf.get(..len).filter(|d| wire::message_id(d) == Some(id)) else {
+            continue; // a stray datagram: not ours to judge
+        };
+        return match wire::decode_response(datagram, id, question) {
+            Ok(response) => Outcome::Answered(response),
+            Err(e) => Outcome::BadResponse(e.0),
+        };
+    }
+    Outcome::Timeout
+}
+
 /// Sends each question to every server from one unconnected socket and keeps the first
 /// usable answer per question: musl's `__res_msend`. A SERVFAIL is kept only if nothing
 /// better arrives. ICMP errors are invisible on an unconnected socket, as they are to musl.

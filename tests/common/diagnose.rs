@@ -437,6 +437,7 @@ pub struct DnsExchange {
     pub reply: DnsReply,
     pub rcode: String,
     pub duration_ms: f64,
+    pub tries: Vec<DnsReply>,
     #[serde(default)]
     pub detail: Option<String>,
 }
@@ -530,11 +531,33 @@ fn evidence_fits(check: &Check) -> Result<(), String> {
         CheckId::Hairpin => fits::<HairpinEvidence>(e),
         CheckId::KubeProxy => fits::<Nothing>(e),
         CheckId::DnsService => fits::<DnsServiceEvidence>(e),
-        CheckId::DnsPaths => fits::<DnsPathsEvidence>(e),
+        CheckId::DnsPaths => fits::<DnsPathsEvidence>(e).and_then(|_| tries_add_up(e)),
         CheckId::DnsUpstream => fits::<DnsUpstreamEvidence>(e),
         CheckId::DnsBurst => fits::<DnsBurstEvidence>(e),
         CheckId::DnsSearchCost => fits::<DnsSearchCostEvidence>(e),
     }
+}
+
+/// `dns-paths`' tries: UDP resends only after silence and ends with the exchange's reply;
+/// TCP is one try; nothing sent, no try.
+fn tries_add_up(e: &Value) -> Result<(), String> {
+    let paths = DnsPathsEvidence::deserialize(e).map_err(|e| e.to_string())?;
+    for server in &paths.servers {
+        for (exchange, most) in [(&server.udp, 5), (&server.tcp, 1)] {
+            let ok = match exchange.tries.split_last() {
+                None => exchange.reply == DnsReply::NotSent,
+                Some((last, before)) => {
+                    *last == exchange.reply
+                        && before.iter().all(|t| *t == DnsReply::Timeout)
+                        && exchange.tries.len() <= most
+                }
+            };
+            if !ok {
+                return Err(format!("{}: tries {exchange:?}", server.server));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether a check's evidence has its check's shape (for reports other than diagnose's
