@@ -4,14 +4,16 @@
 # here: iptables mode with iptables-nft-restore, iptables mode with iptables-legacy-restore, and
 # nftables mode with `nft -f`. In each it times svcprobe's `read_service` (bench/src/bin/readrules.rs,
 # the code `svcprobe node` runs) for one Service, next to what a person would run on the node:
-# `iptables-save | grep CLUSTER-IP` and `nft -j list table ip kube-proxy`. Results go in BENCHMARKS.md
-# by hand.
+# `iptables-save | grep CLUSTER-IP` and `nft -j list table ip kube-proxy`; and the whole
+# `svcprobe node SERVICE --objects FILE` command (the issue's bound: it ends within its --deadline).
+# Results go in BENCHMARKS.md by hand.
 #
 # USAGE
 #   scripts/bench-rules.sh      builds readrules and benchrun, loads the rulesets
 #                               (a few minutes: the loaders are the slow part), measures, prints one table
 #                               per namespace, removes the namespaces
-#   Environment: BENCH_RULES_RUNS (default 10 rounds), BENCH_RULES_SERVICES (default 10000),
+#   Environment: SVCPROBE (the binary for the whole-command row; default: scripts/build.sh builds
+#   the shipped one), BENCH_RULES_RUNS (default 10 rounds), BENCH_RULES_SERVICES (default 10000),
 #   BENCH_RULES_ENDPOINTS (per Service, default 5), BENCH_RULES_PROFILE (release, the default, as
 #   bench.sh builds it: static musl, fat LTO; or debug, the test build, slower code, quick to build).
 #
@@ -63,6 +65,7 @@ debug)
 *) die "BENCH_RULES_PROFILE must be release or debug" ;;
 esac
 cp "$built/benchrun" "$built/readrules" "$work/"
+cp "${SVCPROBE:-$(scripts/build.sh)}" "$work/svcprobe"
 
 # Service i: ClusterIP 10.1.i/256.i%256 port 80/TCP; endpoint k: 10.245.k/256.k%256:8080.
 vip() { echo "10.1.$(($1 / 256)).$(($1 % 256))"; }
@@ -146,10 +149,30 @@ timeout 1200 ip netns exec "$prefix-nftables" nft -f "$work/kube-proxy.nft" || d
 echo "loaded kube-proxy.nft with nft -f: $((SECONDS - t0)) s" >&2
 
 # The Service in the middle of the ruleset; the guide greps the save for its name.
-svc=$(vip $((services / 2)))
-name="ns-$((services / 2 / 100))/svc-$((services / 2)):"
+mid=$((services / 2))
+svc=$(vip $mid)
+name="ns-$((mid / 100))/svc-$mid:"
+# The cluster's view of that Service for `svcprobe node --objects`: the Service and one
+# EndpointSlice with its ready endpoints, as `kubectl get service,endpointslices -o json` lists them.
+awk -v i="$mid" -v per="$per" -v vip="$svc" '
+function ep(k) { return sprintf("10.245.%d.%d", int(k / 256) % 256, k % 256) }
+BEGIN {
+    ns = sprintf("ns-%d", int(i / 100)); svc = sprintf("svc-%d", i)
+    printf "{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":["
+    printf "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\"},", svc, ns
+    printf "\"spec\":{\"type\":\"ClusterIP\",\"clusterIP\":\"%s\",\"clusterIPs\":[\"%s\"],", vip, vip
+    printf "\"ports\":[{\"name\":\"http\",\"protocol\":\"TCP\",\"port\":80,\"targetPort\":8080}]}},"
+    printf "{\"apiVersion\":\"discovery.k8s.io/v1\",\"kind\":\"EndpointSlice\",\"metadata\":{\"name\":\"%s-abcde\",\"namespace\":\"%s\",", svc, ns
+    printf "\"labels\":{\"kubernetes.io/service-name\":\"%s\"}},\"addressType\":\"IPv4\",\"endpoints\":[", svc
+    for (j = 0; j < per; j++)
+        printf "%s{\"addresses\":[\"%s\"],\"conditions\":{\"ready\":true},\"nodeName\":\"node-1\"}", (j ? "," : ""), ep(i * per + j)
+    printf "],\"ports\":[{\"name\":\"http\",\"protocol\":\"TCP\",\"port\":8080}]}]}\n"
+}' >"$work/objects.json"
 # shellcheck disable=SC2016 # $1 is the script's argument
 printf '"$1" | grep -F -- %q\n' "$name" >"$work/save-grep.sh"
+# The whole command as a node debug pod runs it (default --deadline 5s); the bed has no kube-proxy
+# and no host root, so those checks skip and the exit is 1: the row is for its time and memory.
+node="$work/svcprobe node svc-$mid -n ns-$((mid / 100)) --objects $work/objects.json --host-root $work -o text"
 measure() { # NS LABEL-PREFIX SPEC...
     local ns=$1
     shift
@@ -160,13 +183,18 @@ measure() { # NS LABEL-PREFIX SPEC...
     cat "$work/$ns.tsv"
     echo "readrules (last run): ms inside read_service, source, service rule, endpoints, skip"
     cat "$work/out-$ns/0.out"
+    echo "svcprobe node (last run): its heading, the rules it read and the verdict"
+    grep -E -A1 '^(node |\[.{4}\] service-rules|verdict:)' "$work/out-$ns/1.out" || true
 }
 measure "$prefix-nft" \
     "read_service (iptables-nft)|$work/readrules $svc 80 tcp" \
+    "svcprobe node (whole command)|$node" \
     "iptables-nft-save, grep NAME|sh $work/save-grep.sh iptables-nft-save"
 measure "$prefix-legacy" \
     "read_service (iptables-legacy)|$work/readrules $svc 80 tcp" \
+    "svcprobe node (whole command)|$node" \
     "iptables-legacy-save, grep NAME|sh $work/save-grep.sh iptables-legacy-save"
 measure "$prefix-nftables" \
     "read_service (nftables)|$work/readrules $svc 80 tcp" \
+    "svcprobe node (whole command)|$node" \
     "nft -j list table ip kube-proxy|nft -j list table ip kube-proxy"
