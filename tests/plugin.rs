@@ -120,7 +120,9 @@ fn require_kubectl() {
 }
 
 /// The seam for a node debug pod: svcprobe in the bed's node as a host, with the netadmin
-/// profile's capabilities only (NET_ADMIN, NET_RAW) and no host root, as that profile gives.
+/// profile's capabilities only (NET_ADMIN, NET_RAW) and no host root, as that profile gives;
+/// effective only when the pod runs it as root, else as the pod's user (the image's, 65534,
+/// when the pod names none), who holds none.
 fn run_on_node(host: &Mutex<Option<NodeHost>>, run: &Run) -> Ran {
     let guard = host.lock().unwrap();
     let Some(host) = guard.as_ref() else {
@@ -134,8 +136,21 @@ fn run_on_node(host: &Mutex<Option<NodeHost>>, run: &Run) -> Ran {
         return refused;
     }
     let args: Vec<&str> = run.args.iter().map(String::as_str).collect();
-    ran(host.svcprobe_input(true, &args, run.stdin.clone()))
+    let stdin = run.stdin.clone();
+    match run.run_as_user.map(u32::try_from) {
+        Some(Ok(0)) => ran(host.svcprobe_input(true, &args, stdin)),
+        Some(Ok(uid)) => ran(host.svcprobe_as_user(uid, &args, stdin)),
+        None => ran(host.svcprobe_as_user(IMAGE_USER, &args, stdin)),
+        Some(Err(_)) => Ran {
+            stderr: b"runAsUser out of range\n".to_vec(),
+            exit_code: 125,
+            ..Ran::default()
+        },
+    }
 }
+
+/// The image's `USER` (Containerfile).
+const IMAGE_USER: u32 = 65534;
 
 /// A container whose `command` replaces the image's entrypoint would not run svcprobe.
 fn replaced_entrypoint(run: &Run) -> Option<Ran> {
@@ -549,9 +564,25 @@ fn a_failing_service_gives_svcprobes_exit_code_and_node_runs_on_the_failing_endp
         node_pod["spec"]["hostNetwork"], true,
         "netadmin: {node_pod:#}"
     );
+    for host in ["hostPID", "hostIPC"] {
+        assert_eq!(node_pod["spec"][host], true, "netadmin: {node_pod:#}");
+    }
+    assert!(
+        node_pod["spec"]["volumes"].is_null(),
+        "netadmin mounts no host root: {node_pod:#}"
+    );
     let c = &node_pod["spec"]["containers"][0];
-    let (add, _) = capabilities(c);
-    assert_eq!(add, ["NET_ADMIN", "NET_RAW"], "netadmin: {node_pod:#}");
+    // The netadmin profile's capabilities, and the plugin's --custom merged over them: root,
+    // so that they are effective (the image's user 65534 would have none); nothing else.
+    assert_eq!(
+        c["securityContext"],
+        serde_json::json!({
+            "capabilities": { "add": ["NET_ADMIN", "NET_RAW"] },
+            "runAsUser": 0,
+            "runAsNonRoot": false
+        }),
+        "{node_pod:#}"
+    );
     assert_eq!(c["stdinOnce"], true, "{node_pod:#}");
     assert_eq!(
         c["args"],
@@ -593,7 +624,11 @@ fn a_failing_service_gives_svcprobes_exit_code_and_node_runs_on_the_failing_endp
     let node_report = nth_json(&out, 1);
     assert_eq!(node_report["command"], "node", "{}", describe(&out));
     assert_eq!(
-        node_report["privileges"]["profile"], "netadmin",
+        (
+            &node_report["privileges"]["profile"],
+            &node_report["privileges"]["uid"]
+        ),
+        (&"netadmin".into(), &0.into()),
         "{node_report:#}"
     );
     assert_eq!(
@@ -646,8 +681,21 @@ fn a_failing_service_gives_svcprobes_exit_code_and_node_runs_on_the_failing_endp
         ])
     );
     assert_nothing_left(&cluster);
-    // The host goes now, not whenever the stand-in's last thread lets the runner go.
+    // Without the plugin's runAsUser the same pod runs as the image's user: netadmin's
+    // capabilities are then in its bounding set only, and svcprobe node sees none.
     let mut host = host.lock().unwrap().take().expect("host");
+    let out = host.svcprobe_as_user(IMAGE_USER, &["node", "--no-api"], None);
+    let unprivileged: Value = serde_json::from_slice(&out.stdout).expect("node JSON");
+    assert_eq!(
+        (
+            &unprivileged["privileges"]["profile"],
+            &unprivileged["privileges"]["capabilities"]
+        ),
+        (&"general".into(), &serde_json::json!([])),
+        "{}",
+        describe(&out)
+    );
+    // The host goes now, not whenever the stand-in's last thread lets the runner go.
     kube_proxy.stop(&mut host);
 }
 

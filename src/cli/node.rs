@@ -48,16 +48,19 @@ pub const SPEC: Spec = Spec {
     operands: "[SERVICE]",
     summary: "from a node debug pod: is kube-proxy, and the node, serving the Service?",
     about: "\
-The guide's kube-proxy half, from a node debug pod:
+The guide's kube-proxy half, from a node debug pod, as root (the image's user,
+65534, would have none of netadmin's capabilities):
   kubectl debug node/NODE -it --image=IMAGE --profile=netadmin \\
-    -- /svcprobe node SERVICE
-the kube-proxy process and its flags, its /healthz, /livez, /proxyMode and
-/metrics, ip_forward, br_netfilter, each bridge's hairpin settings, the
-conntrack table; with SERVICE, the rules the node programs for its ClusterIP
-against the ready endpoints of its EndpointSlices (from --objects or the API),
-and connections to the ClusterIP from the node. A check that its privileges do
-not allow says skip, and which --profile would allow it. No iptables, nft,
-conntrack or curl binary is needed.
+    --custom=root.json -- /svcprobe node SERVICE
+with root.json {\"securityContext\":{\"runAsUser\":0,\"runAsNonRoot\":false}}, as
+kubectl svcprobe diagnose SERVICE --node does. It reads the kube-proxy process
+and its flags, its /healthz, /livez, /proxyMode and /metrics, ip_forward,
+br_netfilter, each bridge's hairpin settings, the conntrack table; with
+SERVICE, the rules the node programs for its ClusterIP against the ready
+endpoints of its EndpointSlices (from --objects or the API), and connections to
+the ClusterIP from the node. A check that its privileges do not allow says
+skip, and which --profile would allow it. No iptables, nft, conntrack or curl
+binary is needed.
 
 SERVICE is NAME, NAME.NS, NAME.NS.svc or NAME.NS.svc.DOMAIN, or service/NAME or
 svc/NAME. Without SERVICE only the node-wide checks run.",

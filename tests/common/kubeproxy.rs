@@ -162,6 +162,29 @@ impl NodeHost {
         super::bin::assert_documented_exit(out.status, &describe(&out));
         out
     }
+
+    /// [`NodeHost::svcprobe_input`] as a container of the netadmin profile that runs as the
+    /// non-root user `uid`: NET_ADMIN and NET_RAW in its bounding set only, none effective
+    /// (the runtime gives a non-root process no inheritable or ambient capabilities).
+    pub fn svcprobe_as_user(&self, uid: u32, args: &[&str], input: Option<Vec<u8>>) -> Output {
+        let mut command = self.enter();
+        let id = uid.to_string();
+        command.args([
+            "setpriv",
+            "--reuid",
+            &id,
+            "--regid",
+            &id,
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all,+net_admin,+net_raw",
+            "--",
+        ]);
+        command.arg(super::bin::svcprobe()).args(args);
+        let out = run_with_input(command, input, RUN_TIMEOUT);
+        super::bin::assert_documented_exit(out.status, &describe(&out));
+        out
+    }
 }
 
 impl Drop for NodeHost {

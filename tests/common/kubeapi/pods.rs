@@ -36,6 +36,9 @@ pub struct Run {
     pub target: Option<String>,
     /// What kubectl sent on stdin (attach), `None` for a container without stdin.
     pub stdin: Option<Vec<u8>>,
+    /// `securityContext.runAsUser`, the container's or else the pod's (`None`: the image's
+    /// USER, 65534): with netadmin's capabilities, only root has them effective.
+    pub run_as_user: Option<i64>,
 }
 
 /// What the container printed and its exit code.
@@ -471,6 +474,9 @@ fn run_of(
         host_network: whole["spec"]["hostNetwork"] == true,
         target: spec["targetContainerName"].as_str().map(str::to_string),
         stdin,
+        run_as_user: spec["securityContext"]["runAsUser"]
+            .as_i64()
+            .or_else(|| whole["spec"]["securityContext"]["runAsUser"].as_i64()),
     }
 }
 
