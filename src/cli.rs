@@ -296,6 +296,16 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Cli, Error> {
     Ok(Cli { format, command })
 }
 
+/// `line` split at spaces and scanned against `spec`'s flags: where every parser's table
+/// tests start.
+#[cfg(test)]
+pub fn scan_line(spec: &Spec, line: &str) -> Result<Matches, ArgError> {
+    flags::scan(
+        &[spec.flags],
+        line.split_whitespace().map(OsString::from).collect(),
+    )
+}
+
 /// Where the command name is: the first argument that is neither a global flag nor the
 /// value of `-o`.
 fn command_position(args: &[OsString]) -> Option<usize> {

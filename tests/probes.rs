@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::bin;
-use common::schema::{Latency, Resolution};
+use common::schema::{Finding, Icmp, Latency, Resolution, TcpAttempt};
 use common::testbed::{
     self, Testbed, BACKENDS, BACKEND_IPS, BACKEND_PORT, CLIENT, CLIENT_IP, DOWN_BACKEND,
     HOSTNAMES_FQDN, HOSTNAMES_VIP,
@@ -31,25 +31,6 @@ struct Envelope<T> {
     ok: bool,
     #[serde(flatten)]
     report: T,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Finding {
-    severity: String,
-    code: String,
-    message: String,
-    line: Option<usize>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Icmp {
-    from: String,
-    #[serde(rename = "type")]
-    icmp_type: u8,
-    code: u8,
-    description: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,17 +70,6 @@ struct TcpAddress {
     address: String,
     attempts: Vec<TcpAttempt>,
     summary: Summary,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TcpAttempt {
-    seq: u32,
-    outcome: String,
-    duration_ms: f64,
-    local: Option<String>,
-    icmp: Option<Icmp>,
-    detail: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -180,13 +180,11 @@ fn parse_endpoints(text: &str) -> Result<Vec<SocketAddr>, ValueError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::flags::scan;
+    use crate::cli::scan_line;
     use crate::report::Origin;
-    use std::ffi::OsString;
 
     fn parse(line: &str) -> Result<DiagnoseArgs, ArgError> {
-        let args = line.split_whitespace().map(OsString::from).collect();
-        parse_diagnose(&scan(&[SPEC.flags], args)?)
+        parse_diagnose(&scan_line(&SPEC, line)?)
     }
 
     #[test]

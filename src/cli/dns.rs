@@ -137,12 +137,10 @@ fn parse_external_name(text: &str) -> Result<String, ValueError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::flags::scan;
-    use std::ffi::OsString;
+    use crate::cli::scan_line;
 
     fn parse(line: &str) -> Result<DnsArgs, ArgError> {
-        let args = line.split_whitespace().map(OsString::from).collect();
-        parse_dns(&scan(&[SPEC.flags], args)?)
+        parse_dns(&scan_line(&SPEC, line)?)
     }
 
     #[test]

@@ -128,15 +128,10 @@ pub fn parse_exporter(m: &Matches) -> Result<ExporterArgs, ArgError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::flags::scan;
-    use std::ffi::OsString;
+    use crate::cli::scan_line;
 
     fn parse(line: &str) -> Result<ExporterArgs, ArgError> {
-        scan(
-            &[SPEC.flags],
-            line.split_whitespace().map(OsString::from).collect(),
-        )
-        .and_then(|m| parse_exporter(&m))
+        parse_exporter(&scan_line(&SPEC, line)?)
     }
 
     #[test]

@@ -177,13 +177,11 @@ fn parse_endpoint_count(text: &str) -> Result<u32, ValueError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::flags::scan;
+    use crate::cli::scan_line;
     use crate::report::Origin;
-    use std::ffi::OsString;
 
     fn parse(line: &str) -> Result<HairpinArgs, ArgError> {
-        let args = line.split_whitespace().map(OsString::from).collect();
-        parse_hairpin(&scan(&[SPEC.flags], args)?)
+        parse_hairpin(&scan_line(&SPEC, line)?)
     }
 
     #[test]

@@ -139,14 +139,12 @@ pub fn parse_http_base(url: &str) -> Result<SocketAddr, ValueError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::flags::scan;
+    use crate::cli::scan_line;
     use crate::kubeapi::Mode;
     use crate::report::Origin;
-    use std::ffi::OsString;
 
     fn parse(line: &str) -> Result<NodeArgs, ArgError> {
-        let args = line.split_whitespace().map(OsString::from).collect();
-        parse_node(&scan(&[SPEC.flags], args)?)
+        parse_node(&scan_line(&SPEC, line)?)
     }
 
     #[test]

@@ -311,15 +311,7 @@ pub fn parse_serve(m: &Matches) -> Result<ServeArgs, ArgError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::flags::scan;
-    use std::ffi::OsString;
-
-    fn args(spec: &Spec, line: &str) -> Result<Matches, ArgError> {
-        scan(
-            &[spec.flags],
-            line.split_whitespace().map(OsString::from).collect(),
-        )
-    }
+    use crate::cli::scan_line as args;
 
     #[test]
     fn targets() {

@@ -5,19 +5,13 @@ use std::time::Instant;
 use crate::cli::diagnose::DiagnoseArgs;
 use crate::diagnose::{self, Options};
 use crate::error::Error;
-use crate::input;
-use crate::kubeapi::Plan;
 use crate::report::{Cause, DiagnoseReport, Envelope, SCHEMA_VERSION};
 
 pub fn run(args: &DiagnoseArgs) -> Result<Envelope<DiagnoseReport>, Error> {
-    // The deadline covers reading the objects too: stdin held open must not stall the walk.
+    // The deadline covers reading the objects too.
     let start = Instant::now();
-    let until = start + args.deadline;
-    let objects = match &args.objects {
-        None => None,
-        Some(path) => Some(input::read_objects(path, until)?),
-    };
-    let api = Plan::decide(&args.api, objects.is_some());
+    let (objects, api) =
+        super::objects_and_plan(args.objects.as_deref(), &args.api, start + args.deadline)?;
     let report = diagnose::run(
         &Options {
             service: args.service.clone(),

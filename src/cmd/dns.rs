@@ -9,18 +9,13 @@ use crate::diagnose::verdict::{self, Facts};
 use crate::diagnose::{probe_context, read_resolver};
 use crate::dns::millis;
 use crate::error::Error;
-use crate::input;
 use crate::kubeapi::Plan;
 use crate::report::{Cause, CheckStatus, DnsReport, Envelope, SCHEMA_VERSION};
 
 pub fn run(args: &DnsArgs) -> Result<Envelope<DnsReport>, Error> {
     let start = Instant::now();
     let deadline = start + args.deadline;
-    let objects = match &args.objects {
-        None => None,
-        Some(path) => Some(input::read_objects(path, deadline)?),
-    };
-    let api = Plan::decide(&args.api, objects.is_some());
+    let (objects, api) = super::objects_and_plan(args.objects.as_deref(), &args.api, deadline)?;
     let resolver = read_resolver(&args.resolv_conf, deadline);
     let (context, (cluster_domain, _)) = probe_context(&resolver);
     // kubernetes.default as an application in this pod would write it

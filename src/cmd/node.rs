@@ -6,20 +6,14 @@ use std::time::Instant;
 
 use crate::cli::node::NodeArgs;
 use crate::error::Error;
-use crate::input;
-use crate::kubeapi::Plan;
 use crate::node::{self, Options};
 use crate::report::{Envelope, NodeCause, NodeReport, SCHEMA_VERSION};
 
 pub fn run(args: &NodeArgs) -> Result<Envelope<NodeReport>, Error> {
     // The deadline covers reading the objects too.
     let start = Instant::now();
-    let until = start + args.deadline;
-    let objects = match &args.objects {
-        None => None,
-        Some(path) => Some(input::read_objects(path, until)?),
-    };
-    let api = Plan::decide(&args.api, objects.is_some());
+    let (objects, api) =
+        super::objects_and_plan(args.objects.as_deref(), &args.api, start + args.deadline)?;
     let report = node::run(
         &Options {
             service: args.service.clone(),

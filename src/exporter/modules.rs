@@ -18,7 +18,10 @@ use crate::cli::hairpin::ServiceHost;
 use crate::cli::{self, probes, Command};
 use crate::cmd;
 use crate::error::Error;
-use crate::report::{Envelope, HttpOutcome, LookupStatus, TcpOutcome};
+use crate::report::{
+    DiagnoseReport, Envelope, HairpinReport, HttpOutcome, HttpReport, LookupStatus, NslookupReport,
+    Resolution, TcpOutcome, TcpReport,
+};
 
 /// The command a module runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -281,65 +284,65 @@ impl Outcome {
 /// Runs a parsed probe through its command's library function.
 pub fn run(command: Command, want_json: bool) -> Outcome {
     match command {
-        Command::Diagnose(args) => finish(
-            "diagnose",
-            cmd::diagnose::run(&args),
-            want_json,
-            metrics::service,
-            |r| (r.verdict.cause.as_str(), r.verdict.summary.clone()),
-        ),
-        Command::Nslookup(args) => finish(
-            "nslookup",
-            cmd::nslookup::run(&args),
-            want_json,
-            metrics::dns,
-            |r| (r.answer.status.as_str(), r.answer.reason.clone()),
-        ),
-        Command::Tcp(args) => finish(
-            "tcp",
-            cmd::tcp::run(&args),
-            want_json,
-            metrics::tcp,
-            tcp_state,
-        ),
-        Command::Http(args) => finish(
-            "http",
-            cmd::http::run(&args),
-            want_json,
-            metrics::http,
-            http_state,
-        ),
-        Command::Hairpin(args) => finish(
-            "hairpin",
-            cmd::hairpin::run(&args),
-            want_json,
-            metrics::hairpin,
-            |r| (r.verdict.reason.as_str(), r.verdict.summary.clone()),
-        ),
+        Command::Diagnose(args) => SERVICE.finish(cmd::diagnose::run(&args), want_json),
+        Command::Nslookup(args) => DNS.finish(cmd::nslookup::run(&args), want_json),
+        Command::Tcp(args) => TCP.finish(cmd::tcp::run(&args), want_json),
+        Command::Http(args) => HTTP.finish(cmd::http::run(&args), want_json),
+        Command::Hairpin(args) => HAIRPIN.finish(cmd::hairpin::run(&args), want_json),
         _ => could_not_run("exporter", &Error::Usage("not a probe".into()), want_json),
     }
 }
 
-fn finish<R: Serialize>(
+/// How the exporter reads one command's report: the command (for its `error` document),
+/// its metrics, and where the probe ended ([`Outcome::state`]) with why.
+struct Reading<R> {
     command: &'static str,
-    result: Result<Envelope<R>, Error>,
-    want_json: bool,
     samples: fn(&R) -> Vec<Sample>,
     state: fn(&R) -> (&'static str, String),
-) -> Outcome {
-    match result {
-        Ok(envelope) => {
-            let (state, summary) = state(&envelope.report);
-            Outcome {
-                success: envelope.ok,
-                ran: true,
-                samples: samples(&envelope.report),
-                json: want_json.then(|| pretty(&envelope)),
-                state,
-                summary,
+}
+
+const SERVICE: Reading<DiagnoseReport> = Reading {
+    command: "diagnose",
+    samples: metrics::service,
+    state: |r| (r.verdict.cause.as_str(), r.verdict.summary.clone()),
+};
+const DNS: Reading<NslookupReport> = Reading {
+    command: "nslookup",
+    samples: metrics::dns,
+    state: |r| (r.answer.status.as_str(), r.answer.reason.clone()),
+};
+const TCP: Reading<TcpReport> = Reading {
+    command: "tcp",
+    samples: metrics::tcp,
+    state: tcp_state,
+};
+const HTTP: Reading<HttpReport> = Reading {
+    command: "http",
+    samples: metrics::http,
+    state: http_state,
+};
+const HAIRPIN: Reading<HairpinReport> = Reading {
+    command: "hairpin",
+    samples: metrics::hairpin,
+    state: |r| (r.verdict.reason.as_str(), r.verdict.summary.clone()),
+};
+
+impl<R: Serialize> Reading<R> {
+    fn finish(&self, result: Result<Envelope<R>, Error>, want_json: bool) -> Outcome {
+        match result {
+            Ok(envelope) => {
+                let (state, summary) = (self.state)(&envelope.report);
+                Outcome {
+                    success: envelope.ok,
+                    ran: true,
+                    samples: (self.samples)(&envelope.report),
+                    json: want_json.then(|| pretty(&envelope)),
+                    state,
+                    summary,
+                }
             }
+            Err(error) => could_not_run(self.command, &error, want_json),
         }
-        Err(error) => could_not_run(command, &error, want_json),
     }
 }
 
@@ -359,49 +362,45 @@ fn pretty<T: Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
 }
 
-fn tcp_state(report: &crate::report::TcpReport) -> (&'static str, String) {
+fn tcp_state(report: &TcpReport) -> (&'static str, String) {
     let target = report.targets.first();
     let attempt = target
         .and_then(|t| t.addresses.first())
         .and_then(|a| a.attempts.first().map(|at| (a, at)));
-    match (attempt, target.and_then(|t| t.resolution.as_ref())) {
-        (Some((address, attempt)), _) => {
-            let summary = match attempt.outcome {
-                TcpOutcome::Connected => format!("{}: connected", address.address),
-                outcome => format!(
-                    "{}: {outcome}{}",
-                    address.address,
-                    attempt
-                        .detail
-                        .as_deref()
-                        .map(|d| format!(" ({d})"))
-                        .unwrap_or_default()
-                ),
-            };
-            (attempt.outcome.as_str(), summary)
-        }
-        (None, Some(resolution)) => (resolution.status.as_str(), resolution.reason.clone()),
-        (None, None) => (LookupStatus::Error.as_str(), "nothing to connect to".into()),
-    }
+    let attempt = attempt.map(|(address, attempt)| {
+        let summary = match attempt.outcome {
+            TcpOutcome::Connected => format!("{}: connected", address.address),
+            outcome => failed(&address.address, outcome, attempt.detail.as_deref()),
+        };
+        (attempt.outcome.as_str(), summary)
+    });
+    first_attempt_state(attempt, target.and_then(|t| t.resolution.as_ref()))
 }
 
-fn http_state(report: &crate::report::HttpReport) -> (&'static str, String) {
-    match (report.attempts.first(), &report.resolution) {
-        (Some(attempt), _) => {
-            let summary = match (attempt.outcome, attempt.status) {
-                (HttpOutcome::Response, Some(status)) => format!("{}: {status}", report.url),
-                (outcome, _) => format!(
-                    "{}: {outcome}{}",
-                    report.url,
-                    attempt
-                        .detail
-                        .as_deref()
-                        .map(|d| format!(" ({d})"))
-                        .unwrap_or_default()
-                ),
-            };
-            (attempt.outcome.as_str(), summary)
-        }
+fn http_state(report: &HttpReport) -> (&'static str, String) {
+    let attempt = report.attempts.first().map(|attempt| {
+        let summary = match (attempt.outcome, attempt.status) {
+            (HttpOutcome::Response, Some(status)) => format!("{}: {status}", report.url),
+            (outcome, _) => failed(&report.url, outcome, attempt.detail.as_deref()),
+        };
+        (attempt.outcome.as_str(), summary)
+    });
+    first_attempt_state(attempt, report.resolution.as_ref())
+}
+
+/// `10.0.0.1:80: refused (detail)`.
+fn failed(what: &str, outcome: impl fmt::Display, detail: Option<&str>) -> String {
+    let detail = detail.map(|d| format!(" ({d})")).unwrap_or_default();
+    format!("{what}: {outcome}{detail}")
+}
+
+/// Where a `tcp` or `http` probe ended: its first attempt's state, else its name's lookup.
+fn first_attempt_state(
+    attempt: Option<(&'static str, String)>,
+    resolution: Option<&Resolution>,
+) -> (&'static str, String) {
+    match (attempt, resolution) {
+        (Some(state), _) => state,
         (None, Some(resolution)) => (resolution.status.as_str(), resolution.reason.clone()),
         (None, None) => (LookupStatus::Error.as_str(), "nothing to connect to".into()),
     }

@@ -40,6 +40,29 @@ pub struct Latency {
     pub max_ms: f64,
 }
 
+/// `report::IcmpReport`: the ICMP error behind an attempt.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Icmp {
+    pub from: String,
+    #[serde(rename = "type")]
+    pub icmp_type: u8,
+    pub code: u8,
+    pub description: String,
+}
+
+/// `report::TcpAttempt`: one connect.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpAttempt {
+    pub seq: u32,
+    pub outcome: String,
+    pub duration_ms: f64,
+    pub local: Option<String>,
+    pub icmp: Option<Icmp>,
+    pub detail: Option<String>,
+}
+
 /// `report::Finding`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -28,13 +28,16 @@ pub trait Reader {
         keep: &dyn Fn(&Rule) -> bool,
     ) -> Result<Option<Vec<Rule>>, ReadError>;
 
-    /// The elements of `table`'s set `set` that `keep` accepts (nftables only).
+    /// The elements of `table`'s set `set` that `keep` accepts: nftables only, iptables has
+    /// no sets (ipset is not read).
     fn elements(
         &mut self,
-        table: &str,
-        set: &str,
-        keep: &dyn Fn(&Element) -> bool,
-    ) -> Result<Vec<Element>, ReadError>;
+        _table: &str,
+        _set: &str,
+        _keep: &dyn Fn(&Element) -> bool,
+    ) -> Result<Vec<Element>, ReadError> {
+        Ok(Vec::new())
+    }
 }
 
 /// The Service port to look for.

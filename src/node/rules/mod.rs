@@ -409,13 +409,4 @@ impl Reader for LegacyReader<'_> {
             .and_then(|t| t.rules(chain))
             .map(|rules| rules.into_iter().filter(|r| keep(r)).collect()))
     }
-
-    fn elements(
-        &mut self,
-        _: &str,
-        _: &str,
-        _: &dyn Fn(&Element) -> bool,
-    ) -> Result<Vec<Element>, ReadError> {
-        Ok(Vec::new())
-    }
 }

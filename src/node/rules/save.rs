@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use super::kube::Reader;
 use super::model::{self, Action, AddrMatch, Rule};
 use super::netlink::ReadError;
-use super::nft::Element;
 
 /// The most output read from one `iptables-save`.
 const MAX_OUTPUT: u64 = 192 << 20;
@@ -40,16 +39,6 @@ impl Reader for Saved {
         Ok(Saved::rules(self, table, chain)
             .filter(|rules| !rules.is_empty())
             .map(|rules| rules.iter().filter(|r| keep(r)).cloned().collect()))
-    }
-
-    /// iptables has no sets (ipset is not read).
-    fn elements(
-        &mut self,
-        _: &str,
-        _: &str,
-        _: &dyn Fn(&Element) -> bool,
-    ) -> Result<Vec<Element>, ReadError> {
-        Ok(Vec::new())
     }
 }
 
