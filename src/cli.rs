@@ -12,6 +12,7 @@ use hickory_proto::rr::RecordType;
 use crate::error::Error;
 use crate::report::Libc;
 
+pub mod api;
 pub mod diagnose;
 pub mod dns;
 pub mod error;
@@ -33,7 +34,9 @@ pub struct Spec {
     pub summary: &'static str,
     /// Paragraphs, wrapped by hand to 80 columns.
     pub about: &'static str,
-    pub flags: &'static [Flag],
+    /// In the order `--help` shows them, in groups: a group may be shared
+    /// ([`api::FLAGS`]).
+    pub flags: &'static [&'static [Flag]],
     pub footer: &'static str,
 }
 
@@ -85,7 +88,7 @@ const RESOLVCONF: Spec = Spec {
 Parses resolv.conf and reports the nameservers, search list and options, what
 glibc and musl each make of them, the namespace and cluster domain the search
 list implies, and findings with a severity and a stable code.",
-    flags: &[FILE],
+    flags: &[&[FILE]],
     footer: "Exit 1 if a finding has severity `error`.",
 };
 
@@ -123,7 +126,7 @@ Tries the candidate names in the order the pod's C library would (ndots, search
 list, trailing dot) and shows every query: name, type, response code, answers
 with TTLs, server, time. Then the answer an application gets, for glibc and for
 musl. An IP address as NAME looks up its PTR record.",
-    flags: &[
+    flags: &[&[
         NS_SERVER,
         NS_TYPE,
         NS_NO_SEARCH,
@@ -132,7 +135,7 @@ musl. An IP address as NAME looks up its PTR record.",
         NS_TIMEOUT,
         NS_DEADLINE,
         RESOLV_CONF,
-    ],
+    ]],
     footer: "Exit 1 if the name does not resolve for the chosen C library.",
 };
 
@@ -183,7 +186,7 @@ pub fn command_usage(spec: &Spec) -> String {
          Durations take a unit: 500ms, 2s, 1m.\n{}\n",
         spec.name,
         spec.about,
-        flags::options_text(spec.flags),
+        flags::options_text(&spec.flags.concat()),
         spec.footer
     )
 }
@@ -284,7 +287,8 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Cli, Error> {
             command: Command::Help(command_usage(spec)),
         });
     }
-    let matches = flags::scan(&[spec.flags, GLOBAL], after).map_err(for_command)?;
+    let tables = [spec.flags, &[GLOBAL]].concat();
+    let matches = flags::scan(&tables, after).map_err(for_command)?;
     let format = format_of(&before, &matches).map_err(for_command)?;
     if before.given(&VERSION) || matches.given(&VERSION) {
         return Ok(Cli {
@@ -301,7 +305,7 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Cli, Error> {
 #[cfg(test)]
 pub fn scan_line(spec: &Spec, line: &str) -> Result<Matches, ArgError> {
     flags::scan(
-        &[spec.flags],
+        spec.flags,
         line.split_whitespace().map(OsString::from).collect(),
     )
 }

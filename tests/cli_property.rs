@@ -178,7 +178,7 @@ fn vector(rng: &mut Rng) -> Vec<OsString> {
         2 => ("", Vec::new()),
         _ => {
             let spec = specs[rng.below(specs.len())];
-            (spec.name, spec.flags.to_vec())
+            (spec.name, spec.flags.concat())
         }
     };
     if rng.chance(20) {

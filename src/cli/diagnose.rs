@@ -10,7 +10,7 @@ use super::{
     one_operand, parse_count, parse_duration, parse_namespace, parse_port, path_or, ArgError, Spec,
     ValueError, DEFAULT_RESOLV_CONF, RESOLV_CONF,
 };
-use crate::kubeapi::{ApiArgs, ApiServer, Mode};
+use crate::kubeapi::ApiArgs;
 use crate::service_name::{self, Namespace, ServiceName};
 
 const NAMESPACE: Flag = super::NAMESPACE.default(Default::Note("this pod's"));
@@ -22,25 +22,6 @@ pub const OBJECTS: Flag = Flag::value(
     "`kubectl get service,endpointslices,pods -o json` output (instead of reading \
      the API server)",
 );
-pub const API: Flag = Flag::switch(
-    "--api",
-    "read the API server, or say why not (default: read it when in a pod with a \
-     service account and no --objects is given)",
-);
-pub const NO_API: Flag = Flag::switch("--no-api", "do not read the API server");
-pub const API_SERVER: Flag = Flag::value(
-    "--api-server",
-    "URL",
-    "https://HOST[:PORT] instead of KUBERNETES_SERVICE_HOST/_PORT",
-);
-pub const TOKEN_FILE: Flag = Flag::value(
-    "--token-file",
-    "FILE",
-    "bearer token, re-read per request, never printed",
-)
-.default(Default::Note("the service account's"));
-pub const CACERT: Flag = Flag::value("--cacert", "FILE", "the API server's CA")
-    .default(Default::Note("the service account's ca.crt"));
 const ENDPOINTS: Flag = Flag::value(
     "--endpoints",
     "IP:PORT,...",
@@ -77,20 +58,16 @@ naming the broken layer, the evidence and the next steps.
 SERVICE is NAME, NAME.NS, NAME.NS.svc or NAME.NS.svc.DOMAIN (a trailing dot is
 fine), or service/NAME or svc/NAME as kubectl writes it.",
     flags: &[
-        NAMESPACE,
-        PORT,
-        OBJECTS,
-        API,
-        NO_API,
-        API_SERVER,
-        TOKEN_FILE,
-        CACERT,
-        ENDPOINTS,
-        super::dns::DNS_ENDPOINTS,
-        COUNT,
-        TIMEOUT,
-        DEADLINE,
-        RESOLV_CONF,
+        &[NAMESPACE, PORT, OBJECTS],
+        super::api::FLAGS,
+        &[
+            ENDPOINTS,
+            super::dns::DNS_ENDPOINTS,
+            COUNT,
+            TIMEOUT,
+            DEADLINE,
+            RESOLV_CONF,
+        ],
     ],
     footer: "Exit 0 when the verdict is `healthy`, 1 for any other cause.",
 };
@@ -122,7 +99,7 @@ pub fn parse_diagnose(m: &Matches) -> Result<DiagnoseArgs, ArgError> {
     Ok(DiagnoseArgs {
         namespace,
         port: m.get(&PORT, parse_port)?,
-        api: parse_api(m, objects.is_some())?,
+        api: super::api::parse(m, objects.is_some())?,
         objects,
         endpoints: m.get(&ENDPOINTS, parse_endpoints)?.unwrap_or_default(),
         dns_endpoints: m
@@ -133,37 +110,6 @@ pub fn parse_diagnose(m: &Matches) -> Result<DiagnoseArgs, ArgError> {
         deadline: m.get_or_default(&DEADLINE, parse_duration)?,
         resolv_conf: path_or(m, &RESOLV_CONF, DEFAULT_RESOLV_CONF),
         service,
-    })
-}
-
-/// The API read `m` asks for (`node` reads the API the same way).
-pub fn parse_api(m: &Matches, objects: bool) -> Result<ApiArgs, ArgError> {
-    let force = m.given(&API);
-    let off = m.given(&NO_API);
-    let server = m.get(&API_SERVER, |url| {
-        ApiServer::parse(url).map_err(ValueError::ApiServer)
-    })?;
-    let token_file = m.os(&TOKEN_FILE).map(PathBuf::from);
-    let cacert = m.os(&CACERT).map(PathBuf::from);
-    let configured = server.is_some() || token_file.is_some() || cacert.is_some();
-    if off && (force || configured) {
-        return Err(ArgError::NoApiExcludes);
-    }
-    if objects && (force || configured) {
-        return Err(ArgError::ObjectsReplaceApi);
-    }
-    let mode = if off {
-        Mode::Off
-    } else if force || server.is_some() {
-        Mode::Force
-    } else {
-        Mode::Auto
-    };
-    Ok(ApiArgs {
-        mode,
-        server,
-        token_file,
-        cacert,
     })
 }
 
@@ -181,6 +127,7 @@ fn parse_endpoints(text: &str) -> Result<Vec<SocketAddr>, ValueError> {
 mod tests {
     use super::*;
     use crate::cli::scan_line;
+    use crate::kubeapi::Mode;
     use crate::report::Origin;
 
     fn parse(line: &str) -> Result<DiagnoseArgs, ArgError> {

@@ -5,7 +5,6 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::diagnose;
 use super::flags::{Default, Flag, Matches};
 use super::{
     no_operands, parse_count, parse_duration, path_or, ArgError, Spec, ValueError,
@@ -60,18 +59,16 @@ nodelocal-dns-down, dns-blocked, dns-udp-only-broken, dns-tcp-only-broken,
 dns-intermittent, dns-upstream, or dns-unreachable when they cannot be told
 apart. diagnose runs the same checks when DNS fails or is slow.",
     flags: &[
-        OBJECTS,
-        diagnose::API,
-        diagnose::NO_API,
-        diagnose::API_SERVER,
-        diagnose::TOKEN_FILE,
-        diagnose::CACERT,
-        DNS_ENDPOINTS,
-        EXTERNAL_NAME,
-        COUNT,
-        TIMEOUT,
-        DEADLINE,
-        RESOLV_CONF,
+        &[OBJECTS],
+        super::api::FLAGS,
+        &[
+            DNS_ENDPOINTS,
+            EXTERNAL_NAME,
+            COUNT,
+            TIMEOUT,
+            DEADLINE,
+            RESOLV_CONF,
+        ],
     ],
     footer: "Exit 0 when the verdict is `healthy`, 1 for any other cause.",
 };
@@ -94,7 +91,7 @@ pub fn parse_dns(m: &Matches) -> Result<DnsArgs, ArgError> {
     no_operands(m)?;
     let objects = m.os(&OBJECTS).map(PathBuf::from);
     Ok(DnsArgs {
-        api: diagnose::parse_api(m, objects.is_some())?,
+        api: super::api::parse(m, objects.is_some())?,
         objects,
         dns_endpoints: m.get(&DNS_ENDPOINTS, parse_ips)?.unwrap_or_default(),
         external_name: m

@@ -62,7 +62,7 @@ rules), tcp, http, hairpin, and the config's. With --target it also probes on
 its own every --every and serves the latest results on /metrics, with module
 and target labels (and node and pod from NODE_NAME and POD_NAME); each change
 of a target's result is one JSON line on stdout. /healthz answers ok.",
-    flags: &[LISTEN, CONFIG, TARGET, EVERY, ALLOW, MAX_PROBES],
+    flags: &[&[LISTEN, CONFIG, TARGET, EVERY, ALLOW, MAX_PROBES]],
     footer: "Stops on SIGTERM or SIGINT, then prints a report and exits 0.",
 };
 

@@ -56,7 +56,7 @@ SERVICE is NAME, NAME.NS, NAME.NS.svc or NAME.NS.svc.DOMAIN (a trailing dot is
 fine), or service/NAME or svc/NAME; its full name is resolved through
 resolv.conf's nameservers, the namespace and cluster domain it leaves out taken
 from the search list.",
-    flags: &[
+    flags: &[&[
         NAMESPACE,
         COUNT,
         TIMEOUT,
@@ -65,7 +65,7 @@ from the search list.",
         TARGET_PORT,
         ENDPOINT_COUNT,
         RESOLV_CONF,
-    ],
+    ]],
     footer: "\
 Verdict: pass (this pod reached itself), fail (connections to it are dropped, or
 none succeeded), inconclusive (none landed here, with the odds; or this pod is

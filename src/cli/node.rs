@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::diagnose::{parse_api, API, API_SERVER, CACERT, NO_API, OBJECTS, TOKEN_FILE};
+use super::diagnose::OBJECTS;
 use super::flags::{Default, Flag, Matches};
 use super::{
     operands, parse_duration, parse_namespace, parse_port, path_or, ArgError, Spec, ValueError,
@@ -65,8 +65,9 @@ binary is needed.
 SERVICE is NAME, NAME.NS, NAME.NS.svc or NAME.NS.svc.DOMAIN, or service/NAME or
 svc/NAME. Without SERVICE only the node-wide checks run.",
     flags: &[
-        NAMESPACE, PORT, HOST_ROOT, OBJECTS, API, NO_API, API_SERVER, TOKEN_FILE, CACERT, METRICS,
-        HEALTHZ, DEADLINE,
+        &[NAMESPACE, PORT, HOST_ROOT, OBJECTS],
+        super::api::FLAGS,
+        &[METRICS, HEALTHZ, DEADLINE],
     ],
     footer: "Exit 0 when the verdict is `healthy`, 1 for any other cause.",
 };
@@ -115,7 +116,7 @@ pub fn parse_node(m: &Matches) -> Result<NodeArgs, ArgError> {
         namespace,
         port: m.get(&PORT, parse_port)?,
         host_root: path_or(m, &HOST_ROOT, DEFAULT_HOST_ROOT),
-        api: parse_api(m, objects.is_some())?,
+        api: super::api::parse(m, objects.is_some())?,
         objects,
         metrics: m.get_or_default(&METRICS, parse_http_base)?,
         healthz: m.get_or_default(&HEALTHZ, parse_http_base)?,

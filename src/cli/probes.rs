@@ -44,7 +44,7 @@ unreachable, with the host that sent it: kube-proxy rejects a Service without
 endpoints from the node); timeout (packets dropped); no-route. A name probes
 every address it resolves to. Targets are probed at the same time; the attempts
 of one target one after another.",
-    flags: &[COUNT, INTERVAL, TCP_TIMEOUT, SOURCE, RESOLV_CONF],
+    flags: &[&[COUNT, INTERVAL, TCP_TIMEOUT, SOURCE, RESOLV_CONF]],
     footer: "Exit 1 unless every attempt connected.",
 };
 
@@ -84,7 +84,7 @@ per attempt and reports status, peer address, timing phases (connect, TLS, first
 byte, total), a body excerpt, and with --count the distinct responses and how
 often each came back: for a Service whose pods answer with their name, which
 backends answered. Redirects are reported, not followed.",
-    flags: &[
+    flags: &[&[
         HTTP_COUNT,
         HTTP_TIMEOUT,
         CONNECT_TIMEOUT,
@@ -93,7 +93,7 @@ backends answered. Redirects are reported, not followed.",
         INSECURE,
         SOURCE,
         RESOLV_CONF,
-    ],
+    ]],
     footer: "Exit 1 unless every attempt got a response with a status below 400.",
 };
 
@@ -115,7 +115,7 @@ It closes every connection after one response, limits headers to 8 KiB and a
 request to 5 s, serves at most 32 connections at once (more wait in the
 kernel's backlog), writes nothing to disk, and stops cleanly on SIGTERM or
 SIGINT, then prints a report.",
-    flags: &[LISTEN, BODY],
+    flags: &[&[LISTEN, BODY]],
     footer: "Exit 0 when it stopped cleanly.",
 };
 
