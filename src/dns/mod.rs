@@ -6,6 +6,7 @@
 //! so that walking the second C library's view costs no extra traffic when the answers
 //! are already known.
 
+mod message;
 pub mod resolve;
 pub mod search;
 pub mod transport;

@@ -490,7 +490,7 @@ fn fresh_id(pending: &[(u16, &Question)]) -> u16 {
 fn fresh_id_from(taken: &[u16]) -> u16 {
     // Bounded: at most a handful of IDs are ever in flight, so a clash is rare.
     (0..16)
-        .map(|_| hickory_proto::op::Message::query().metadata.id)
+        .map(|_| wire::random_id())
         .find(|id| !taken.contains(id))
         .unwrap_or_else(|| taken.iter().copied().max().unwrap_or(0).wrapping_add(1))
 }
