@@ -5,6 +5,7 @@
 //! lines and most options; glibc before 2.26 truncated long search lists), so the parser
 //! keeps every directive with its line number and each library's view is derived from it.
 
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::report::{
@@ -386,27 +387,51 @@ fn parse_option(conf: &mut ResolvConf, line: usize, token: &str) {
     });
 }
 
+/// How a search domain breaks RFC 1035's limits; it reads after the domain in a finding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DomainProblem {
+    Root,
+    TooLong,
+    EmptyLabel,
+    LongLabel,
+    BadCharacters,
+}
+
+impl fmt::Display for DomainProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DomainProblem::Root => "is the root domain",
+            DomainProblem::TooLong => "is longer than 253 characters",
+            DomainProblem::EmptyLabel => "has an empty label",
+            DomainProblem::LongLabel => "has a label longer than 63 characters",
+            DomainProblem::BadCharacters => {
+                "has characters that are not letters, digits, '-' or '_'"
+            }
+        })
+    }
+}
+
 /// RFC 1035 limits a resolver cares about; the search walk appends these to names.
-fn check_domain(domain: &str) -> Result<(), &'static str> {
+fn check_domain(domain: &str) -> Result<(), DomainProblem> {
     let name = domain.strip_suffix('.').unwrap_or(domain);
     if name.is_empty() {
-        return Err("is the root domain");
+        return Err(DomainProblem::Root);
     }
     if name.len() > 253 {
-        return Err("is longer than 253 characters");
+        return Err(DomainProblem::TooLong);
     }
     for label in name.split('.') {
         if label.is_empty() {
-            return Err("has an empty label");
+            return Err(DomainProblem::EmptyLabel);
         }
         if label.len() > 63 {
-            return Err("has a label longer than 63 characters");
+            return Err(DomainProblem::LongLabel);
         }
         if !label
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            return Err("has characters that are not letters, digits, '-' or '_'");
+            return Err(DomainProblem::BadCharacters);
         }
     }
     Ok(())
