@@ -1179,6 +1179,25 @@ pub struct Check<Id = CheckId, Ev = Evidence> {
 }
 
 impl<Id, Ev> Check<Id, Ev> {
+    /// A check of `diagnose` or `node` that took `duration_ms`.
+    pub fn new(
+        id: Id,
+        status: CheckStatus,
+        summary: String,
+        evidence: Ev,
+        hint: Option<String>,
+        duration_ms: f64,
+    ) -> Self {
+        Check {
+            id,
+            status,
+            summary,
+            evidence,
+            hint,
+            duration_ms,
+        }
+    }
+
     /// Why a skipped check did not run, without the remedy: its summary up to the first
     /// `: ` or `; `.
     pub fn skip_reason(&self) -> &str {

@@ -25,12 +25,11 @@ use serde::Deserialize;
 /// (2/3)^40 ≈ 9e-8: the statistical assertions below fail falsely less than once in 10^7 runs.
 const ATTEMPTS_3: &str = "40";
 
+type Envelope = common::schema::Envelope<Report>;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Envelope {
-    schema_version: u32,
-    command: String,
-    ok: bool,
+struct Report {
     target: String,
     service_ref: Option<ServiceRef>,
     service: Option<String>,

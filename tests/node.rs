@@ -21,12 +21,11 @@ const OBJECTS: &str = concat!(
     "/tests/fixtures/objects/hostnames.json"
 );
 
+type Envelope = common::schema::Envelope<Report>;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Envelope {
-    schema_version: u32,
-    command: String,
-    ok: bool,
+struct Report {
     service: Option<Service>,
     privileges: Privileges,
     checks: Vec<Check>,
@@ -411,7 +410,7 @@ struct Verdict {
     next_steps: Vec<String>,
 }
 
-impl Envelope {
+impl Report {
     fn check(&self, id: Id) -> &Check {
         self.checks
             .iter()

@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::bin;
-use common::schema::{Finding, Icmp, Latency, Resolution, TcpAttempt};
+use common::schema::{Envelope, Finding, Icmp, Latency, Resolution, TcpAttempt};
 use common::testbed::{
     self, Testbed, BACKENDS, BACKEND_IPS, BACKEND_PORT, CLIENT, CLIENT_IP, DOWN_BACKEND,
     HOSTNAMES_FQDN, HOSTNAMES_VIP,
@@ -22,16 +22,6 @@ use serde::Deserialize;
 
 /// The node's address on the pod bridge: where kube-proxy's REJECT comes from.
 const NODE_BRIDGE_IP: &str = "10.244.0.1";
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Envelope<T> {
-    schema_version: u32,
-    command: String,
-    ok: bool,
-    #[serde(flatten)]
-    report: T,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

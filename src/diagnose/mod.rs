@@ -430,14 +430,7 @@ fn check(
     evidence: Evidence,
     hint: Option<String>,
 ) -> Check {
-    Check {
-        id,
-        status,
-        summary,
-        evidence,
-        hint,
-        duration_ms: 0.0,
-    }
+    Check::new(id, status, summary, evidence, hint, 0.0)
 }
 
 /// A check that could not run: `why` says why (and how to make it run).

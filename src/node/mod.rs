@@ -160,14 +160,14 @@ pub(crate) fn check(
     hint: Option<String>,
     started: Instant,
 ) -> NodeCheck {
-    Check {
+    Check::new(
         id,
         status,
         summary,
         evidence,
         hint,
-        duration_ms: millis(started.elapsed()),
-    }
+        millis(started.elapsed()),
+    )
 }
 
 pub(crate) fn skip(id: NodeCheckId, why: String, facts: &mut Facts, started: Instant) -> NodeCheck {

@@ -3,6 +3,27 @@
 
 use serde::Deserialize;
 
+/// `report::Envelope`: what every report starts with, then the command's own fields (`T`,
+/// with `deny_unknown_fields` too: a flattened struct that denies them still fails on an
+/// unknown field). Derefs to the report.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope<T> {
+    pub schema_version: u32,
+    pub command: String,
+    pub ok: bool,
+    #[serde(flatten)]
+    pub report: T,
+}
+
+impl<T> std::ops::Deref for Envelope<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.report
+    }
+}
+
 /// `report::Resolution`: how a probe's target name resolved.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
