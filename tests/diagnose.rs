@@ -305,7 +305,7 @@ fn network_failures() {
         // the endpoints' node (the objects' nodeName), and the command to run there
         assert_eq!(
             report["verdict"]["next_steps"][0],
-            "kubectl debug node/node-1 -it --image=<svcprobe image> --profile=netadmin -- /svcprobe node hostnames -n default",
+            r#"kubectl debug node/node-1 -it --image=<svcprobe image> --profile=netadmin --custom <(echo '{"securityContext":{"runAsUser":0,"runAsNonRoot":false}}') -- /svcprobe node hostnames -n default"#,
             "{report:#}"
         );
         bed.fix(switch);

@@ -417,7 +417,8 @@ fn kube_proxy(service: &str, namespace: &str) -> Check {
         CheckId::KubeProxy,
         "kube-proxy's rules live on the node; this check runs from a node debug pod".into(),
         Some(format!(
-            "kubectl debug node/<node> -it --image=<svcprobe image> --profile=netadmin -- /svcprobe node {service} -n {namespace} (svcprobe node: kube-proxy, its rules for this Service, the node's bridge and hairpin settings)"
+            "{} (svcprobe node: kube-proxy, its rules for this Service, the node's bridge and hairpin settings)",
+            verdict::node_debug_command("<node>", service, namespace)
         )),
     )
 }

@@ -807,18 +807,21 @@ fn hairpin_says(f: &Facts) -> Said {
     }
 }
 
+/// `svcprobe node` on `node` by hand: a netadmin node debug pod, as root (`--custom`), since
+/// the image's user (65534) holds none of netadmin's capabilities effective.
+pub fn node_debug_command(node: &str, service: &str, namespace: &str) -> String {
+    format!(
+        "kubectl debug node/{node} -it --image=<svcprobe image> --profile=netadmin --custom <(echo '{{\"securityContext\":{{\"runAsUser\":0,\"runAsNonRoot\":false}}}}') -- /svcprobe node {service} -n {namespace}"
+    )
+}
+
 /// Nodes named in next steps at most: a Service spread over many nodes gets a few.
 const MAX_NODE_STEPS: usize = 3;
 
 /// `svcprobe node` on each of `nodes` (from a node debug pod), or on the node to find with
 /// kubectl when the EndpointSlices did not name one.
 fn node_steps(f: &Facts, nodes: &[String], on: &[CheckId]) -> Vec<Line> {
-    let command = |node: &str| {
-        format!(
-            "kubectl debug node/{node} -it --image=<svcprobe image> --profile=netadmin -- /svcprobe node {} -n {}",
-            f.service, f.namespace
-        )
-    };
+    let command = |node: &str| node_debug_command(node, &f.service, &f.namespace);
     if nodes.is_empty() {
         return vec![line(
             format!(
@@ -1341,7 +1344,7 @@ mod tests {
         facts.cluster_ip = Some(each(20, |t| t.timeout = 20));
         let v = decide(&facts);
         assert_eq!(v.cause, Cause::Proxy);
-        let cmd = "kubectl debug node/node-a -it --image=<svcprobe image> --profile=netadmin -- /svcprobe node hostnames -n default";
+        let cmd = r#"kubectl debug node/node-a -it --image=<svcprobe image> --profile=netadmin --custom <(echo '{"securityContext":{"runAsUser":0,"runAsNonRoot":false}}') -- /svcprobe node hostnames -n default"#;
         assert_eq!(v.next_steps[0], cmd, "{v:?}");
         assert!(v.next_steps[1].contains("node/node-b"), "{v:?}");
         facts.cluster_ip = Some(ok(20));
