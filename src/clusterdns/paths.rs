@@ -139,12 +139,14 @@ pub fn server_facts(probe: &DnsPathProbe) -> Server {
     }
 }
 
-/// A UDP exchange's reply, and on which try when a resend drew it: `answered on try 2` is
-/// a datagram lost (or slow). A timeout is after every try (the evidence lists them); the
-/// row stays short enough for the text view's last screen.
+/// A UDP exchange's reply, and on which try when a resend drew the response: `answered on
+/// try 2` is a datagram lost (or slow). A timeout, or an ICMP error after silence (the
+/// kernel rate-limits them), stays one word (the evidence lists the tries), so that the row
+/// of a dead server fits the text view's last screen.
 fn udp_words(udp: &DnsExchange) -> String {
+    let responded = matches!(udp.reply, DnsReply::Answered | DnsReply::Error);
     match udp.tries.len() {
-        n if n > 1 && udp.reply != DnsReply::Timeout => format!("{} on try {n}", udp.reply),
+        n if n > 1 && responded => format!("{} on try {n}", udp.reply),
         _ => udp.reply.to_string(),
     }
 }
