@@ -25,6 +25,7 @@ pub mod resolvconf;
 pub mod service_name;
 pub mod sockdiag;
 pub mod text;
+pub mod thread_name;
 
 use cli::{Command, Format};
 use error::{Error, ExitCode};
