@@ -19,8 +19,28 @@ if ! rustup run "$toolchain" rustc --print sysroot >/dev/null 2>&1; then
     echo "build.sh: toolchain $toolchain is not installed: run scripts/deps.sh" >&2
     exit 1
 fi
+command -v c++filt >/dev/null || {
+    echo "build.sh: c++filt not found (Debian package binutils)" >&2
+    exit 1
+}
 # ship/config.toml's target-dir keeps this build apart from `cargo test`; a CARGO_TARGET_DIR in the
 # environment would override it.
 cd "$repo/ship"
-env -u CARGO_TARGET_DIR cargo --config config.toml build --quiet --locked --release
+build() { env -u CARGO_TARGET_DIR cargo --config config.toml build --quiet --locked --release; }
+# The order lld lays functions out in (ship/config.toml, --symbol-ordering-file): by demangled name,
+# leading `<` and `&` dropped so that a type's trait impls sit with its module. It comes from the map of
+# the link just made; when it differs from the one that link used, link again with it (Cargo does not
+# watch the file: touching main.rs makes it link the binary again, not recompile the library).
+order=$repo/target/ship/symbol-order.txt
+mkdir -p "$repo/target/ship"
+[[ -f $order ]] || : >"$order"
+build
+names=$(sed -n 's/.*:(\.\(text\|rodata\)\.\([^)]*\))$/\2/p' "$repo/target/ship/svcprobe.map" | LC_ALL=C sort -u)
+fresh=$(paste <(c++filt <<<"$names" | sed -E 's/^([<&(\[]|mut |dyn )+//') <(echo "$names") |
+    LC_ALL=C sort | cut -f2)
+if [[ $fresh != "$(cat "$order")" ]]; then
+    echo "$fresh" >"$order"
+    touch "$repo/src/main.rs"
+    build
+fi
 echo "$repo/target/ship/x86_64-unknown-linux-musl/release/svcprobe"
