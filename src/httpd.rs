@@ -8,9 +8,9 @@ use std::io::{self, Read};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-/// Names the calling thread (`ps -T`, `top -H`), at most 15 bytes. Not `thread::Builder::name`:
-/// std names a thread through musl's `pthread_setname_np`, which links `snprintf` and the
-/// whole of musl's printf for the case of another thread (about 9.5 KB, BENCHMARKS.md).
+/// Names the calling thread (`ps -T`, `top -H`), at most 15 bytes, with `PR_SET_NAME`: what
+/// `thread::Builder::name` comes to as well, through `pthread_setname_np` (src/thread_name.rs
+/// in musl builds).
 pub fn name_this_thread(name: &str) {
     let mut comm = [0u8; 16];
     for (to, from) in comm.iter_mut().zip(name.bytes().take(15)) {
