@@ -543,6 +543,25 @@ fn healthy_bed_is_healthy_every_time_as_root_and_as_netadmin() {
     assert!(!r.privileges.host_root_present);
     let hairpin = r.check(Id::Hairpin).evidence.hairpin();
     assert_eq!(hairpin.kubelet_hairpin_mode, None, "{hairpin:?}");
+    // A netadmin pod left as the image's user holds none of the profile's capabilities: the
+    // rules are not read, and the skip says that root is what is missing, not the profile.
+    let objects = std::fs::read(OBJECTS).expect("objects fixture");
+    let args = ["node", "hostnames", "-n", "default", "--objects", "-"];
+    let out = node.host.svcprobe_as_user(65534, &args, Some(objects));
+    let r: Envelope = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not a node report ({e}): {}", describe(&out)));
+    assert_eq!(
+        (r.privileges.uid, r.privileges.profile.as_str()),
+        (Some(65534), "general")
+    );
+    let rules = r.check(Id::ServiceRules);
+    assert_eq!(rules.status, Status::Skip, "{rules:?}");
+    assert!(
+        rules.summary.ends_with(
+            "(--profile=netadmin run as root allows it: `svcprobe node --help` shows how)"
+        ),
+        "{rules:?}"
+    );
 }
 
 #[test]

@@ -95,7 +95,7 @@ pub fn run(options: &Options, start: Instant) -> NodeReport {
     let service = options
         .service
         .as_ref()
-        .map(|name| service::checks(options, name, until, &mut facts, &mut checks));
+        .map(|name| service::checks(options, &privileges, name, until, &mut facts, &mut checks));
     let verdict = verdict::decide(&facts);
     NodeReport {
         service,

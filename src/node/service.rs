@@ -14,15 +14,16 @@ use super::{check, skip, NodeCheck, Options, CLUSTER_IP_ATTEMPTS};
 use crate::k8s::{Backend, Objects};
 use crate::kubeapi::{self, Failure, NotInCluster, Plan, SkipReason};
 use crate::report::{
-    CheckStatus, L4Protocol, NoEvidence, NodeCheckId, NodeClusterIpEvidence, NodeEvidence,
-    NodeService, ServiceProgramming, ServiceRulesEvidence, SliceAddress, SliceEndpointsEvidence,
-    TcpOutcome,
+    CheckStatus, DebugProfile, L4Protocol, NoEvidence, NodeCheckId, NodeClusterIpEvidence,
+    NodeEvidence, NodeService, Privileges, ServiceProgramming, ServiceRulesEvidence, SliceAddress,
+    SliceEndpointsEvidence, TcpOutcome,
 };
 use crate::service_name::ServiceName;
 
 /// The checks of one Service: its endpoints, its rules, its ClusterIP from the node.
 pub fn checks(
     options: &Options,
+    privileges: &Privileges,
     name: &ServiceName,
     until: Instant,
     facts: &mut Facts,
@@ -158,7 +159,7 @@ pub fn checks(
     let vip = service.cluster_ip.as_deref().and_then(|ip| ip.parse().ok());
     checks.push(match (vip, service.port, protocol) {
         (Some(vip), Some(port), Some(protocol)) => {
-            rules(options, vip, port, protocol, until, facts)
+            rules(options, privileges, vip, port, protocol, until, facts)
         }
         _ => no_rules("no ClusterIP, port and protocol to look up", facts),
     });
@@ -250,11 +251,22 @@ fn no_rules(why: &str, facts: &mut Facts) -> NodeCheck {
     )
 }
 
+/// What would let a read that was refused run. A profile's capabilities are effective only
+/// for root: the image's user 65534 holds none of them under netadmin or sysadmin either.
+fn allowed_by(profile: DebugProfile, privileges: &Privileges) -> String {
+    if privileges.uid == Some(0) {
+        format!("--profile={profile} allows it")
+    } else {
+        format!("--profile={profile} run as root allows it: `svcprobe node --help` shows how")
+    }
+}
+
 /// The guide's `iptables-save | grep hostnames` (or `nft list table ip kube-proxy`,
 /// `ipvsadm -ln`), read from the kernel by [`rules`](super::rules), against the ready
 /// endpoints of the EndpointSlices.
 fn rules(
     options: &Options,
+    privileges: &Privileges,
     vip: IpAddr,
     port: u16,
     protocol: L4Protocol,
@@ -277,7 +289,7 @@ fn rules(
         Ok(p) => p,
         Err(skip) => {
             let why = match skip.profile {
-                Some(profile) => format!("{} (--profile={profile} allows it)", skip.detail),
+                Some(profile) => format!("{} ({})", skip.detail, allowed_by(profile, privileges)),
                 None => skip.detail.clone(),
             };
             facts.skipped.insert(NodeCheckId::ServiceRules, why.clone());
