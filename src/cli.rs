@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
 
-use crate::error::Error;
+use crate::error::{Error, Usage};
 use crate::report::Libc;
 
 pub mod api;
@@ -255,10 +255,7 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Cli, Error> {
         } else if globals.given(&HELP) {
             Command::Help(usage())
         } else {
-            return Err(Error::Usage(format!(
-                "no command given\n\n{}",
-                usage().trim_end()
-            )));
+            return Err(Error::Usage(Usage::NoCommand));
         };
         return Ok(Cli { format, command });
     };
@@ -270,11 +267,11 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Cli, Error> {
         return help_command(after, &before);
     }
     let spec = spec_of(&name).map_err(top_level)?;
-    let for_command = |e: ArgError| {
-        Error::Usage(format!(
-            "{}: {e}; see 'svcprobe {} --help'",
-            spec.name, spec.name
-        ))
+    let for_command = |error: ArgError| {
+        Error::Usage(Usage::Command {
+            command: spec.name,
+            error,
+        })
     };
     let asks_help = after
         .iter()
@@ -328,7 +325,7 @@ fn command_position(args: &[OsString]) -> Option<usize> {
 }
 
 fn top_level(e: ArgError) -> Error {
-    Error::Usage(format!("{e}; see 'svcprobe --help'"))
+    Error::Usage(Usage::Global(e))
 }
 
 fn spec_of(name: &str) -> Result<&'static Spec, ArgError> {
@@ -550,7 +547,7 @@ mod tests {
 
     fn usage_error(line: &str) -> String {
         match parse_str(line) {
-            Err(Error::Usage(message)) => message,
+            Err(Error::Usage(usage)) => usage.to_string(),
             other => panic!("{line}: {other:?}"),
         }
     }

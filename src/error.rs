@@ -6,7 +6,11 @@
 //! all, e.g. an unreadable file (exit 3).
 
 use std::fmt;
+use std::net::IpAddr;
 use std::path::PathBuf;
+
+use crate::cli::ArgError;
+use crate::dns::wire::NameError;
 
 /// Process exit codes, documented in README.md ("Exit codes"). Scripts rely on them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,7 +29,7 @@ pub enum ExitCode {
 #[derive(Debug)]
 pub enum Error {
     /// A flag, argument or value on the command line is wrong.
-    Usage(String),
+    Usage(Usage),
     /// A file the command needs could not be read.
     Read {
         path: PathBuf,
@@ -72,7 +76,7 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Usage(msg) => write!(f, "{msg}"),
+            Error::Usage(usage) => write!(f, "{usage}"),
             Error::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
             Error::Invalid { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Trust(e) => write!(
@@ -92,7 +96,81 @@ impl std::error::Error for Error {
             Error::Read { source, .. } | Error::Io { source, .. } => Some(source),
             Error::Invalid { source, .. } => Some(source.as_ref()),
             Error::Trust(e) => Some(e),
-            Error::Usage(_) => None,
+            Error::Usage(usage) => Some(usage),
+        }
+    }
+}
+
+/// What is wrong with what the user asked for; each says what to do instead.
+#[derive(Debug)]
+pub enum Usage {
+    /// No command: the usage text follows.
+    NoCommand,
+    /// Before the command name, or `help`'s arguments.
+    Global(ArgError),
+    /// A command's own arguments: points to its `--help`.
+    Command {
+        command: &'static str,
+        error: ArgError,
+    },
+    /// `hairpin`'s Service address is this pod's own.
+    OwnAddress(IpAddr),
+    /// `nslookup`'s NAME cannot be looked up.
+    Name { name: String, error: NameError },
+    /// A scheduled exporter target whose module does not exist.
+    UnknownModule {
+        module: String,
+        target: String,
+        known: Vec<String>,
+    },
+    /// A scheduled exporter target that its module's command refuses.
+    Target {
+        module: String,
+        target: String,
+        error: Box<Error>,
+    },
+    /// The exporter asked to run a command that is not a probe (a bug, not input).
+    NotAProbe,
+}
+
+impl fmt::Display for Usage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Usage::NoCommand => write!(f, "no command given\n\n{}", crate::cli::usage().trim_end()),
+            Usage::Global(e) => write!(f, "{e}; see 'svcprobe --help'"),
+            Usage::Command { command, error } => {
+                write!(f, "{command}: {error}; see 'svcprobe {command} --help'")
+            }
+            Usage::OwnAddress(ip) => write!(
+                f,
+                "{ip} is an address of this pod: give the Service's ClusterIP"
+            ),
+            Usage::Name { name, error } => write!(f, "nslookup `{name}`: {error}"),
+            Usage::UnknownModule {
+                module,
+                target,
+                known,
+            } => write!(
+                f,
+                "exporter: target `{module}:{target}`: unknown module `{module}` (modules: {})",
+                known.join(", ")
+            ),
+            Usage::Target {
+                module,
+                target,
+                error,
+            } => write!(f, "exporter: target `{module}:{target}`: {error}"),
+            Usage::NotAProbe => write!(f, "not a probe"),
+        }
+    }
+}
+
+impl std::error::Error for Usage {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Usage::Global(e) | Usage::Command { error: e, .. } => Some(e),
+            Usage::Target { error, .. } => Some(error.as_ref()),
+            _ => None,
         }
     }
 }

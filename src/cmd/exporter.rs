@@ -11,7 +11,7 @@ use crate::cli::exporter::{ExporterArgs, Scheduled, DEFAULT_EVERY, DEFAULT_MAX_P
 use crate::cli::DEFAULT_RESOLV_CONF;
 use crate::diagnose::local_address_towards;
 use crate::dns::millis;
-use crate::error::Error;
+use crate::error::{Error, Usage};
 use crate::exporter::allow::{self, AllowList, PodView};
 use crate::exporter::{config, modules, serve, Settings};
 use crate::input;
@@ -77,16 +77,18 @@ fn settle(args: &ExporterArgs, until: Instant) -> Result<Settings, Error> {
         .collect();
     for t in &targets {
         let module = modules.get(&t.module).ok_or_else(|| {
-            Error::Usage(format!(
-                "exporter: target `{}:{}`: unknown module `{}` (modules: {})",
-                t.module,
-                t.target,
-                t.module,
-                modules.keys().cloned().collect::<Vec<_>>().join(", ")
-            ))
+            Error::Usage(Usage::UnknownModule {
+                module: t.module.clone(),
+                target: t.target.clone(),
+                known: modules.keys().cloned().collect(),
+            })
         })?;
-        modules::parse(module, &t.target, module.timeout).map_err(|e| {
-            Error::Usage(format!("exporter: target `{}:{}`: {e}", t.module, t.target))
+        modules::parse(module, &t.target, module.timeout).map_err(|error| {
+            Error::Usage(Usage::Target {
+                module: t.module.clone(),
+                target: t.target.clone(),
+                error: Box::new(error),
+            })
         })?;
     }
     let (allow, allow_source) = if !args.allow.is_empty() {

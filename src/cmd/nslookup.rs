@@ -10,7 +10,7 @@ use hickory_proto::rr::RecordType;
 use crate::cli::NslookupArgs;
 use crate::dns::search::{self, Lookup, SearchConfig};
 use crate::dns::{millis, server_answered, wire, Querier, QuerySettings};
-use crate::error::Error;
+use crate::error::{Error, Usage};
 use crate::report::{
     Envelope, Finding, FindingCode, Libc, LibcAnswer, LookupStatus, NslookupReport, QueryRecord,
     Rcode, Severity, SCHEMA_VERSION,
@@ -28,8 +28,12 @@ pub fn run(args: &NslookupArgs) -> Result<Envelope<NslookupReport>, Error> {
     let name = match ip {
         Some(ip) => wire::reverse_name(ip),
         None => {
-            wire::absolute_name(&args.name)
-                .map_err(|e| Error::Usage(format!("nslookup `{}`: {e}", args.name)))?;
+            wire::absolute_name(&args.name).map_err(|error| {
+                Error::Usage(Usage::Name {
+                    name: args.name.clone(),
+                    error,
+                })
+            })?;
             args.name.clone()
         }
     };

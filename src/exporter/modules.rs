@@ -17,7 +17,7 @@ use super::metrics::{self, Sample};
 use crate::cli::hairpin::ServiceHost;
 use crate::cli::{self, probes, Command};
 use crate::cmd;
-use crate::error::Error;
+use crate::error::{Error, Usage};
 use crate::report::{
     DiagnoseReport, Envelope, HairpinReport, HttpOutcome, HttpReport, LookupStatus, NslookupReport,
     Resolution, TcpOutcome, TcpReport,
@@ -141,7 +141,7 @@ pub enum ModuleError {
     /// `--objects -`.
     ReadsStdin { module: String },
     /// The command's own parser refused the flags.
-    Refused { module: String, source: Error },
+    Refused { module: String, source: Box<Error> },
 }
 
 impl fmt::Display for ModuleError {
@@ -164,7 +164,7 @@ impl fmt::Display for ModuleError {
 impl std::error::Error for ModuleError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ModuleError::Refused { source, .. } => Some(source),
+            ModuleError::Refused { source, .. } => Some(source.as_ref()),
             _ => None,
         }
     }
@@ -195,7 +195,7 @@ pub fn validate(name: &str, module: &Module) -> Result<(), ModuleError> {
         .map(|_| ())
         .map_err(|source| ModuleError::Refused {
             module: name.to_string(),
-            source,
+            source: Box::new(source),
         })
 }
 
@@ -289,7 +289,7 @@ pub fn run(command: Command, want_json: bool) -> Outcome {
         Command::Tcp(args) => TCP.finish(cmd::tcp::run(&args), want_json),
         Command::Http(args) => HTTP.finish(cmd::http::run(&args), want_json),
         Command::Hairpin(args) => HAIRPIN.finish(cmd::hairpin::run(&args), want_json),
-        _ => could_not_run("exporter", &Error::Usage("not a probe".into()), want_json),
+        _ => could_not_run("exporter", &Error::Usage(Usage::NotAProbe), want_json),
     }
 }
 

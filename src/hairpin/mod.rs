@@ -53,7 +53,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::dns::millis;
-use crate::error::Error;
+use crate::error::{Error, Usage};
 use crate::probe::connect;
 use crate::probe::stats::latency_stats;
 use crate::probe::tcp::icmp_report;
@@ -108,10 +108,7 @@ pub struct Config {
 pub fn probe(service: SocketAddr, config: &Config) -> Result<HairpinReport, Error> {
     let start = Instant::now();
     if is_local(service.ip()) {
-        return Err(Error::Usage(format!(
-            "{} is an address of this pod: give the Service's ClusterIP",
-            service.ip()
-        )));
+        return Err(Error::Usage(Usage::OwnAddress(service.ip())));
     }
     let listeners = sockdiag::dump(Families::BOTH, 1 << LISTEN).map_err(|source| Error::Io {
         what: "list this pod's TCP sockets (sock_diag netlink)".into(),
