@@ -118,8 +118,8 @@ pub fn parse_node(m: &Matches) -> Result<NodeArgs, ArgError> {
         host_root: path_or(m, &HOST_ROOT, DEFAULT_HOST_ROOT),
         api: super::api::parse(m, objects.is_some())?,
         objects,
-        metrics: m.get_or_default(&METRICS, parse_http_base)?,
-        healthz: m.get_or_default(&HEALTHZ, parse_http_base)?,
+        metrics: m.get_or_default(&METRICS, |t| parse_http_base(t, DEFAULT_METRICS))?,
+        healthz: m.get_or_default(&HEALTHZ, |t| parse_http_base(t, DEFAULT_HEALTHZ))?,
         deadline: m.get_or_default(&DEADLINE, parse_duration)?,
         service,
     })
@@ -127,10 +127,11 @@ pub fn parse_node(m: &Matches) -> Result<NodeArgs, ArgError> {
 
 /// `http://IP:PORT` (a trailing `/` allowed): kube-proxy binds addresses, so no name to
 /// resolve, and it serves plain HTTP.
-pub fn parse_http_base(url: &str) -> Result<SocketAddr, ValueError> {
+/// `example` is the flag's default, for the error.
+pub fn parse_http_base(url: &str, example: &'static str) -> Result<SocketAddr, ValueError> {
     let bad = || ValueError::NotHttpBase {
         url: url.to_string(),
-        example: DEFAULT_METRICS,
+        example,
     };
     let rest = url.strip_prefix("http://").ok_or_else(bad)?;
     let rest = rest.strip_suffix('/').unwrap_or(rest);
@@ -200,5 +201,11 @@ mod tests {
         ] {
             assert!(parse(line).is_err(), "{line}");
         }
+        let error = parse("x --kube-proxy-healthz 127.0.0.1:10256").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "`--kube-proxy-healthz`: `127.0.0.1:10256` is not http://IP:PORT (e.g. \
+             http://127.0.0.1:10256)"
+        );
     }
 }
