@@ -27,17 +27,22 @@ command -v c++filt >/dev/null || {
 # environment would override it.
 cd "$repo/ship"
 build() { env -u CARGO_TARGET_DIR cargo --config config.toml build --quiet --locked --release; }
-# The order lld lays functions out in (ship/config.toml, --symbol-ordering-file): by demangled name,
-# leading `<` and `&` dropped so that a type's trait impls sit with its module. It comes from the map of
-# the link just made; when it differs from the one that link used, link again with it (Cargo does not
+# The order lld lays functions out in (ship/config.toml, --symbol-ordering-file): first the functions
+# `svcprobe nslookup` runs (ship/hot-symbols.txt, scripts/hot-symbols.sh), so that they sit on few pages
+# (nslookup's peak RSS), then every other by demangled name, leading `<` and `&` dropped so that a type's
+# trait impls sit with its module (like code within gzip's window: a smaller layer). It comes from the map
+# of the link just made; when it differs from the one that link used, link again with it (Cargo does not
 # watch the file: touching main.rs makes it link the binary again, not recompile the library).
 order=$repo/target/ship/symbol-order.txt
 mkdir -p "$repo/target/ship"
 [[ -f $order ]] || : >"$order"
 build
 names=$(sed -n 's/.*:(\.\(text\|rodata\)\.\([^)]*\))$/\2/p' "$repo/target/ship/svcprobe.map" | LC_ALL=C sort -u)
-fresh=$(paste <(c++filt <<<"$names" | sed -E 's/^([<&(\[]|mut |dyn )+//') <(echo "$names") |
-    LC_ALL=C sort | cut -f2)
+fresh=$(paste <(c++filt <<<"$names" | sed -E 's/\[[0-9a-f]{16}\]//g') <(echo "$names") |
+    awk -F'\t' '
+        FNR == NR { if ($0 !~ /^#/) hot[$0] = 1; next }
+        { key = $1; sub(/^([<&(\[]|mut |dyn )+/, "", key); print (($1 in hot) ? 0 : 1) "\t" key "\t" $2 }
+    ' "$repo/ship/hot-symbols.txt" - | LC_ALL=C sort | cut -f3)
 if [[ $fresh != "$(cat "$order")" ]]; then
     echo "$fresh" >"$order"
     touch "$repo/src/main.rs"

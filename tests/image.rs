@@ -20,9 +20,10 @@ use serde_json::Value;
 /// (1,620,608) and is not met with those features in: a change that needs more says in BENCHMARKS.md
 /// what the bytes bought and raises this.
 const BINARY_BYTES_UNDER: u64 = 1_765_000;
-/// What a node pulls: the gzip layer (zopfli, scripts/build-image.sh). 921,706 bytes then, with
-/// the functions laid out by name (scripts/build.sh); issue 12's target is under 900,000 (880,201 at
-/// 64fc9dc, before node, exporter and the DNS Service checks), so this guards against growth meanwhile.
+/// What a node pulls: the gzip layer (zopfli, scripts/build-image.sh). 926,063 bytes then, with
+/// the functions laid out by name, nslookup's first (scripts/build.sh); issue 12's target is under
+/// 900,000 (880,201 at 64fc9dc, before node, exporter and the DNS Service checks), so this guards
+/// against growth meanwhile.
 const LAYER_BYTES_UNDER: u64 = 935_000;
 /// Where scripts/build.sh puts the shipped binary (ship/config.toml's target-dir).
 const SHIPPED_PATH: &str = "target/ship/x86_64-unknown-linux-musl/release/svcprobe";
