@@ -74,7 +74,9 @@ fn hex_endpoint(text: &str) -> Option<SocketAddr> {
 /// weights (kube-proxy gives every endpoint weight 1 and round-robin).
 pub fn programming(text: &str, protocol: &str, vip: SocketAddr) -> ServiceProgramming {
     let servers = find_service(text, protocol, vip);
-    let total: u32 = servers.iter().flatten().map(|s| s.weight).sum();
+    // Not a u32 sum: three real servers of the kernel's largest weight (an `int`) overflow it.
+    // The shares are fractions anyway; f64 keeps them to 16 digits for any table we read.
+    let total: f64 = servers.iter().flatten().map(|s| f64::from(s.weight)).sum();
     let mut evidence = vec![match &servers {
         Some(_) => format!("{protocol}  {vip} in /proc/net/ip_vs"),
         None => format!("no virtual service {protocol} {vip} in /proc/net/ip_vs"),
@@ -96,7 +98,7 @@ pub fn programming(text: &str, protocol: &str, vip: SocketAddr) -> ServiceProgra
             .flatten()
             .map(|s| ProgrammedEndpoint {
                 addr: s.addr,
-                probability: (total > 0).then(|| f64::from(s.weight) / f64::from(total)),
+                probability: (total > 0.0).then(|| f64::from(s.weight) / total),
                 masquerade_rule: None,
                 chain: None,
             })
@@ -162,6 +164,29 @@ TCP  [fd00:0010:0096:0000:0000:0000:0000:0001]:01BB rr
         );
         let v6 = find_service(TABLE, "TCP", "[fd00:10:96::1]:443".parse().unwrap()).unwrap();
         assert_eq!(v6[0].addr, "[fd00:10:244::5]:6667".parse().unwrap());
+    }
+
+    /// The kernel keeps a weight in an `int` (`%-6d` in the table): three real servers of
+    /// weight 2^31 - 1 overflowed the u32 sum of the weights (a panic in debug builds, wrong
+    /// shares in release; found by fuzzing, `fuzz/regressions/ip_vs`).
+    #[test]
+    fn the_largest_weights_share_without_overflow() {
+        let servers =
+            "  -> 0AF40005:24A0      Masq    2147483647 0          0         \n".repeat(3);
+        let table = format!("TCP  0A0001AF:0050 rr  \n{servers}");
+        let p = programming(&table, "TCP", "10.0.1.175:80".parse().unwrap());
+        assert_eq!(p.endpoints.len(), 3);
+        assert!(p
+            .endpoints
+            .iter()
+            .all(|e| (e.probability.unwrap() - 1.0 / 3.0).abs() < 1e-9));
+        // not a kernel value, but a u32 all the same
+        let table = format!(
+            "TCP  0A0001AF:0050 rr\n{}",
+            "  -> 0AF40005:24A0 Masq 4294967295\n".repeat(2)
+        );
+        let p = programming(&table, "TCP", "10.0.1.175:80".parse().unwrap());
+        assert_eq!(p.endpoints[1].probability, Some(0.5));
     }
 
     #[test]
