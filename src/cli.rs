@@ -521,7 +521,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, ValueError> {
         return Err(out_of_range());
     }
     // Checked before any conversion: 1e300 or 2^64 seconds must not reach `Duration`.
-    let millis = number.parse::<f64>().map_err(|_| out_of_range())? * unit_ms;
+    let millis = crate::decimal::parse_f64(number).ok_or_else(out_of_range)? * unit_ms;
     if !(MIN_DURATION_MS..=MAX_DURATION_MS).contains(&millis) {
         return Err(out_of_range());
     }

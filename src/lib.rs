@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod clusterdns;
 pub mod cmd;
+pub mod decimal;
 pub mod diagnose;
 pub mod dns;
 pub mod error;

@@ -25,6 +25,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cli::exporter::Scheduled;
+use crate::decimal::parse_f64;
 use crate::error::Error;
 use crate::httpd::{self, Refusal, Request};
 use allow::AllowList;
@@ -435,10 +436,7 @@ impl std::error::Error for HeaderError {}
 /// 0.5 s, unless the module's is shorter or that comes out negative.
 fn budget(header: Option<&str>, module: Duration) -> Result<Duration, HeaderError> {
     let scrape = match header {
-        Some(text) => text
-            .trim()
-            .parse::<f64>()
-            .map_err(|_| HeaderError(text.to_string()))?,
+        Some(text) => parse_f64(text.trim()).ok_or_else(|| HeaderError(text.to_string()))?,
         None => 0.0,
     };
     let scrape = if scrape == 0.0 {
@@ -499,11 +497,7 @@ fn process_samples(started: SystemTime) -> Vec<Sample> {
         )
     };
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    if let Some(pages) = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse::<f64>().ok())
-    {
+    if let Some(pages) = statm.split_whitespace().nth(1).and_then(parse_f64) {
         samples.push(Sample::new(
             &metrics::RESIDENT_MEMORY,
             pages * page.max(1) as f64,
@@ -516,7 +510,7 @@ fn process_samples(started: SystemTime) -> Vec<Sample> {
     let fields: Vec<&str> = after_comm.split_whitespace().collect();
     let cpu = [11, 12]
         .iter()
-        .filter_map(|i| fields.get(*i).and_then(|f| f.parse::<f64>().ok()))
+        .filter_map(|i| fields.get(*i).copied().and_then(parse_f64))
         .sum::<f64>();
     samples.push(Sample::new(
         &metrics::CPU_SECONDS,

@@ -96,13 +96,8 @@ pub fn parse_go_time(text: &str) -> Option<f64> {
         return None;
     }
     let (hms, fraction) = match clock.split_once('.') {
-        Some((hms, f))
-            if !f.is_empty() && f.len() <= 9 && f.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            (hms, format!("0.{f}").parse::<f64>().ok()?)
-        }
-        Some(_) => return None,
-        None => (clock, 0.0),
+        Some((hms, f)) => (hms, nanoseconds(f)?),
+        None => (clock, 0),
     };
     let mut hms = hms.splitn(3, ':');
     let hour: i64 = hms.next()?.parse().ok()?;
@@ -124,7 +119,17 @@ pub fn parse_go_time(text: &str) -> Option<f64> {
         sign * (digits[..2].parse::<i64>().ok()? * 3600 + digits[2..].parse::<i64>().ok()? * 60);
     let days = days_from_civil(year, month, day);
     let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_s;
-    Some(seconds as f64 + fraction)
+    // The quotient is the correctly rounded `0.fraction`, as parsing that text gave.
+    Some(seconds as f64 + fraction as f64 / 1e9)
+}
+
+/// The nanoseconds of a fraction of a second: 1 to 9 digits (Go drops trailing zeros).
+fn nanoseconds(fraction: &str) -> Option<u32> {
+    if fraction.is_empty() || fraction.len() > 9 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits: u32 = fraction.parse().ok()?;
+    Some(digits * 10u32.pow(9 - fraction.len() as u32))
 }
 
 /// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -225,7 +230,7 @@ fn parse_value(text: &str) -> Option<f64> {
             .bytes()
             .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) =>
         {
-            text.parse().ok()
+            crate::decimal::parse_f64(text)
         }
         _ => None,
     }
@@ -306,6 +311,24 @@ mod tests {
             "2026-11-30 00:00:00 +00 UTC",
         ] {
             assert_eq!(parse_go_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn fractions_read_as_std_reads_the_decimal() {
+        // The nanoseconds over 1e9 round as parsing `0.digits` does (std as the oracle).
+        let mut n = 1u64;
+        for _ in 0..20_000 {
+            n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let digits = format!("{:09}", (n >> 33) % 1_000_000_000);
+            let digits = &digits[..1 + (n % 9) as usize];
+            let text = format!("2026-11-30 01:44:20.{digits} +0000 UTC");
+            let fraction: f64 = format!("0.{digits}").parse().unwrap();
+            assert_eq!(
+                parse_go_time(&text),
+                Some(1_796_003_060.0 + fraction),
+                "{text}"
+            );
         }
     }
 

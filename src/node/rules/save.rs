@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::kube::Reader;
 use super::model::{self, Action, AddrMatch, Rule};
 use super::netlink::ReadError;
+use crate::decimal::parse_f64;
 
 /// The most output read from one `iptables-save`.
 const MAX_OUTPUT: u64 = 192 << 20;
@@ -207,7 +208,7 @@ fn parse_rule(words: &[String], is_chain: &dyn Fn(&str) -> bool) -> Rule {
                 _ => rule.other.push("statistic (not random)".into()),
             },
             "--probability" => {
-                let p = next(&mut i).and_then(|p| p.parse::<f64>().ok());
+                let p = next(&mut i).and_then(parse_f64);
                 if negate || p.is_none() {
                     rule.other.push("statistic (not random)".into());
                 } else {
