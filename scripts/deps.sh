@@ -17,6 +17,7 @@ packages=(
     tcpdump                              # tests/libc_oracle.rs: what the C libraries send
     prometheus prometheus-blackbox-exporter  # tests/exporter.rs: the exporter's real peers
     curl ca-certificates git
+    python3 openssl                      # tests/http_client.rs: real chunked and HTTPS servers
     shellcheck                           # tests/plugin.rs: the kubectl plugin is POSIX sh, shellcheck clean
 )
 # tests/plugin.rs runs the kubectl plugin with the machine's kubectl; Debian's when there is none.

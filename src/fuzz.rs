@@ -20,7 +20,7 @@ use crate::diagnose::{object_checks, Options};
 use crate::dns::wire::{self, Question};
 use crate::node::rules::{ipvs, kube, legacy, netlink, nft, save};
 use crate::output::Text;
-use crate::probe::connect;
+use crate::probe::{connect, http1};
 use crate::report::Origin;
 use crate::report::RuleSource;
 use crate::service_name::{self, Namespace};
@@ -55,6 +55,14 @@ pub fn http_request_head(data: &[u8]) {
     if let Ok(request) = httpd::parse_head(head) {
         black_box(request.query.and_then(httpd::query_pairs));
     }
+}
+
+/// What a server sends the HTTP client: the first byte is how many bytes each read gets
+/// (1 to 256, as segments arrive), the rest is the response, interim heads, chunks and
+/// trailers included, read by `probe::http1::Wire` as the client reads it (body cap 64 KiB).
+pub fn http_response(data: &[u8]) {
+    let (step, response) = data.split_first().unwrap_or((&0, data));
+    black_box(http1::read_all(response, usize::from(*step) + 1, 64 * 1024).ok());
 }
 
 /// `exporter --config F`: the config file, modules checked against their commands' parsers.

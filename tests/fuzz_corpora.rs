@@ -72,6 +72,7 @@ fn every_fuzz_target_has_a_replay() {
         "dns_message",
         "exporter_config",
         "http_request_head",
+        "http_response",
         "icmp_error",
         "ip_vs",
         "ipt_entries",
@@ -105,6 +106,11 @@ fn exporter_config() {
 #[test]
 fn http_request_head() {
     replay("http_request_head", svcprobe::fuzz::http_request_head);
+}
+
+#[test]
+fn http_response() {
+    replay("http_response", svcprobe::fuzz::http_response);
 }
 
 #[test]

@@ -6,7 +6,8 @@
 use std::fmt;
 
 use crate::exporter::allow::EntryError;
-use crate::kubeapi::config::UrlError;
+use crate::kubeapi::config::UrlError as ApiUrlError;
+use crate::probe::url::UrlError;
 use crate::service_name::{NameError, NamespaceConflict};
 
 /// Why one value, of a flag or an operand, is not what it should be.
@@ -61,14 +62,11 @@ pub enum ValueError {
         text: String,
         source: Box<ValueError>,
     },
-    NotAUrl {
+    /// The URL of `http`.
+    Url {
         url: String,
-        reason: String,
+        error: UrlError,
     },
-    Scheme(String),
-    NoScheme(String),
-    NoHost(String),
-    UrlPortZero(String),
     /// `[fd00::1:80`.
     Unclosed(String),
     BracketedNotIp {
@@ -79,7 +77,7 @@ pub enum ValueError {
     NoPortAfterBracket(String),
     /// A Service name or a namespace.
     Name(NameError),
-    ApiServer(UrlError),
+    ApiServer(ApiUrlError),
     Allow(EntryError),
 }
 
@@ -141,11 +139,19 @@ impl fmt::Display for ValueError {
             NoPort(text) => write!(f, "`{text}` has no port (use host:port)"),
             BareIpv6(text) => write!(f, "`{text}`: write an IPv6 address as [addr]:port"),
             TargetPort { text, source } => write!(f, "`{text}`: {source}"),
-            NotAUrl { url, reason } => write!(f, "`{url}` is not a URL: {reason}"),
-            Scheme(scheme) => write!(f, "`{scheme}` URLs are not supported (http, https)"),
-            NoScheme(url) => write!(f, "`{url}` needs a scheme: http://{url}"),
-            NoHost(url) => write!(f, "`{url}` has no host"),
-            UrlPortZero(url) => write!(f, "`{url}`: port 0"),
+            Url { url, error } => match error {
+                UrlError::Syntax(reason) => write!(f, "`{url}` is not a URL: {reason}"),
+                UrlError::Scheme(scheme) => {
+                    write!(f, "`{scheme}` URLs are not supported (http, https)")
+                }
+                UrlError::NoScheme => write!(f, "`{url}` needs a scheme: http://{url}"),
+                UrlError::NoHost => write!(f, "`{url}` has no host"),
+                UrlError::PortZero => write!(f, "`{url}`: port 0"),
+                UrlError::Credentials => write!(
+                    f,
+                    "`{url}`: credentials in a URL are not supported (the report shows the URL)"
+                ),
+            },
             Unclosed(text) => write!(f, "`{text}`: unclosed ["),
             BracketedNotIp { text, ip } => write!(f, "`{text}`: `{ip}` is not an IP address"),
             NoPortAfterBracket(text) => write!(f, "`{text}`: expected :PORT after ]"),

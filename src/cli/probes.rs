@@ -5,13 +5,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ureq::http::Uri;
-
 use super::flags::{Default, Flag, Matches};
 use super::{
     operands, parse_bounded, parse_count, parse_duration, parse_port, path_or, ArgError, Spec,
     ValueError, DEFAULT_RESOLV_CONF, RESOLV_CONF,
 };
+use crate::probe::url::{self, HttpUrl};
 
 const DEFAULT_COUNT: u32 = 1;
 const MAX_COUNT: u32 = 10_000;
@@ -169,11 +168,12 @@ pub struct TcpArgs {
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct HttpArgs {
+    /// As given, for the report.
     pub url: String,
-    /// Host and port from the URL (the port defaulted by the scheme).
+    /// The URL's host, for the resolver.
     pub host: Host,
-    pub port: u16,
-    pub https: bool,
+    /// The URL as the client fetches it (the port defaulted by the scheme).
+    pub target: HttpUrl,
     pub count: u32,
     pub timeout: Duration,
     pub connect_timeout: Duration,
@@ -250,7 +250,7 @@ pub fn parse_tcp(m: &Matches) -> Result<TcpArgs, ArgError> {
 
 pub fn parse_http(m: &Matches) -> Result<HttpArgs, ArgError> {
     let url = super::one_operand(m, "a URL")?.to_string();
-    let (host, port, https) = parse_url(&url)?;
+    let (host, target) = parse_url(&url)?;
     let timeout = m.get_or_default(&HTTP_TIMEOUT, parse_duration)?;
     let cacert = m.os(&CACERT).map(PathBuf::from);
     let insecure = m.given(&INSECURE);
@@ -260,8 +260,7 @@ pub fn parse_http(m: &Matches) -> Result<HttpArgs, ArgError> {
     Ok(HttpArgs {
         url,
         host,
-        port,
-        https,
+        target,
         count: m.get_or_default(&HTTP_COUNT, |t| parse_count(t, MAX_COUNT))?,
         timeout,
         connect_timeout: m
@@ -275,29 +274,13 @@ pub fn parse_http(m: &Matches) -> Result<HttpArgs, ArgError> {
     })
 }
 
-/// Host, port and whether TLS is needed, from an `http://` or `https://` URL.
-pub fn parse_url(url: &str) -> Result<(Host, u16, bool), ValueError> {
-    let uri: Uri = url.parse().map_err(|e| ValueError::NotAUrl {
-        url: url.to_string(),
-        reason: format!("{e}"),
+/// The URL of `http`, and its host as the resolver takes it.
+pub fn parse_url(text: &str) -> Result<(Host, HttpUrl), ValueError> {
+    let parsed = url::parse(text).map_err(|error| ValueError::Url {
+        url: text.to_string(),
+        error,
     })?;
-    let https = match uri.scheme_str() {
-        Some("http") => false,
-        Some("https") => true,
-        Some(other) => return Err(ValueError::Scheme(other.to_string())),
-        None => return Err(ValueError::NoScheme(url.to_string())),
-    };
-    let host = uri
-        .host()
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| ValueError::NoHost(url.to_string()))?;
-    let port = match uri.port_u16() {
-        Some(0) => return Err(ValueError::UrlPortZero(url.to_string())),
-        Some(p) => p,
-        None if https => 443,
-        None => 80,
-    };
-    Ok((Host::parse(host)?, port, https))
+    Ok((Host::parse(&parsed.host)?, parsed))
 }
 
 pub fn parse_serve(m: &Matches) -> Result<ServeArgs, ArgError> {
@@ -368,26 +351,40 @@ mod tests {
 
     #[test]
     fn urls() {
+        let port_and_tls = |text| parse_url(text).map(|(host, u)| (host, u.port, u.https));
         assert_eq!(
-            parse_url("http://10.0.1.175").unwrap(),
+            port_and_tls("http://10.0.1.175").unwrap(),
             (Host::Ip("10.0.1.175".parse().unwrap()), 80, false)
         );
         assert_eq!(
-            parse_url("https://hostnames.default:8443/x?y").unwrap(),
+            port_and_tls("https://hostnames.default:8443/x?y").unwrap(),
             (Host::Name("hostnames.default".into()), 8443, true)
         );
         assert_eq!(
-            parse_url("http://[fd00::1]:8080/").unwrap(),
+            port_and_tls("http://[fd00::1]:8080/").unwrap(),
             (Host::Ip("fd00::1".parse().unwrap()), 8080, false)
         );
-        for bad in [
-            "10.0.1.175",
-            "ftp://x/",
-            "http://",
-            "http://:80/",
-            "http://a:0/",
-        ] {
-            assert!(parse_url(bad).is_err(), "{bad}");
+        let refused = [
+            (
+                "10.0.1.175",
+                "`10.0.1.175` needs a scheme: http://10.0.1.175",
+            ),
+            ("ftp://x/", "`ftp` URLs are not supported (http, https)"),
+            ("http://", "`http://` is not a URL: empty string"),
+            ("http://:80/", "`http://:80/` has no host"),
+            ("http://a:0/", "`http://a:0/`: port 0"),
+            (
+                "http://a:99999/",
+                "`http://a:99999/` is not a URL: invalid port",
+            ),
+            ("http://[x]/", "`[x]` is not an IP address or a host name"),
+        ];
+        for (bad, line) in refused {
+            assert_eq!(
+                parse_url(bad).map_err(|e| e.to_string()),
+                Err(line.into()),
+                "{bad}"
+            );
         }
     }
 
@@ -400,7 +397,7 @@ mod tests {
         .and_then(|m| parse_http(&m))
         .unwrap();
         assert_eq!(
-            (a.count, a.max_body, a.insecure, a.https),
+            (a.count, a.max_body, a.insecure, a.target.https),
             (3, 10, true, true)
         );
         assert_eq!(

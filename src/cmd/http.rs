@@ -21,7 +21,7 @@ use crate::text;
 
 pub fn run(args: &HttpArgs) -> Result<Envelope<HttpReport>, Error> {
     let start = Instant::now();
-    let trust = if !args.https {
+    let trust = if !args.target.https {
         None
     } else if args.insecure {
         Some(Trust::Nothing)
@@ -40,7 +40,7 @@ pub fn run(args: &HttpArgs) -> Result<Envelope<HttpReport>, Error> {
         });
         let mut bodies = Vec::new();
         for seq in 1..=args.count {
-            let (attempt, body_key) = attempt(seq, &prober, &args.url, args.max_body, args.https);
+            let (attempt, body_key) = attempt(seq, &prober, &args.target, args.max_body);
             attempts.push(attempt);
             bodies.push(body_key);
         }
@@ -51,14 +51,14 @@ pub fn run(args: &HttpArgs) -> Result<Envelope<HttpReport>, Error> {
 
 fn addresses(args: &HttpArgs) -> Result<(Option<Resolution>, Vec<SocketAddr>), Error> {
     match &args.host {
-        Host::Ip(ip) => Ok((None, vec![SocketAddr::new(*ip, args.port)])),
+        Host::Ip(ip) => Ok((None, vec![SocketAddr::new(*ip, args.target.port)])),
         Host::Name(name) => {
             let resolved = resolve::resolve(name, &args.resolv_conf, args.timeout)?;
             let addrs = resolved
                 .addresses
                 .iter()
                 .filter(|ip| args.source.is_none_or(|s| s.is_ipv4() == ip.is_ipv4()))
-                .map(|ip| SocketAddr::new(*ip, args.port))
+                .map(|ip| SocketAddr::new(*ip, args.target.port))
                 .collect();
             Ok((Some(resolved.report), addrs))
         }

@@ -18,6 +18,7 @@ use crate::probe::connect;
 use crate::probe::pool::{self, SpawnError};
 use crate::probe::stats::latency_stats;
 use crate::probe::udp::{self, Heard};
+use crate::probe::url::HttpUrl;
 use crate::report::{
     listed, Check, CheckId, CheckStatus, ClusterIpEvidence, DirectEndpoint,
     EndpointsDirectEvidence, Evidence, HairpinEvidence, HairpinStatus, ProbeProtocol,
@@ -239,8 +240,8 @@ fn one(addr: SocketAddr, plan: &Plan) -> Attempt {
     }
     if plan.http {
         let prober = Prober::new(&Settings::plain(addr, timeout));
-        let url = format!("http://{addr}/");
-        let (attempt, _) = crate::probe::http::attempt(0, &prober, &url, IDENTITY_BYTES, false);
+        let url = HttpUrl::http(addr, "/");
+        let (attempt, _) = crate::probe::http::attempt(0, &prober, &url, IDENTITY_BYTES);
         return Attempt {
             outcome: attempt.outcome.into(),
             icmp_from: attempt.icmp.map(|i| i.from),

@@ -15,8 +15,9 @@ use serde_json::Value;
 use super::config::{ApiConfig, ApiServer};
 use crate::dns::millis;
 use crate::k8s::ObjectsError;
-use crate::probe::agent::{Prober, Settings, Trace};
+use crate::probe::agent::{HttpError, Prober, Response, Settings, Trace};
 use crate::probe::tls::{Trust, TrustError};
+use crate::probe::url::HttpUrl;
 use crate::report::{ApiErrorKind, ApiRequest, TcpOutcome};
 
 /// One response, a list page included (500 pods with their specs is about 3 MB).
@@ -226,11 +227,16 @@ impl Client {
             timeout,
             trust: self.trust.clone(),
         });
-        let url = format!("{}{path}", self.server.url());
-        let response = prober
+        let url = HttpUrl {
+            https: true,
+            host: self.server.url_host(),
+            port: self.server.port,
+            target: path.to_string(),
+        };
+        let mut response = prober
             .get_authorized(&url, &token)
             .map_err(|e| classify(&e, &prober.trace(), timeout))?;
-        let code = response.status().as_u16();
+        let code = response.status;
         let limit = if code == 200 {
             MAX_RESPONSE_BYTES
         } else {
@@ -238,18 +244,12 @@ impl Client {
         };
         // A declared length over the cap is refused before a byte of it is read: reading
         // megabytes only to drop them could spend the whole deadline on a slow link.
-        if declared_length(&response).is_some_and(|n| n > limit) {
+        if response.declared_length().is_some_and(|n| n > limit) {
             return Err(ApiError::TooLarge);
         }
-        let mut body = response.into_body();
-        let bytes = body
-            .with_config()
-            .limit(limit)
-            .read_to_vec()
-            .map_err(|e| match e {
-                ureq::Error::BodyExceedsLimit(_) => ApiError::TooLarge,
-                other => classify(&other, &prober.trace(), timeout),
-            })?;
+        let bytes = read_limited(&mut response, limit)
+            .map_err(|e| classify(&e, &prober.trace(), timeout))?
+            .ok_or(ApiError::TooLarge)?;
         // from_str, as everywhere else: one JSON reader linked, not two.
         let text = String::from_utf8(bytes)
             .map_err(|_| ApiError::BadResponse(format!("GET {path}: not UTF-8")))?;
@@ -341,20 +341,23 @@ fn read_token(path: &Path) -> Result<String, TokenError> {
     Ok(token.to_string())
 }
 
-/// The body length the server declared, when it declared one (not for chunked lists).
-fn declared_length(response: &ureq::http::Response<ureq::Body>) -> Option<u64> {
-    response
-        .headers()
-        .get(ureq::http::header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+/// The whole body, or None when it is longer than `limit` bytes.
+fn read_limited(response: &mut Response, limit: u64) -> Result<Option<Vec<u8>>, HttpError> {
+    let mut body = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        match response.read(&mut chunk)? {
+            0 => return Ok(Some(body)),
+            n => body.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+        }
+        if body.len() as u64 > limit {
+            return Ok(None);
+        }
+    }
 }
 
 /// How a request failed below HTTP: the same vocabulary as the `tcp` and `http` probes.
-fn classify(error: &ureq::Error, trace: &Trace, timeout: Duration) -> ApiError {
+fn classify(error: &HttpError, trace: &Trace, timeout: Duration) -> ApiError {
     if let Some(failure) = &trace.connect_failure {
         let peer = trace.peer.map(|p| p.to_string()).unwrap_or_default();
         let icmp = failure
@@ -375,19 +378,12 @@ fn classify(error: &ureq::Error, trace: &Trace, timeout: Duration) -> ApiError {
     }
     let handshaking = trace.connected_at.is_some() && trace.tls_done_at.is_none();
     match error {
-        ureq::Error::Timeout(_) => ApiError::Timeout(format!(
+        HttpError::Timeout(_) => ApiError::Timeout(format!(
             "no complete answer within {} ms{}",
             timeout.as_millis() as u64,
             if handshaking { " (TLS handshake)" } else { "" }
         )),
-        ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-            ApiError::Timeout(format!(
-                "no complete answer within {} ms",
-                timeout.as_millis() as u64
-            ))
-        }
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => ApiError::Tls(error.to_string()),
-        _ if handshaking => ApiError::Tls(error.to_string()),
+        HttpError::Tls(e) => ApiError::Tls(e.to_string()),
         other => ApiError::BadResponse(other.to_string()),
     }
 }

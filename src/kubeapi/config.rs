@@ -99,10 +99,15 @@ impl ApiServer {
     }
 
     pub fn url(&self) -> String {
+        format!("https://{}:{}", self.url_host(), self.port)
+    }
+
+    /// The host as a URL writes it: an IPv6 address in brackets.
+    pub fn url_host(&self) -> String {
         if self.host.contains(':') {
-            format!("https://[{}]:{}", self.host, self.port)
+            format!("[{}]", self.host)
         } else {
-            format!("https://{}:{}", self.host, self.port)
+            self.host.clone()
         }
     }
 }

@@ -49,7 +49,8 @@ pub fn get(
 ) -> (EndpointGet, Option<Vec<u8>>) {
     let url = format!("http://{addr}{path}");
     let prober = Prober::new(&Settings::plain(addr, timeout));
-    let (attempt, body) = crate::probe::http::fetch(1, &prober, &url, max_body, false);
+    let target = crate::probe::url::HttpUrl::http(addr, path);
+    let (attempt, body) = crate::probe::http::fetch(1, &prober, &target, max_body);
     let get = EndpointGet {
         url,
         outcome: attempt.outcome,

@@ -1,36 +1,31 @@
-//! ureq with svcprobe's own name resolution and sockets plugged in, and a record of where
-//! each request's time went.
+//! One HTTP GET per new connection, over svcprobe's own sockets and rustls, with a record of
+//! where each request's time went.
 //!
-//! ureq does HTTP/1.1 and TLS; everything below it is ours: the addresses come from our
-//! resolver (resolved once by the caller, so the DNS phase is measured apart), connects go
-//! through [`connect::connect`] (so a failed connect is classified exactly as `tcp` classifies
-//! it, ICMP sender included), and a last link in the connector chain notes when TLS finished
-//! and when the first response byte arrived. These traits live in
-//! `ureq::unversioned`, outside ureq's semver: Cargo.toml pins ureq's minor version.
+//! The addresses come from our resolver (resolved once by the caller, so the DNS phase is
+//! measured apart); connects go through [`connect::connect`] (so a failed connect is
+//! classified exactly as `tcp` classifies it, ICMP sender included); TLS is a rustls client
+//! connection on that socket; the request and response are http1.rs's. Every socket read
+//! and write is bounded by the time left: the TCP and TLS handshakes by `connect_timeout`,
+//! everything by `timeout`, so a peer that trickles a byte at a time still ends at the
+//! deadline.
 
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use ureq::config::Config;
-use ureq::http::Uri;
-use ureq::tls::{RootCerts, TlsConfig};
-use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, RustlsConnector, Transport,
-};
-use ureq::{Agent, Timeout};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use crate::probe::connect::{self, Icmp};
+use crate::probe::http1::{self, Framing, ReadError, Wire};
 use crate::probe::tls::{self, Trust};
-use crate::report::TcpOutcome;
+use crate::probe::url::HttpUrl;
+use crate::report::{TcpOutcome, TimeoutPhase};
 
-/// ureq's buffer sizes; a response header larger than the input buffer is an error.
-const INPUT_BUFFER: usize = 64 * 1024;
-const OUTPUT_BUFFER: usize = 16 * 1024;
-/// ureq keeps at most this many resolved addresses.
-const MAX_RESOLVED: usize = 16;
+/// At most this many resolved addresses are tried.
+const MAX_ADDRESSES: usize = 16;
 
 /// What the agent needs to know besides the URL.
 #[derive(Clone, Debug)]
@@ -57,8 +52,7 @@ impl Settings {
     }
 }
 
-/// What happened on the connection of the latest request, filled in by the connector
-/// chain and the transport while ureq runs.
+/// What happened on the connection of the latest request.
 #[derive(Clone, Debug, Default)]
 pub struct Trace {
     pub peer: Option<SocketAddr>,
@@ -78,6 +72,48 @@ pub struct ConnectFailure {
     pub detail: String,
 }
 
+/// Why a request got no (complete) response.
+#[derive(Debug)]
+pub enum HttpError {
+    /// No address to connect to.
+    NoAddress,
+    /// No address could be connected to: the trace's `connect_failure` says how.
+    Connect,
+    /// A deadline passed in this phase.
+    Timeout(TimeoutPhase),
+    /// The TLS handshake failed: rustls's error (an alert, the certificate), or the
+    /// connection ended during it.
+    Tls(io::Error),
+    /// The response is not HTTP/1.x, or its head is over the limit.
+    Protocol(ReadError),
+    /// The peer closed or reset the connection before the response was complete.
+    Closed(ReadError),
+    Io(io::Error),
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpError::NoAddress => f.write_str("host not found"),
+            HttpError::Connect => f.write_str("connection failed"),
+            HttpError::Timeout(phase) => write!(f, "timeout: {}", phase_words(*phase)),
+            HttpError::Tls(e) | HttpError::Io(e) => write!(f, "{e}"),
+            HttpError::Protocol(e) | HttpError::Closed(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+fn phase_words(phase: TimeoutPhase) -> &'static str {
+    match phase {
+        TimeoutPhase::Connect => "connect",
+        TimeoutPhase::Response => "receive response",
+        TimeoutPhase::Body => "receive body",
+        TimeoutPhase::Request => "request",
+    }
+}
+
 type SharedTrace = Arc<Mutex<Trace>>;
 
 fn lock(trace: &SharedTrace) -> MutexGuard<'_, Trace> {
@@ -85,133 +121,87 @@ fn lock(trace: &SharedTrace) -> MutexGuard<'_, Trace> {
     trace.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// An agent that makes a new connection for every request, and the trace it fills.
+/// Makes a new connection for every request, and keeps the trace of the latest.
 pub struct Prober {
-    agent: Agent,
+    settings: Settings,
+    /// Built on the first HTTPS request, for all of them (plain HTTP never needs it).
+    tls: OnceLock<Result<Arc<ClientConfig>, rustls::Error>>,
     trace: SharedTrace,
 }
 
 impl Prober {
     pub fn new(settings: &Settings) -> Prober {
-        let trace = SharedTrace::default();
-        let builder = TlsConfig::builder().unversioned_rustls_crypto_provider(tls::provider());
-        let tls = match &settings.trust {
-            Trust::Nothing => builder.disable_verification(true).build(),
-            Trust::Roots { certificates, .. } => builder
-                .root_certs(RootCerts::Specific(certificates.clone()))
-                .build(),
-        };
-        let config = Config::builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .proxy(None)
-            .max_idle_connections(0)
-            .max_idle_connections_per_host(0)
-            .user_agent(concat!("svcprobe/", env!("CARGO_PKG_VERSION")))
-            .timeout_global(Some(settings.timeout))
-            .timeout_connect(Some(settings.connect_timeout))
-            .input_buffer_size(INPUT_BUFFER)
-            .output_buffer_size(OUTPUT_BUFFER)
-            .max_response_header_size(INPUT_BUFFER)
-            .tls_config(tls)
-            .build();
-        let connector = SocketConnector {
-            source: settings.source,
-            connect_timeout: settings.connect_timeout,
-            trace: trace.clone(),
-        }
-        .chain(RustlsConnector::default())
-        .chain(Finish {
-            trace: trace.clone(),
-        });
-        let resolver = FixedResolver {
-            addresses: settings.addresses.clone(),
-        };
         Prober {
-            agent: Agent::with_parts(config, connector, resolver),
-            trace,
+            settings: settings.clone(),
+            tls: OnceLock::new(),
+            trace: SharedTrace::default(),
         }
     }
 
     /// Starts a new trace and sends GET `url`.
-    pub fn get(&self, url: &str) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
-        *lock(&self.trace) = Trace::default();
-        self.agent.get(url).call()
+    pub fn get(&self, url: &HttpUrl) -> Result<Response, HttpError> {
+        self.request(url, None)
     }
 
-    /// GET `url` with `Authorization: Bearer TOKEN`, for the API server. The token goes
-    /// into that header only.
-    pub fn get_authorized(
-        &self,
-        url: &str,
-        token: &str,
-    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
-        *lock(&self.trace) = Trace::default();
-        self.agent
-            .get(url)
-            .header("Authorization", format!("Bearer {token}"))
-            .header("Accept", "application/json")
-            .call()
+    /// GET `url` with `Authorization: Bearer TOKEN` and `Accept: application/json`, for the
+    /// API server. The token goes into that header only.
+    pub fn get_authorized(&self, url: &HttpUrl, token: &str) -> Result<Response, HttpError> {
+        self.request(url, Some(token))
     }
 
     /// The trace of the latest request so far.
     pub fn trace(&self) -> Trace {
         lock(&self.trace).clone()
     }
-}
 
-/// Hands ureq the addresses our resolver found.
-#[derive(Debug)]
-struct FixedResolver {
-    addresses: Vec<SocketAddr>,
-}
-
-impl Resolver for FixedResolver {
-    fn resolve(
-        &self,
-        _uri: &Uri,
-        _config: &Config,
-        _timeout: NextTimeout,
-    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let mut resolved = self.empty();
-        for addr in self.addresses.iter().take(MAX_RESOLVED) {
-            resolved.push(*addr);
-        }
-        if resolved.is_empty() {
-            return Err(ureq::Error::HostNotFound);
-        }
-        Ok(resolved)
+    fn request(&self, url: &HttpUrl, bearer: Option<&str>) -> Result<Response, HttpError> {
+        *lock(&self.trace) = Trace::default();
+        let start = Instant::now();
+        let deadline = start + self.settings.timeout;
+        let connect_deadline = deadline.min(start + self.settings.connect_timeout);
+        let stream = self.connect(connect_deadline)?;
+        let sock = Sock {
+            stream,
+            deadline: connect_deadline,
+        };
+        let conn = if url.https {
+            let tls = self.handshake(url, sock)?;
+            lock(&self.trace).tls_done_at = Some(Instant::now());
+            tls
+        } else {
+            Conn::Plain(sock)
+        };
+        let mut wire = Wire::new(Timed {
+            conn,
+            first_byte_at: None,
+        });
+        wire.source_mut().conn.sock_mut().deadline = deadline;
+        let sent = send(wire.source_mut(), &http1::request(url, bearer));
+        let head = sent
+            .map_err(|e| io_error(e, TimeoutPhase::Response))
+            .and_then(|()| {
+                let head = wire.head();
+                lock(&self.trace).first_byte_at = wire.source_mut().first_byte_at;
+                head.map_err(|e| read_error(e, TimeoutPhase::Response))
+            })?;
+        Ok(Response {
+            status: head.status,
+            framing: head.framing,
+            wire,
+        })
     }
-}
 
-/// The first link: a TCP connection made by [`connect::connect`].
-#[derive(Debug)]
-struct SocketConnector {
-    source: Option<IpAddr>,
-    connect_timeout: Duration,
-    trace: SharedTrace,
-}
-
-impl Connector for SocketConnector {
-    type Out = SocketTransport;
-
-    fn connect(
-        &self,
-        details: &ConnectionDetails,
-        _chained: Option<()>,
-    ) -> Result<Option<SocketTransport>, ureq::Error> {
-        let deadline = Instant::now()
-            + details
-                .timeout
-                .not_zero()
-                .map_or(self.connect_timeout, |d| *d);
-        let mut failure = None;
-        for addr in details.addrs.iter() {
+    /// A TCP connection to the first address that takes one, noted in the trace.
+    fn connect(&self, deadline: Instant) -> Result<TcpStream, HttpError> {
+        if self.settings.addresses.is_empty() {
+            return Err(HttpError::NoAddress);
+        }
+        for addr in self.settings.addresses.iter().take(MAX_ADDRESSES) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
-            match connect::connect(*addr, self.source, left) {
+            match connect::connect(*addr, self.settings.source, left) {
                 Ok(connected) => {
                     // As curl and Go do: TLS's Finished and the request are two small writes,
                     // and Nagle would hold the second for the server's delayed ACK (~40 ms).
@@ -222,12 +212,7 @@ impl Connector for SocketConnector {
                     trace.connect = Some(connected.elapsed);
                     trace.connected_at = Some(Instant::now());
                     trace.connect_failure = None;
-                    return Ok(Some(SocketTransport {
-                        stream: connected.stream,
-                        buffers: LazyBuffers::new(INPUT_BUFFER, OUTPUT_BUFFER),
-                        read_timeout: None,
-                        write_timeout: None,
-                    }));
+                    return Ok(connected.stream);
                 }
                 Err(f) => {
                     let timed_out = f.outcome == TcpOutcome::Timeout;
@@ -239,155 +224,205 @@ impl Connector for SocketConnector {
                         icmp: f.icmp,
                         detail: f.error.to_string(),
                     });
-                    failure = Some(if timed_out {
-                        ureq::Error::Timeout(Timeout::Connect)
-                    } else {
-                        ureq::Error::Io(f.error)
-                    });
                     if timed_out {
                         break;
                     }
                 }
             }
         }
-        Err(failure.unwrap_or(ureq::Error::Timeout(Timeout::Connect)))
+        if lock(&self.trace).connect_failure.is_some() {
+            Err(HttpError::Connect)
+        } else {
+            Err(HttpError::Timeout(TimeoutPhase::Connect))
+        }
+    }
+
+    /// The TLS handshake on `sock`, within the connect deadline: the server named by the
+    /// URL's host (a DNS name for SNI and the certificate check, or an IP address).
+    fn handshake(&self, url: &HttpUrl, mut sock: Sock) -> Result<Conn, HttpError> {
+        let config = self
+            .tls
+            .get_or_init(|| tls::client_config(&self.settings.trust))
+            .clone()
+            .map_err(tls_error)?;
+        let host = url.bare_host();
+        let name = match host.parse::<IpAddr>() {
+            Ok(ip) => ServerName::IpAddress(ip.into()),
+            Err(_) => ServerName::try_from(host.to_string())
+                .map_err(|e| HttpError::Tls(io::Error::new(io::ErrorKind::InvalidInput, e)))?,
+        };
+        let mut conn = ClientConnection::new(config, name).map_err(tls_error)?;
+        while conn.is_handshaking() {
+            conn.complete_io(&mut sock)
+                .map_err(|e| match timed_out(&e) {
+                    true => HttpError::Timeout(TimeoutPhase::Connect),
+                    false => HttpError::Tls(e),
+                })?;
+        }
+        Ok(Conn::Tls(Box::new(StreamOwned::new(conn, sock))))
     }
 }
 
-/// A blocking TCP stream under ureq's deadlines.
-#[derive(Debug)]
-struct SocketTransport {
+fn tls_error(e: rustls::Error) -> HttpError {
+    HttpError::Tls(io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+fn send(timed: &mut Timed, request: &[u8]) -> io::Result<()> {
+    timed.conn.write_all(request)?;
+    timed.conn.flush()
+}
+
+fn timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// The peer went away (reset, or end of stream where more was due).
+fn closed(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
+}
+
+/// How a socket or TLS error in `phase` is reported. A TLS stream that ends without
+/// close_notify (rustls: UnexpectedEof) is `closed`: the server may have been cut off.
+fn io_error(e: io::Error, phase: TimeoutPhase) -> HttpError {
+    if timed_out(&e) {
+        HttpError::Timeout(phase)
+    } else if closed(&e) {
+        HttpError::Closed(ReadError::Io(e))
+    } else if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+        HttpError::Tls(e)
+    } else {
+        HttpError::Io(e)
+    }
+}
+
+fn read_error(e: ReadError, phase: TimeoutPhase) -> HttpError {
+    match e {
+        ReadError::Io(e) => io_error(e, phase),
+        ReadError::Wire(_) | ReadError::HeadTooLarge => HttpError::Protocol(e),
+        ReadError::EndInHead | ReadError::EndInBody => HttpError::Closed(e),
+    }
+}
+
+/// A response whose head has arrived; the body is read with [`Response::read`].
+pub struct Response {
+    pub status: u16,
+    framing: Framing,
+    wire: Wire<Timed>,
+}
+
+impl Response {
+    /// The body length the server declared (not for chunked or close-delimited bodies).
+    pub fn declared_length(&self) -> Option<u64> {
+        match self.framing {
+            Framing::Length(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Reads body bytes into `out`: 0 at its end.
+    pub fn read(&mut self, out: &mut [u8]) -> Result<usize, HttpError> {
+        self.wire
+            .body(out)
+            .map_err(|e| read_error(e, TimeoutPhase::Body))
+    }
+}
+
+/// The TCP socket under its current deadline: every read and write waits at most the time
+/// left, and none starts once it has passed.
+struct Sock {
     stream: TcpStream,
-    buffers: LazyBuffers,
-    read_timeout: Option<Duration>,
-    write_timeout: Option<Duration>,
+    deadline: Instant,
 }
 
-/// The time left for one read or write; ureq's own error when none is left.
-fn io_timeout(timeout: NextTimeout) -> Result<Duration, ureq::Error> {
-    if timeout.after.is_zero() {
-        return Err(ureq::Error::Timeout(timeout.reason));
-    }
-    // `NotHappening` cannot occur (the agent always has a global deadline), but stay finite.
-    Ok((*timeout.after).min(Duration::from_secs(3600)))
-}
-
-fn timeout_error(e: io::Error, reason: Timeout) -> ureq::Error {
-    match e.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ureq::Error::Timeout(reason),
-        _ => ureq::Error::Io(e),
-    }
-}
-
-impl Transport for SocketTransport {
-    fn buffers(&mut self) -> &mut dyn Buffers {
-        &mut self.buffers
-    }
-
-    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        let timeout = timeout.for_write();
-        let left = io_timeout(timeout)?;
-        if self.write_timeout != Some(left) {
-            self.stream.set_write_timeout(Some(left))?;
-            self.write_timeout = Some(left);
+impl Sock {
+    fn left(&self) -> io::Result<Duration> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
         }
-        let output =
-            self.buffers.output().get(..amount).ok_or_else(|| {
-                ureq::Error::Io(io::Error::other("output larger than its buffer"))
-            })?;
-        (&self.stream)
-            .write_all(output)
-            .map_err(|e| timeout_error(e, timeout.reason))
-    }
-
-    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        let timeout = timeout.for_read();
-        let left = io_timeout(timeout)?;
-        if self.read_timeout != Some(left) {
-            self.stream.set_read_timeout(Some(left))?;
-            self.read_timeout = Some(left);
-        }
-        let buffer = self.buffers.input_append_buf();
-        if buffer.is_empty() {
-            // The whole input buffer holds an unfinished response head: that is the peer's
-            // header over the limit, not the peer closing (a read into no room returns 0).
-            return Err(ureq::Error::LargeResponseHeader(INPUT_BUFFER, INPUT_BUFFER));
-        }
-        let amount = loop {
-            match (&self.stream).read(self.buffers.input_append_buf()) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other.map_err(|e| timeout_error(e, timeout.reason))?,
-            }
-        };
-        self.buffers.input_appended(amount);
-        Ok(amount > 0)
-    }
-
-    fn is_open(&mut self) -> bool {
-        // Never pooled (max_idle_connections 0): every request gets a new connection.
-        false
+        Ok(left)
     }
 }
 
-/// The last link: marks the end of connection set-up (TCP, then TLS if any) and wraps
-/// the transport so that the first response byte is timed.
-#[derive(Debug)]
-struct Finish {
-    trace: SharedTrace,
+impl Read for Sock {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.set_read_timeout(Some(self.left()?))?;
+        self.stream.read(buf)
+    }
 }
 
-impl<In: Transport> Connector<In> for Finish {
-    type Out = Timed<In>;
+impl Write for Sock {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.set_write_timeout(Some(self.left()?))?;
+        self.stream.write(buf)
+    }
 
-    fn connect(
-        &self,
-        details: &ConnectionDetails,
-        chained: Option<In>,
-    ) -> Result<Option<Timed<In>>, ureq::Error> {
-        let Some(inner) = chained else {
-            return Ok(None);
-        };
-        if details.needs_tls() {
-            lock(&self.trace).tls_done_at = Some(Instant::now());
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Plain or TLS.
+enum Conn {
+    Plain(Sock),
+    Tls(Box<StreamOwned<ClientConnection, Sock>>),
+}
+
+impl Conn {
+    fn sock_mut(&mut self) -> &mut Sock {
+        match self {
+            Conn::Plain(sock) => sock,
+            Conn::Tls(tls) => &mut tls.sock,
         }
-        Ok(Some(Timed {
-            inner,
-            trace: self.trace.clone(),
-            seen_input: false,
-        }))
     }
 }
 
-#[derive(Debug)]
-struct Timed<T> {
-    inner: T,
-    trace: SharedTrace,
-    seen_input: bool,
-}
-
-impl<T: Transport> Transport for Timed<T> {
-    fn buffers(&mut self) -> &mut dyn Buffers {
-        self.inner.buffers()
-    }
-
-    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        self.inner.transmit_output(amount, timeout)
-    }
-
-    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        let progress = self.inner.await_input(timeout)?;
-        if progress && !self.seen_input {
-            self.seen_input = true;
-            lock(&self.trace).first_byte_at = Some(Instant::now());
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(sock) => sock.read(buf),
+            Conn::Tls(tls) => tls.read(buf),
         }
-        Ok(progress)
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(sock) => sock.write(buf),
+            Conn::Tls(tls) => tls.write(buf),
+        }
     }
 
-    fn is_open(&mut self) -> bool {
-        self.inner.is_open()
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Conn::Plain(sock) => sock.flush(),
+            Conn::Tls(tls) => tls.flush(),
+        }
     }
+}
 
-    fn is_tls(&self) -> bool {
-        self.inner.is_tls()
+/// The connection, noting when the first response byte (after TLS: plaintext) arrived.
+struct Timed {
+    conn: Conn,
+    first_byte_at: Option<Instant>,
+}
+
+impl Read for Timed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.conn.read(buf)?;
+        if n > 0 && self.first_byte_at.is_none() {
+            self.first_byte_at = Some(Instant::now());
+        }
+        Ok(n)
     }
 }

@@ -5,8 +5,10 @@
 pub mod agent;
 pub mod connect;
 pub mod http;
+pub mod http1;
 pub mod pool;
 pub mod stats;
 pub mod tcp;
 pub mod tls;
 pub mod udp;
+pub mod url;

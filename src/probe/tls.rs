@@ -15,13 +15,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::ring::{cipher_suite as suite, kx_group};
-use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::crypto::{self, WebPkiSupportedAlgorithms};
 use rustls::crypto::{CryptoProvider, GetRandomFailed, KeyProvider, SecureRandom};
-use rustls::pki_types::PrivateKeyDer;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::sign::SigningKey;
-use rustls::SignatureScheme;
-use ureq::tls::{parse_pem, Certificate, PemItem};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use webpki::ring as alg;
 
 use crate::error::Error;
@@ -42,7 +43,7 @@ pub enum Trust {
     /// These roots, read from `file`.
     Roots {
         file: String,
-        certificates: Arc<Vec<Certificate<'static>>>,
+        certificates: Arc<Vec<CertificateDer<'static>>>,
     },
 }
 
@@ -61,12 +62,11 @@ impl Trust {
                     other => io::Error::other(other.to_string()),
                 },
             })?;
-        let certificates: Vec<Certificate<'static>> = parse_pem(pem.as_bytes())
-            .filter_map(|item| match item {
-                Ok(PemItem::Certificate(c)) => Some(c),
-                _ => None,
-            })
-            .collect();
+        // Sections that are not certificates, or not valid PEM, are passed over.
+        let certificates: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(pem.as_bytes())
+                .filter_map(Result::ok)
+                .collect();
         if certificates.is_empty() {
             return Err(TrustError::NoCertificate { path });
         }
@@ -148,6 +148,67 @@ pub fn provider() -> Arc<CryptoProvider> {
         secure_random: &KernelRandom,
         key_provider: &NoPrivateKeys,
     })
+}
+
+/// The client side of TLS for `trust`: webpki verification against the roots (certificates
+/// that do not parse are left out, as rustls' `add_parsable_certificates` does), or, for
+/// `--insecure`, any certificate, with the handshake signed by its key all the same.
+pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, rustls::Error> {
+    let provider = provider();
+    let algorithms = provider.signature_verification_algorithms;
+    let builder =
+        ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?;
+    let config = match trust {
+        Trust::Roots { certificates, .. } => {
+            let mut roots = RootCertStore::empty();
+            roots.add_parsable_certificates(certificates.iter().cloned());
+            builder.with_root_certificates(roots)
+        }
+        Trust::Nothing => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(algorithms))),
+    };
+    Ok(Arc::new(config.with_no_client_auth()))
+}
+
+/// `--insecure`: the certificate is not checked (chain, name, dates), but the handshake's
+/// signature must be one its key made, so the peer at least holds the key it shows.
+#[derive(Debug)]
+struct AnyCertificate(WebPkiSupportedAlgorithms);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
+    }
 }
 
 /// Certificate and handshake signatures we verify: the *ring* provider's own list.
