@@ -16,6 +16,7 @@ pub mod model;
 pub mod netlink;
 pub mod nft;
 pub mod save;
+pub mod spawn;
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -5,14 +5,13 @@
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::kube::Reader;
 use super::model::{self, Action, AddrMatch, Rule};
 use super::netlink::ReadError;
+use super::spawn;
 use crate::decimal::parse_f64;
 
 /// The most output read from one `iptables-save`.
@@ -58,21 +57,7 @@ pub fn find(host_root: &Path, program: &str) -> Option<PathBuf> {
 
 /// Runs `program` (a path inside `host_root`) chrooted there, killed at `deadline`.
 pub fn run(host_root: &Path, program: &Path, deadline: Instant) -> Result<Saved, ReadError> {
-    let root = host_root.to_path_buf();
-    let mut command = Command::new(program);
-    command
-        .env_clear()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    // SAFETY: chroot and chdir are async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            std::os::unix::fs::chroot(&root)?;
-            std::env::set_current_dir("/")
-        });
-    }
-    let mut child = command.spawn().map_err(ReadError::Io)?;
+    let mut child = spawn::spawn(host_root, program).map_err(ReadError::Io)?;
     let mut stdout = child
         .stdout
         .take()
@@ -87,7 +72,6 @@ pub fn run(host_root: &Path, program: &Path, deadline: Instant) -> Result<Saved,
             Some(status) => break status,
             None if Instant::now() >= deadline => {
                 let _ = child.kill();
-                let _ = child.wait();
                 return Err(ReadError::Deadline);
             }
             None => std::thread::sleep(Duration::from_millis(5)),
