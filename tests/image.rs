@@ -14,16 +14,15 @@ use common::bin;
 use serde_json::Value;
 
 /// The shipped binary (the pinned-nightly build of ship/config.toml) may not grow unnoticed:
-/// 1,755,624 bytes at 6772999 (2026-11-30), with node, the exporter and the DNS Service checks in;
-/// this ceiling is about 12 KB above (BENCHMARKS.md, "Size steps"; the budget there is 1,800,000).
-/// Issue 12's own target, under 1,650,000, was met at 64fc9dc (1,620,608) and is not met with those
-/// features in: a change that needs more says in BENCHMARKS.md what the bytes bought and raises this.
-const BINARY_BYTES_UNDER: u64 = 1_768_000;
-/// What a node pulls: the gzip layer (zopfli, scripts/build-image.sh). 929,142 bytes at 6772999, with
-/// the functions laid out by name, nslookup's first (scripts/build.sh); issue 12's target is under
-/// 900,000 (880,201 at 64fc9dc, before node, exporter and the DNS Service checks), so this guards
-/// against growth meanwhile.
-const LAYER_BYTES_UNDER: u64 = 940_000;
+/// 1,608,520 bytes at 487c748 (2026-11-30: svcprobe's own HTTP client in place of ureq), with
+/// node, the exporter and the DNS Service checks in; this ceiling is about 10 KB above
+/// (BENCHMARKS.md, "Size steps"). Issue 12's target is under 1,650,000: a change that needs more
+/// says in BENCHMARKS.md what the bytes bought and raises this.
+const BINARY_BYTES_UNDER: u64 = 1_619_000;
+/// What a node pulls: the gzip layer (zopfli, scripts/build-image.sh). 853,049 bytes at 487c748,
+/// with the functions laid out by name, nslookup's first (scripts/build.sh); issue 12's target is
+/// under 900,000. About 10 KB above, so that growth is seen.
+const LAYER_BYTES_UNDER: u64 = 863_000;
 /// Where scripts/build.sh puts the shipped binary (ship/config.toml's target-dir).
 const SHIPPED_PATH: &str = "target/ship/x86_64-unknown-linux-musl/release/svcprobe";
 
