@@ -46,7 +46,7 @@ pub fn read_text_up_to(path: &Path, limit: u64, until: Instant) -> Result<String
         if metadata.len() > limit {
             return Err(read_error(too_large(limit)));
         }
-        read_regular(file, limit)
+        read_regular(file, metadata.len(), limit)
     } else {
         read_stream(file.as_raw_fd(), limit, until)
     };
@@ -106,8 +106,10 @@ fn too_large(limit: u64) -> io::Error {
 }
 
 /// A regular file: reads do not block, and one byte past the limit tells a file that grew.
-fn read_regular(file: File, limit: u64) -> io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
+/// Room for the size `fstat` gave means two reads (the file, then its end) instead of a
+/// growing buffer's four for a resolv.conf.
+fn read_regular(file: File, size: u64, limit: u64) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(usize::try_from(size.min(limit)).unwrap_or(0));
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         return Err(too_large(limit));

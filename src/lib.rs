@@ -39,16 +39,16 @@ pub fn run(command: Command, format: Format) -> ExitCode {
             output::write_stdout(concat!("svcprobe ", env!("CARGO_PKG_VERSION"), "\n"))
                 .map(|()| ExitCode::Ok)
         }
-        Command::Resolvconf(args) => finish("resolvconf", cmd::resolvconf::run(&args), format),
-        Command::Nslookup(args) => finish("nslookup", cmd::nslookup::run(&args), format),
-        Command::Tcp(args) => finish("tcp", cmd::tcp::run(&args), format),
-        Command::Http(args) => finish("http", cmd::http::run(&args), format),
-        Command::Serve(args) => finish("serve", cmd::serve::run(&args), format),
-        Command::Diagnose(args) => finish("diagnose", cmd::diagnose::run(&args), format),
-        Command::Dns(args) => finish("dns", cmd::dns::run(&args), format),
-        Command::Hairpin(args) => finish("hairpin", cmd::hairpin::run(&args), format),
-        Command::Exporter(args) => finish("exporter", cmd::exporter::run(&args), format),
-        Command::Node(args) => finish("node", cmd::node::run(&args), format),
+        Command::Resolvconf(args) => finish("resolvconf", || cmd::resolvconf::run(&args), format),
+        Command::Nslookup(args) => finish("nslookup", || cmd::nslookup::run(&args), format),
+        Command::Tcp(args) => finish("tcp", || cmd::tcp::run(&args), format),
+        Command::Http(args) => finish("http", || cmd::http::run(&args), format),
+        Command::Serve(args) => finish("serve", || cmd::serve::run(&args), format),
+        Command::Diagnose(args) => finish("diagnose", || cmd::diagnose::run(&args), format),
+        Command::Dns(args) => finish("dns", || cmd::dns::run(&args), format),
+        Command::Hairpin(args) => finish("hairpin", || cmd::hairpin::run(&args), format),
+        Command::Exporter(args) => finish("exporter", || cmd::exporter::run(&args), format),
+        Command::Node(args) => finish("node", || cmd::node::run(&args), format),
     };
     printed.unwrap_or_else(|e| {
         eprintln!("svcprobe: cannot write output: {e}");
@@ -56,13 +56,17 @@ pub fn run(command: Command, format: Format) -> ExitCode {
     })
 }
 
-/// Prints a command's report or error and picks the exit code from it.
+/// Runs a command, prints its report or error and picks the exit code from it. Not inlined,
+/// and the command runs in here: `run` would otherwise hold every command's code, result
+/// and stack frame, so that the one command that runs touches them all (pages of code and
+/// of stack: start-up time and RSS).
+#[inline(never)]
 fn finish<T: serde::Serialize + output::Text>(
     command: &'static str,
-    result: Result<report::Envelope<T>, Error>,
+    run: impl FnOnce() -> Result<report::Envelope<T>, Error>,
     format: Format,
 ) -> std::io::Result<ExitCode> {
-    match result {
+    match run() {
         Ok(envelope) => {
             output::emit(&envelope, format)?;
             Ok(if envelope.ok {

@@ -7,7 +7,8 @@ mod hairpin;
 mod node;
 mod probes;
 
-use std::io::{self, Write};
+use std::io;
+use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
 
@@ -36,12 +37,25 @@ pub trait Text {
 
 /// Prints `report` on stdout. A closed pipe (`| head`) is not an error.
 pub fn emit<T: Serialize + Text>(envelope: &Envelope<T>, format: Format) -> io::Result<()> {
-    let rendered = match format {
-        Format::Json => serde_json::to_string_pretty(envelope).map_err(io::Error::other)? + "\n",
+    match format {
+        Format::Json => print_json(envelope),
         // Untrusted text that a view did not escape is escaped here, before the terminal.
-        Format::Text => text::escape_lines(&envelope.report.text()).into_owned(),
-    };
-    write_stdout(&rendered)
+        Format::Text => write_stdout(&text::escape_lines(&envelope.report.text())),
+    }
+}
+
+/// Room for a whole `nslookup` report (2 to 6 KB): grown from serde_json's default 128
+/// bytes it was five reallocations, each a fresh block of musl's allocator.
+const JSON_CAPACITY: usize = 8 << 10;
+
+/// Prints a document as the JSON output does: pretty, with a final newline, in one write.
+/// Serialised into a `Vec` like every other JSON document of svcprobe: a writer type of its
+/// own would compile serde's code for every report type a second time (28 KB).
+fn print_json<T: Serialize>(value: &T) -> io::Result<()> {
+    let mut out = Vec::with_capacity(JSON_CAPACITY);
+    serde_json::to_writer_pretty(&mut out, value).map_err(io::Error::other)?;
+    out.push(b'\n');
+    write_stdout_bytes(&out)
 }
 
 /// Prints an error: one line on stderr, and, when JSON was asked for and the command
@@ -51,8 +65,7 @@ pub fn emit_error(command: &'static str, error: &Error, format: Format) -> io::R
     if format == Format::Text || matches!(error, Error::Usage(_)) {
         return Ok(());
     }
-    let envelope = error_envelope(command, error);
-    write_stdout(&(serde_json::to_string_pretty(&envelope).map_err(io::Error::other)? + "\n"))
+    print_json(&error_envelope(command, error))
 }
 
 /// The JSON `error` document of a command that could not run (also `exporter`'s debug view
@@ -71,12 +84,45 @@ pub fn error_envelope(command: &'static str, error: &Error) -> Envelope<ErrorRep
     }
 }
 
+/// Prints `text` on stdout in one go. A closed pipe is not an error.
 pub fn write_stdout(text: &str) -> io::Result<()> {
-    let mut out = io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    write_stdout_bytes(text.as_bytes())
+}
+
+/// Standard output with write(2), not std's `stdout()`: every document is written whole
+/// and at once, so its line buffer would only copy it, and that buffer's 1 KiB heap block is
+/// a page that musl's allocator maps, and unmaps at exit. The lock keeps lines from threads
+/// (the exporter's) whole.
+fn write_stdout_bytes(bytes: &[u8]) -> io::Result<()> {
+    static STDOUT: Mutex<()> = Mutex::new(());
+    let _lock = STDOUT.lock().unwrap_or_else(PoisonError::into_inner);
+    match write_all(bytes) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
     }
+}
+
+/// write(2) to stdout until all of `bytes` is out, as std's `write_all` on stdout does:
+/// retried when interrupted, and a closed stdout (EBADF) swallows the output without an
+/// error.
+fn write_all(mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        // SAFETY: write(2) reads at most `bytes.len()` bytes of the live slice.
+        let n = unsafe { libc::write(libc::STDOUT_FILENO, bytes.as_ptr().cast(), bytes.len()) };
+        match usize::try_from(n) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+            Err(_) => {
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EINTR) => {}
+                    Some(libc::EBADF) => return Ok(()),
+                    _ => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn findings_text(out: &mut String, findings: &[Finding]) {

@@ -15,7 +15,7 @@ pub mod wire;
 #[cfg(test)]
 mod walk_tests;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -108,10 +108,11 @@ pub struct Querier<T: Transport = Network> {
     transport: T,
     log: Vec<QueryRecord>,
     /// glibc's server-by-server exchanges per question (musl with one server reads the
-    /// first of them its own way).
-    sequential: HashMap<Question, Vec<Asked>>,
+    /// first of them its own way). Ordered maps: a handful of entries, and no hash keys
+    /// to draw from getrandom at start.
+    sequential: BTreeMap<Question, Vec<Asked>>,
     /// musl's all-servers-at-once exchange per question, with several servers.
-    parallel: HashMap<Question, Sent>,
+    parallel: BTreeMap<Question, Sent>,
 }
 
 impl Querier<Network> {
@@ -126,8 +127,8 @@ impl<T: Transport> Querier<T> {
             settings,
             transport,
             log: Vec::new(),
-            sequential: HashMap::new(),
-            parallel: HashMap::new(),
+            sequential: BTreeMap::new(),
+            parallel: BTreeMap::new(),
         }
     }
 

@@ -10,6 +10,8 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::ops::{Deref, DerefMut};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use crate::dns::wire::{self, Question, Response};
@@ -118,6 +120,49 @@ pub struct Sent {
 /// misbehaving server may send more and we still want to read it whole.
 const MAX_UDP: usize = 65_535;
 
+/// The process's receive buffer. A fresh 64 KiB buffer per exchange was a 69,632-byte
+/// `mmap`, a page fault and a `munmap` each time (musl's allocator maps a block that large
+/// on its own and returns it at once); this one is zero-initialised, so it lives in `.bss`:
+/// no syscall, and a page is faulted in only when a datagram first reaches it.
+static SHARED_BUFFER: Mutex<[u8; MAX_UDP]> = Mutex::new([0; MAX_UDP]);
+
+/// Room for one whole datagram: the shared buffer, or a buffer of its own while another
+/// thread (the exporter's probes, diagnose's pool) holds the shared one.
+enum ReceiveBuffer {
+    Shared(MutexGuard<'static, [u8; MAX_UDP]>),
+    Own(Vec<u8>),
+}
+
+impl ReceiveBuffer {
+    fn take() -> ReceiveBuffer {
+        match SHARED_BUFFER.try_lock() {
+            Ok(shared) => ReceiveBuffer::Shared(shared),
+            // Scratch bytes: a panic elsewhere while they were held leaves nothing to repair.
+            Err(TryLockError::Poisoned(poisoned)) => ReceiveBuffer::Shared(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => ReceiveBuffer::Own(vec![0; MAX_UDP]),
+        }
+    }
+}
+
+impl Deref for ReceiveBuffer {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            ReceiveBuffer::Shared(shared) => &shared[..],
+            ReceiveBuffer::Own(own) => own,
+        }
+    }
+}
+
+impl DerefMut for ReceiveBuffer {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            ReceiveBuffer::Shared(shared) => &mut shared[..],
+            ReceiveBuffer::Own(own) => own,
+        }
+    }
+}
+
 /// Sends every question at once over one UDP socket, the way glibc sends A and AAAA
 /// together, and waits until each has its answer or `timeout` has passed.
 pub fn udp(server: SocketAddr, questions: &[Question], edns: bool, timeout: Duration) -> Vec<Sent> {
@@ -140,8 +185,7 @@ pub fn udp(server: SocketAddr, questions: &[Question], edns: bool, timeout: Dura
     };
     let mut pending: Vec<(u16, &Question)> = Vec::with_capacity(questions.len());
     let mut done: Vec<Sent> = Vec::with_capacity(questions.len());
-    for question in questions {
-        let id = fresh_id(&pending);
+    for (question, id) in questions.iter().zip(fresh_ids(questions.len())) {
         match wire::encode_query(id, question, edns) {
             Ok(bytes) => match socket.send(&bytes) {
                 Ok(_) => pending.push((id, question)),
@@ -159,7 +203,7 @@ pub fn udp(server: SocketAddr, questions: &[Question], edns: bool, timeout: Dura
         }
     }
     let deadline = start + timeout;
-    let mut buf = vec![0u8; MAX_UDP];
+    let mut buf = ReceiveBuffer::take();
     while !pending.is_empty() {
         let Ok(remaining) = remaining(deadline) else {
             break;
@@ -220,7 +264,7 @@ pub fn udp_retransmit(
         outcome,
         elapsed: start.elapsed(),
     };
-    let id = fresh_id(&[]);
+    let id = wire::random_id();
     let bytes = match wire::encode_query(id, question, edns) {
         Ok(bytes) => bytes,
         Err(e) => return (finish(Outcome::BadResponse(e.0)), Vec::new()),
@@ -232,7 +276,7 @@ pub fn udp_retransmit(
             return (finish(outcome.clone()), vec![outcome]);
         }
     };
-    let mut buf = vec![0u8; MAX_UDP];
+    let mut buf = ReceiveBuffer::take();
     let mut each: Vec<Outcome> = Vec::new();
     for left in (1..=tries.max(1)).rev() {
         let Some(wait) = remaining(deadline).ok().map(|d| timeout.min(d / left)) else {
@@ -313,10 +357,8 @@ pub fn udp_parallel(
                 .collect();
         }
     };
-    let mut ids: Vec<u16> = Vec::with_capacity(questions.len());
-    for question in questions {
-        let id = fresh_id_from(&ids);
-        ids.push(id);
+    let ids = fresh_ids(questions.len());
+    for (question, &id) in questions.iter().zip(&ids) {
         if let Ok(bytes) = wire::encode_query(id, question, false) {
             for server in servers {
                 let _ = socket.send_to(&bytes, server);
@@ -324,7 +366,7 @@ pub fn udp_parallel(
         }
     }
     let deadline = start + timeout;
-    let mut buf = vec![0u8; MAX_UDP];
+    let mut buf = ReceiveBuffer::take();
     let settled = |results: &[Option<Sent>]| {
         results
             .iter()
@@ -403,7 +445,7 @@ fn tcp_exchange(
     edns: bool,
     deadline: Instant,
 ) -> io::Result<Outcome> {
-    let id = fresh_id(&[]);
+    let id = wire::random_id();
     let query = match wire::encode_query(id, question, edns) {
         Ok(q) => q,
         Err(e) => return Ok(Outcome::BadResponse(e.0)),
@@ -480,11 +522,20 @@ fn is_servfail(outcome: &Outcome) -> bool {
     matches!(outcome, Outcome::Answered(r) if r.rcode == Rcode::ServFail)
 }
 
-/// A random query ID not already in flight: unpredictable IDs are what keeps off-path
-/// spoofing out, and distinct ones let concurrent answers be matched.
-fn fresh_id(pending: &[(u16, &Question)]) -> u16 {
-    let taken: Vec<u16> = pending.iter().map(|(id, _)| *id).collect();
-    fresh_id_from(&taken)
+/// Distinct random query IDs, one per question, drawn with one getrandom call:
+/// unpredictable IDs are what keeps off-path spoofing out, and distinct ones let
+/// concurrent answers be matched.
+fn fresh_ids(count: usize) -> Vec<u16> {
+    let mut ids: Vec<u16> = Vec::with_capacity(count);
+    for id in wire::random_ids(count) {
+        let id = if ids.contains(&id) {
+            fresh_id_from(&ids)
+        } else {
+            id
+        };
+        ids.push(id);
+    }
+    ids
 }
 
 fn fresh_id_from(taken: &[u16]) -> u16 {
@@ -496,13 +547,69 @@ fn fresh_id_from(taken: &[u16]) -> u16 {
 }
 
 /// Results in the order the questions were given, so reports read the same every run.
+/// Stable, in place and without a sort: std's stable sort (built for size) puts a 4 KiB
+/// scratch buffer in the caller's frame, a fresh stack page for every lookup.
 fn order_like(questions: &[Question], mut done: Vec<Sent>) -> Vec<Sent> {
-    let rank = |s: &Sent| {
-        questions
-            .iter()
-            .position(|q| *q == s.question)
-            .unwrap_or(usize::MAX)
-    };
-    done.sort_by_key(rank);
+    let mut placed = 0;
+    for question in questions {
+        while let Some(rest) = done.get_mut(placed..) {
+            let Some(offset) = rest.iter().position(|s| s.question == *question) else {
+                break;
+            };
+            if let Some(moved) = rest.get_mut(..=offset) {
+                moved.rotate_right(1);
+            }
+            placed += 1;
+        }
+    }
     done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::RecordType;
+
+    fn sent(name: &str, record_type: RecordType, outcome: Outcome) -> Sent {
+        Sent {
+            question: Question {
+                name: name.into(),
+                record_type,
+            },
+            server: ([10, 0, 0, 10], 53).into(),
+            tcp: false,
+            outcome,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    /// order_like is the stable sort by the question's first position it replaced: a
+    /// repeated question keeps its records in arrival order, an unknown one goes last.
+    #[test]
+    fn results_take_the_order_of_the_questions_stably() {
+        use RecordType::{A, AAAA, MX, TXT};
+        let questions: Vec<Question> = [A, AAAA, A, TXT]
+            .into_iter()
+            .map(|record_type| sent("n.", record_type, Outcome::Timeout).question)
+            .collect();
+        let arrived = vec![
+            sent("n.", TXT, Outcome::Timeout),
+            sent("other.", A, Outcome::Timeout),
+            sent("n.", A, Outcome::Deadline),
+            sent("n.", AAAA, Outcome::Timeout),
+            sent("n.", MX, Outcome::Timeout),
+            sent("n.", A, Outcome::Timeout),
+        ];
+        let mut expected = arrived.clone();
+        expected.sort_by_key(|s| {
+            questions
+                .iter()
+                .position(|q| *q == s.question)
+                .unwrap_or(usize::MAX)
+        });
+        let ordered = order_like(&questions, arrived);
+        let show = |v: &[Sent]| format!("{v:?}");
+        assert_eq!(show(&ordered), show(&expected));
+        assert_eq!(ordered[0].outcome, Outcome::Deadline, "arrival order kept");
+    }
 }

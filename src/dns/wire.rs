@@ -15,7 +15,7 @@ use super::message;
 use crate::report::{AnswerRecord, Rcode};
 
 /// One question: an absolute name and a record type.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Question {
     /// Absolute, with the trailing dot, as sent.
     pub name: String,
@@ -122,17 +122,36 @@ pub fn encode_query(id: u16, question: &Question, edns: bool) -> Result<Vec<u8>,
     .ok_or_else(|| WireError(format!("invalid name `{}`", question.name)))
 }
 
-/// A query ID straight from the kernel's random number generator (getrandom(2)), one
-/// call per ID: unpredictable IDs are what keeps off-path spoofing out. Where that call
-/// is missing or forbidden, std's `RandomState` keys (which std reads from getrandom or
-/// /dev/urandom) through SipHash stand in.
+/// A query ID straight from the kernel's random number generator (getrandom(2)):
+/// unpredictable IDs are what keeps off-path spoofing out.
 pub fn random_id() -> u16 {
-    let mut id = [0u8; 2];
-    // SAFETY: getrandom writes at most `id.len()` bytes into the buffer it is given.
-    let filled = unsafe { libc::getrandom(id.as_mut_ptr().cast(), id.len(), 0) };
-    if filled == 2 {
-        return u16::from_ne_bytes(id);
+    let mut id = [0u16];
+    fill_random(&mut id);
+    let [id] = id;
+    id
+}
+
+/// `count` query IDs from one getrandom(2) call: one per exchange, however many
+/// questions it sends.
+pub fn random_ids(count: usize) -> Vec<u16> {
+    let mut ids = vec![0u16; count];
+    fill_random(&mut ids);
+    ids
+}
+
+/// Fills `ids` with one getrandom(2) call. Where that call is missing or forbidden, std's
+/// `RandomState` keys (which std reads from getrandom or /dev/urandom) through SipHash
+/// stand in.
+fn fill_random(ids: &mut [u16]) {
+    let bytes = std::mem::size_of_val(ids);
+    // SAFETY: getrandom writes at most `bytes` bytes, the size of `ids`, into it.
+    let filled = unsafe { libc::getrandom(ids.as_mut_ptr().cast(), bytes, 0) };
+    if usize::try_from(filled) != Ok(bytes) {
+        ids.iter_mut().for_each(|id| *id = fallback_id());
     }
+}
+
+fn fallback_id() -> u16 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u8(0);
     hasher.finish() as u16
