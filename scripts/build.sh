@@ -37,7 +37,13 @@ order=$repo/target/ship/symbol-order.txt
 mkdir -p "$repo/target/ship"
 [[ -f $order ]] || : >"$order"
 build
-names=$(sed -n 's/.*:(\.\(text\|rodata\)\.\([^)]*\))$/\2/p' "$repo/target/ship/svcprobe.map" | LC_ALL=C sort -u)
+# A section without a name of its own (`:(.text)`: musl's and ring's assembly, crt1's _start) goes by the
+# first symbol in it, the line below it in the map.
+names=$(awk '
+    plain { plain = 0; if (NF == 5 && $5 ~ /^[A-Za-z_][A-Za-z0-9_]*$/) print $5 }
+    /:\(\.text\)$/ { plain = 1 }
+    match($0, /:\(\.(text|rodata)\.[^)]*\)$/) { name = substr($0, RSTART + 3, RLENGTH - 4); sub(/^[a-z]+\./, "", name); print name }
+' "$repo/target/ship/svcprobe.map" | LC_ALL=C sort -u)
 fresh=$(paste <(c++filt <<<"$names" | sed -E 's/\[[0-9a-f]{16}\]//g') <(echo "$names") |
     awk -F'\t' '
         FNR == NR { if ($0 !~ /^#/) hot[$0] = 1; next }

@@ -6,9 +6,11 @@
 # USAGE
 #   scripts/build.sh && scripts/hot-symbols.sh      then scripts/build.sh again, and commit the list
 #
-# It runs the shipped binary under valgrind (callgrind) in the test bed's client pod (prefix "hot",
-# taken down on exit), for the absolute name (two queries, as the benchmark asks), and maps the entry
-# address of each function that ran to its name with the map of the link (target/ship/svcprobe.map).
+# It runs the shipped binary under valgrind (callgrind, with the address of every instruction that ran) in
+# the test bed's client pod (prefix "hot", taken down on exit), for the absolute name (two queries, as the
+# benchmark asks), and lists each function of the link map (target/ship/svcprobe.map) that holds one of
+# those instructions: functions reached by a jump (tail calls: callgrind names only the targets of calls)
+# count too, or they stay spread over the whole text and each costs nslookup a page fault of its own.
 # Names are written demangled and without crate hashes, so that the list outlives a toolchain or
 # dependency update; a name that no longer exists is skipped. Needs root and valgrind.
 set -euo pipefail
@@ -26,20 +28,34 @@ bed() { "$repo/scripts/testbed.sh" -p hot "$@"; }
 work=$(mktemp -d)
 trap 'bed down >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 bed up >/dev/null
-bed exec client -- timeout 60 valgrind --tool=callgrind --callgrind-out-file="$work/callgrind" \
-    "$bin" nslookup hostnames.default.svc.cluster.local. >/dev/null 2>&1 ||
+bed exec client -- timeout 60 valgrind --tool=callgrind --dump-instr=yes --compress-pos=no \
+    --callgrind-out-file="$work/callgrind" "$bin" nslookup hostnames.default.svc.cluster.local. >/dev/null 2>&1 ||
     die "svcprobe nslookup under valgrind failed"
-# Entry addresses that ran (callgrind names each function once, as fn=(N) 0x0000000000282b0f or, first
-# seen as a callee, cfn=(N) 0x...) against input sections of the map
-# (lld: VMA LMA SIZE ALIGN FILE:(.text.NAME)), both as hex without leading zeros.
-awk '
+# The map lists input sections in address order (lld: VMA LMA SIZE ALIGN FILE:(.text.NAME), hex without 0x;
+# a section without a name of its own, FILE:(.text), goes by the first symbol in it, the line below it);
+# callgrind writes one cost line per instruction that ran, its address first (0x...). Each address is looked
+# up among the sections by bisection.
+# musl's first clock_gettime looks the function up in the vDSO and compares names with strcmp there; under
+# valgrind that lookup ends before any strcmp, so callgrind never sees it run: it is listed by hand.
+{
+    awk '
     FNR == NR {
-        if ($0 ~ /^c?fn=\([0-9]+\) 0x/) { a = $2; sub(/^0x0*/, "", a); ran[a] = 1 }
+        if (plain) { plain = 0; if (NF == 5 && $5 ~ /^[A-Za-z_][A-Za-z0-9_]*$/) name[n] = $5; else n-- }
+        if (match($0, /:\(\.text(\.[^)]*)?\)$/)) {
+            n++; start[n] = ("0x" $1) + 0; end[n] = start[n] + ("0x" $3); name[n] = substr($0, RSTART + 8, RLENGTH - 9)
+            plain = RLENGTH == 8
+        }
         next
     }
-    match($0, /:\(\.text\.[^)]*\)$/) && ($1 in ran) { print substr($0, RSTART + 8, RLENGTH - 9) }
-' "$work/callgrind" "$map" | c++filt | sed -E 's/\[[0-9a-f]{16}\]//g' | LC_ALL=C sort -u >"$work/hot"
-[[ -s $work/hot ]] || die "no function mapped: is the map from this binary's link?"
+    /^0x[0-9a-f]+ / {
+        a = $1 + 0; lo = 1; hi = n
+        while (lo < hi) { mid = int((lo + hi + 1) / 2); if (start[mid] <= a) lo = mid; else hi = mid - 1 }
+        if (n && start[lo] <= a && a < end[lo] && !(lo in seen)) { seen[lo] = 1; print name[lo] }
+    }
+' "$map" "$work/callgrind" | c++filt | sed -E 's/\[[0-9a-f]{16}\]//g'
+    echo strcmp
+} | LC_ALL=C sort -u >"$work/hot"
+(($(wc -l <"$work/hot") > 1)) || die "no function mapped: is the map from this binary's link?"
 {
     echo "# Functions svcprobe nslookup runs, laid out first (scripts/hot-symbols.sh wrote this; scripts/build.sh)."
     cat "$work/hot"
