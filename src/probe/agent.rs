@@ -291,7 +291,11 @@ fn closed(e: &io::Error) -> bool {
 }
 
 /// How a socket or TLS error in `phase` is reported. A TLS stream that ends without
-/// close_notify (rustls: UnexpectedEof) is `closed`: the server may have been cut off.
+/// close_notify (rustls: UnexpectedEof) is `closed`, as it was with ureq: it can only happen
+/// while more was due, the head or a body that ends with the connection (neither length nor
+/// chunks), and such a body could have been cut by anyone on the path. A body framed by
+/// Content-Length or chunks ends before the connection does, and nothing is read after it,
+/// so a server that then closes without close_notify is fine (as curl takes it).
 fn io_error(e: io::Error, phase: TimeoutPhase) -> HttpError {
     if timed_out(&e) {
         HttpError::Timeout(phase)

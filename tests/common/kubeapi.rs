@@ -74,6 +74,9 @@ pub struct Behaviour {
     pub hang: bool,
     /// Answer lists with a body over svcprobe's 8 MiB cap.
     pub huge_lists: bool,
+    /// Send bodies longer than 2,048 bytes chunked (2,048 bytes a chunk), as Go's net/http
+    /// (kube-apiserver) does with a body it has not measured; else with Content-Length.
+    pub go_chunking: bool,
     /// More `hostnames` pods (copies of the fixture's first), to make lists long.
     pub extra_pods: usize,
     /// After the first answer, kubelet's rotation: this token goes into this file and
@@ -118,6 +121,7 @@ impl FakeApiServer {
             delay: Duration::ZERO,
             hang: false,
             huge_lists: false,
+            go_chunking: false,
             extra_pods: 0,
             rotate_to: None,
             refuse_delete: false,
@@ -257,10 +261,24 @@ fn serve(
         _ => "Not Found",
     };
     let body = body.to_string();
-    let response = format!(
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    let framing = match now.go_chunking && body.len() > 2048 {
+        false => format!("Content-Length: {}", body.len()),
+        true => "Transfer-Encoding: chunked".to_string(),
+    };
+    let mut response = format!(
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\n{framing}\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    if now.go_chunking && body.len() > 2048 {
+        for chunk in body.as_bytes().chunks(2048) {
+            response.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+            response.extend_from_slice(chunk);
+            response.extend_from_slice(b"\r\n");
+        }
+        response.extend_from_slice(b"0\r\n\r\n");
+    } else {
+        response.extend_from_slice(body.as_bytes());
+    }
     // Rotated before the answer goes out, so the client's next request must use the new one.
     {
         let mut shared = behaviour.lock().unwrap();
@@ -269,7 +287,7 @@ fn serve(
             shared.token = token;
         }
     }
-    let _ = tls.write_all(response.as_bytes());
+    let _ = tls.write_all(&response);
     tls.conn.send_close_notify();
     let _ = tls.flush();
 }
