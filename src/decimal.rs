@@ -1,6 +1,7 @@
-//! Decimal text to `f64` without core's `f64::from_str`, whose parser (dec2flt) brings a
-//! 10.4 KB table of powers of five that gzip cannot shrink, and about 4 KB of code, to every
-//! binary that parses one float (BENCHMARKS.md, "Size steps").
+//! Decimal text to `f64` and back without core's float parser and printer: `f64::from_str`
+//! (dec2flt) brings a 10.4 KB table of powers of five that gzip cannot shrink and about 4 KB
+//! of code, `{}` and `{:.N}` of an `f64` (flt2dec) about 7.5 KB more (BENCHMARKS.md, "Size
+//! steps").
 //!
 //! [`parse_f64`] accepts exactly what `str::parse::<f64>` accepts (a sign, then `inf`,
 //! `infinity` or `nan` in any case, or digits with at most one point and at least one digit,
@@ -12,6 +13,11 @@
 //! probabilities (`%.11f`), scrape timeouts, durations. Beyond that (more digits, farther
 //! exponents) it may be one unit in the last place off. The unit tests hold std as the oracle
 //! for both.
+//!
+//! [`fixed`] and [`shortest`] write exactly what `format!("{v:.N}")` and `format!("{v}")`
+//! write, for every `f64` (std is their test oracle too): the first from the exact binary value
+//! with integers (ties to even, as std), the second from the shortest digits serde_json's float
+//! writer finds (already linked for the JSON reports), laid out as std lays them out.
 
 /// The power of ten one step of [`value`] applies: 5^27 < 2^63, so a product by it of a
 /// number below 2^65 fits in a `u128`, and so does a quotient by it with at least 64 bits.
@@ -150,6 +156,190 @@ fn two_to(p: i64) -> f64 {
     f64::from_bits(((1023 + p) as u64) << 52)
 }
 
+/// `format!("{v:.decimals$}")`, for `decimals` up to 19: the exact value of `v` rounded to
+/// that many decimals, ties to even; `NaN`, `inf`, `-inf`; a minus sign on every negative
+/// value, `-0.0` included.
+pub fn fixed(v: f64, decimals: u32) -> String {
+    if let Some(text) = non_finite(v) {
+        return text.to_string();
+    }
+    let sign = if v.is_sign_negative() { "-" } else { "" };
+    let (m, e) = parts(v.abs());
+    let digits = if e >= 11 {
+        // At least 2^63 (2^52 or more times 2^11): an integer, written with a big integer.
+        big_digits(m, e as u32, 0) + &"0".repeat(decimals as usize)
+    } else {
+        scaled_rounded(m, e, decimals).to_string()
+    };
+    // At least one digit before the point.
+    let decimals = decimals as usize;
+    let zeros = (decimals + 1).saturating_sub(digits.len());
+    let padded = format!("{}{digits}", "0".repeat(zeros));
+    let (int, frac) = padded.split_at(padded.len() - decimals);
+    if decimals == 0 {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac}")
+    }
+}
+
+/// `format!("{v}")`: the shortest digits that read back as `v`, never an exponent.
+pub fn shortest(v: f64) -> String {
+    if let Some(text) = non_finite(v) {
+        return text.to_string();
+    }
+    let sign = if v.is_sign_negative() { "-" } else { "" };
+    let (mut digits, mut point) = shortest_digits(v.abs());
+    if digits.is_empty() {
+        return format!("{sign}0");
+    }
+    if tie_rounded_down(v.abs(), &digits, point) {
+        (digits, point) = rounded_up(&digits, point);
+    }
+    let len = digits.len() as i64;
+    if point <= 0 {
+        format!(
+            "{sign}0.{}{digits}",
+            "0".repeat(point.unsigned_abs() as usize)
+        )
+    } else if point < len {
+        let (int, frac) = digits.split_at(point as usize);
+        format!("{sign}{int}.{frac}")
+    } else {
+        format!("{sign}{digits}{}", "0".repeat((point - len) as usize))
+    }
+}
+
+/// The shortest significant digits of a finite `v >= 0` and the place of the point: `v` is
+/// about `0.digits * 10^point`. serde_json writes `100.0`, `0.001234`, `1.5e-7`, `1e21`.
+fn shortest_digits(v: f64) -> (String, i64) {
+    let written = serde_json::Number::from_f64(v).map_or_else(String::new, |n| n.to_string());
+    let (mantissa, exponent) = match written.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i64>().unwrap_or(0)),
+        None => (written.as_str(), 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all = format!("{whole}{fraction}");
+    let significant = all.trim_start_matches('0');
+    let point = whole.len() as i64 - (all.len() - significant.len()) as i64 + exponent;
+    (significant.trim_end_matches('0').to_string(), point)
+}
+
+/// Whether `v` lies exactly halfway between `0.digits * 10^point` and the next number of as
+/// many digits: there serde_json's writer rounds to the even digit and std rounds up.
+/// Only a value whose exact decimal expansion ends one place after `digits` can be such a
+/// tie; only those are expanded (a big integer).
+fn tie_rounded_down(v: f64, digits: &str, point: i64) -> bool {
+    let (m, e) = parts(v);
+    let (m, e) = (m >> m.trailing_zeros(), e + i64::from(m.trailing_zeros()));
+    let decimals = digits.len() as i64 - point;
+    let possible = if e < 0 {
+        -e == decimals + 1
+    } else {
+        decimals < 0
+    };
+    if !possible {
+        return false;
+    }
+    let (exact, exact_point) = if e < 0 {
+        let text = big_digits(m, 0, e.unsigned_abs() as u32);
+        let point = text.len() as i64 + e;
+        (text, point)
+    } else {
+        let text = big_digits(m, e as u32, 0);
+        let point = text.len() as i64;
+        (text, point)
+    };
+    let exact = exact.trim_end_matches('0');
+    exact_point == point
+        && exact.len() == digits.len() + 1
+        && exact.starts_with(digits)
+        && exact.ends_with('5')
+}
+
+/// `0.digits * 10^point` plus one in the last digit, trailing zeros dropped.
+fn rounded_up(digits: &str, point: i64) -> (String, i64) {
+    let mut bytes = digits.as_bytes().to_vec();
+    for b in bytes.iter_mut().rev() {
+        if *b == b'9' {
+            *b = b'0';
+        } else {
+            *b += 1;
+            let text = String::from_utf8_lossy(&bytes)
+                .trim_end_matches('0')
+                .to_string();
+            return (text, point);
+        }
+    }
+    ("1".to_string(), point + 1)
+}
+
+/// std's words for the values without digits.
+fn non_finite(v: f64) -> Option<&'static str> {
+    if v.is_nan() {
+        Some("NaN")
+    } else if v.is_infinite() {
+        Some(if v > 0.0 { "inf" } else { "-inf" })
+    } else {
+        None
+    }
+}
+
+/// A finite, non-negative `v` as `m * 2^e`.
+fn parts(v: f64) -> (u64, i64) {
+    let bits = v.to_bits();
+    let fraction = bits & ((1 << 52) - 1);
+    match (bits >> 52) as i64 {
+        0 => (fraction, -1074),
+        exponent => (fraction | 1 << 52, exponent - 1075),
+    }
+}
+
+/// `m * 2^e * 10^decimals` rounded to an integer, ties to even, for `e < 11`: the product
+/// `m * 10^19` fits in a `u128`, and past 127 bits of shift it is below one half.
+fn scaled_rounded(m: u64, e: i64, decimals: u32) -> u128 {
+    let n = u128::from(m) * 10u128.pow(decimals);
+    if e >= 0 {
+        return n << e;
+    }
+    let shift = e.unsigned_abs();
+    if shift >= 128 {
+        return 0;
+    }
+    let (quotient, remainder) = (n >> shift, n & ((1u128 << shift) - 1));
+    let half = 1u128 << (shift - 1);
+    let up = remainder > half || (remainder == half && quotient % 2 == 1);
+    quotient + u128::from(up)
+}
+
+/// The decimal digits of `m * 2^twos * 5^fives`: base-10^9 limbs (least significant first)
+/// multiplied by one small factor at a time.
+fn big_digits(m: u64, twos: u32, fives: u32) -> String {
+    const BASE: u64 = 1_000_000_000;
+    let mut limbs = vec![m % BASE, m / BASE % BASE, m / BASE / BASE];
+    let factors =
+        std::iter::repeat_n(2, twos as usize).chain(std::iter::repeat_n(5, fives as usize));
+    for factor in factors {
+        let mut carry = 0;
+        for limb in &mut limbs {
+            let product = *limb * factor + carry;
+            *limb = product % BASE;
+            carry = product / BASE;
+        }
+        if carry > 0 {
+            limbs.push(carry);
+        }
+    }
+    while limbs.len() > 1 && limbs.last() == Some(&0) {
+        limbs.pop();
+    }
+    let mut text = limbs.last().map_or_else(String::new, u64::to_string);
+    for limb in limbs.iter().rev().skip(1) {
+        text.push_str(&format!("{limb:09}"));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,7 +413,7 @@ mod tests {
     #[test]
     fn go_shapes_of_any_double() {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        for _ in 0..200_000 {
+        for _ in 0..100_000 {
             let v = f64::from_bits(rng.next());
             if v.is_finite() {
                 check(&go_g(v));
@@ -234,7 +424,7 @@ mod tests {
     #[test]
     fn go_shapes_of_metric_values() {
         let mut rng = Rng(1);
-        for _ in 0..100_000 {
+        for _ in 0..20_000 {
             let r = rng.next();
             // Timestamps with a fraction (kube-proxy's last sync), counters, small
             // fractions, and doubles of every exponent where the exact range reaches.
@@ -254,7 +444,7 @@ mod tests {
     #[test]
     fn iptables_save_probabilities() {
         // iptables' statistic match prints its probability with "%.11f".
-        for n in 1..=1000u32 {
+        for n in 1..=500u32 {
             for i in 0..n {
                 let p = f64::from(i) / f64::from(n);
                 check(&format!("{p:.11}"));
@@ -351,6 +541,69 @@ mod tests {
             check(&format!("0.{}", "0".repeat(digits)));
             check(&format!("0.{}1", "0".repeat(digits)));
             check(&format!("1{}e-{digits}", "0".repeat(digits)));
+        }
+    }
+    /// Values of every kind: any bits, milliseconds, exact ties, small signed fractions.
+    fn values(seed: u64, count: usize) -> Vec<f64> {
+        let mut rng = Rng(seed);
+        let mut values = vec![
+            0.0,
+            -0.0,
+            0.25,
+            0.5,
+            1.5,
+            2.5,
+            -0.01,
+            -0.06,
+            0.125,
+            0.375,
+            1e21,
+            1e-7,
+            1e15,
+            1e16,
+            123456789.0,
+            0.1 + 0.2,
+            f64::MAX,
+            f64::MIN,
+            f64::MIN_POSITIVE,
+            5e-324,
+            f64::EPSILON,
+            9007199254740993.0,
+            9.223372036854776e18,
+            1.8446744073709552e19,
+            3.668918509e9,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        for i in 0..count {
+            let r = rng.next();
+            values.push(match i % 5 {
+                0 => f64::from_bits(r),
+                1 => (r >> 20) as f64 / 1e3,
+                2 => (r % 1_000_000) as f64 / 1024.0,
+                // Halfway between two shortest candidates: std rounds up, zmij to even.
+                3 => (r >> 13 | 1 << 50) as f64 + [0.25, 0.5, 0.75][(r % 3) as usize],
+                _ => ((r % 20_000) as f64 - 10_000.0) / 997.0,
+            });
+        }
+        values
+    }
+
+    #[test]
+    fn fixed_is_stds() {
+        for v in values(7, 10_000) {
+            for decimals in [0, 1, 2, 4, 10] {
+                let std = format!("{v:.0$}", decimals as usize);
+                assert_eq!(fixed(v, decimals), std, "{v:e} to {decimals} decimals");
+            }
+        }
+    }
+
+    #[test]
+    fn shortest_is_stds() {
+        for v in values(11, 50_000) {
+            assert_eq!(shortest(v), format!("{v}"), "{v:e}");
         }
     }
 }

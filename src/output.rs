@@ -13,6 +13,7 @@ use std::sync::{Mutex, PoisonError};
 use serde::Serialize;
 
 use crate::cli::Format;
+use crate::decimal::{fixed, shortest};
 use crate::error::Error;
 use crate::report::{
     Envelope, ErrorDetail, ErrorReport, Finding, LookupStatus, NslookupReport, ResolvConfReport,
@@ -230,7 +231,10 @@ impl Text for NslookupReport {
         if waits.iter().any(|w| w.app_wait_ms > 0) {
             let each: Vec<String> = waits
                 .iter()
-                .map(|w| format!("{} {:.1} s", w.libc.name(), w.app_wait_ms as f64 / 1000.0))
+                .map(|w| {
+                    let seconds = fixed(w.app_wait_ms as f64 / 1000.0, 1);
+                    format!("{} {seconds} s", w.libc.name())
+                })
                 .collect();
             wrap(
                 &mut out,
@@ -238,14 +242,14 @@ impl Text for NslookupReport {
                 &format!(
                     "timeouts an application sits out: {}; svcprobe took {} ms",
                     each.join(", "),
-                    self.duration_ms.round()
+                    shortest(self.duration_ms.round())
                 ),
             );
         }
         wrap(
             &mut out,
             "  ",
-            &format!("queries ({} ms):", self.duration_ms.round()),
+            &format!("queries ({} ms):", shortest(self.duration_ms.round())),
         );
         for q in &self.queries {
             let answers: Vec<String> = q
@@ -257,11 +261,11 @@ impl Text for NslookupReport {
                 &mut out,
                 "      ",
                 &format!(
-                    "  {:<42} {:<5} {:<9} {:>7.1} ms  {}{}",
+                    "  {:<42} {:<5} {:<9} {:>7} ms  {}{}",
                     q.name,
                     q.record_type,
                     q.rcode,
-                    q.duration_ms,
+                    fixed(q.duration_ms, 1),
                     if q.transport == "tcp" { "tcp " } else { "" },
                     answers.join(", ")
                 ),

@@ -7,6 +7,7 @@ use std::ffi::{OsStr, OsString};
 use std::time::Duration;
 
 use super::error::{ArgError, ValueError};
+use crate::decimal::shortest;
 
 /// Every `--help` fits an 80-column terminal.
 pub const WIDTH: usize = 80;
@@ -51,7 +52,7 @@ pub fn duration_text(d: Duration) -> String {
     } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
-        format!("{}s", ms as f64 / 1000.0)
+        format!("{}s", shortest(ms as f64 / 1000.0))
     }
 }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
 
+use crate::decimal::shortest;
 use crate::diagnose::dns_rules::Burst;
 use crate::dns::transport::{self, Outcome, Sent};
 use crate::dns::wire::Question;
@@ -168,7 +169,7 @@ fn check(evidence: DnsBurstEvidence, duration_ms: f64) -> BurstResult {
         let p90 = s
             .latency_ms
             .as_ref()
-            .map(|l| format!(", p90 {} ms", l.p90_ms))
+            .map(|l| format!(", p90 {} ms", shortest(l.p90_ms)))
             .unwrap_or_default();
         format!("{} {} of {} lost{p90}", s.style, s.lost, s.queries)
     };

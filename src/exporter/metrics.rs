@@ -9,6 +9,7 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
+use crate::decimal::shortest;
 use crate::report::{
     DiagnoseReport, Evidence, HairpinReport, HttpReport, LookupStatus, NslookupReport, Resolution,
     TcpReport,
@@ -224,7 +225,7 @@ fn number(value: f64) -> String {
     } else if value.is_infinite() {
         if value > 0.0 { "+Inf" } else { "-Inf" }.into()
     } else {
-        format!("{value}")
+        shortest(value)
     }
 }
 

@@ -2,6 +2,7 @@
 //! clock, so every rule is covered by a table test. The first rule that applies decides the
 //! [`HairpinReason`]; the reason decides the status ([`HairpinReason::status`]).
 
+use crate::decimal::fixed;
 use crate::report::{HairpinReason, HairpinSummary, HairpinVerdict, TcpOutcome};
 
 /// What a broken hairpin needs on the node, for the hints.
@@ -233,8 +234,8 @@ fn self_not_seen(f: &Facts) -> Finding {
     let odds = match f.endpoints {
         Some(k) => format!(
             "with {k} endpoints a working hairpin would have shown itself with probability \
-             {:.4}",
-            p_self(k, n)
+             {}",
+            fixed(p_self(k, n), 4)
         ),
         None => format!(
             "the number of endpoints is unknown; with at most {} a working hairpin would have \

@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::decimal::{fixed, shortest};
 use crate::dns::millis;
 use crate::k8s::Objects;
 use crate::kubeapi::Plan;
@@ -389,7 +390,7 @@ fn kube_proxy_health(healthz: Fetched, livez: Fetched, facts: &mut Facts) -> Nod
             format!(
                 "{}: 503: a change has waited for a rule sync longer than kube-proxy's health timeout{}",
                 healthz.url,
-                age.map(|a| format!(" (last sync {a:.0} s ago)")).unwrap_or_default()
+                age.map(|a| format!(" (last sync {} s ago)", fixed(a, 0))).unwrap_or_default()
             ),
             Some("kube-proxy's logs say why its syncs fail or hang: kubectl -n kube-system logs -l k8s-app=kube-proxy".into()),
         ),
@@ -519,7 +520,7 @@ fn kube_proxy_sync(fetched: Fetched, facts: &mut Facts) -> NodeCheck {
             CheckStatus::Fail,
             format!(
                 "changes queued after the last successful sync ({} ago) are still waiting ({}){}",
-                last.map(|s| format!("{s:.0} s"))
+                last.map(|s| format!("{} s", fixed(s, 0)))
                     .unwrap_or_else(|| "never".into()),
                 hung.join(", "),
                 failures_text(failures)
@@ -530,7 +531,7 @@ fn kube_proxy_sync(fetched: Fetched, facts: &mut Facts) -> NodeCheck {
             CheckStatus::Warn,
             format!(
                 "last sync {} ago{}",
-                last.map(|s| format!("{s:.0} s"))
+                last.map(|s| format!("{} s", fixed(s, 0)))
                     .unwrap_or_else(|| "never".into()),
                 failures_text(failures)
             ),
@@ -540,7 +541,7 @@ fn kube_proxy_sync(fetched: Fetched, facts: &mut Facts) -> NodeCheck {
             CheckStatus::Pass,
             format!(
                 "last sync {} ago, nothing waiting, no failed syncs",
-                last.map(|s| format!("{s:.1} s"))
+                last.map(|s| format!("{} s", fixed(s, 1)))
                     .unwrap_or_else(|| "never".into())
             ),
         )
@@ -563,7 +564,10 @@ fn kube_proxy_sync(fetched: Fetched, facts: &mut Facts) -> NodeCheck {
 
 fn failures_text(failures: f64) -> String {
     if failures > 0.0 {
-        format!("; {failures:.0} failed syncs since kube-proxy started")
+        format!(
+            "; {} failed syncs since kube-proxy started",
+            fixed(failures, 0)
+        )
     } else {
         String::new()
     }
@@ -810,8 +814,11 @@ fn conntrack(options: &Options, until: Instant, facts: &mut Facts) -> NodeCheck 
     };
     let rates = match (e.drop_per_s, e.early_drop_per_s, e.insert_failed_per_s) {
         (Some(d), Some(ed), Some(i)) => format!(
-            "; drop {d}/s, early_drop {ed}/s, insert_failed {i}/s over {} ms",
-            e.interval_ms.unwrap_or_default().round()
+            "; drop {}/s, early_drop {}/s, insert_failed {}/s over {} ms",
+            shortest(d),
+            shortest(ed),
+            shortest(i),
+            shortest(e.interval_ms.unwrap_or_default().round())
         ),
         _ => String::new(),
     };

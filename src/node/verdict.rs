@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::decimal::fixed;
 use crate::report::{NodeCause, NodeCheckId, ProxyMode, Verdict};
 
 /// `/healthz` (and `/livez`) as the health check saw them.
@@ -182,7 +183,8 @@ fn unhealthy(f: &Facts) -> Option<Found> {
     Some(Found {
         cause: NodeCause::KubeProxyUnhealthy,
         summary: format!(
-            "kube-proxy's rule syncs fail ({counter} is {failures:.0}){}: the node's rules lag behind the cluster",
+            "kube-proxy's rule syncs fail ({counter} is {}){}: the node's rules lag behind the cluster",
+            fixed(failures, 0),
             if health_503 { " and /healthz answers 503" } else { " and a change is waiting" }
         ),
         next_steps: vec![

@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 
 use super::Text;
+use crate::decimal::shortest;
 use crate::report::{
     Check, CheckId, CheckStatus, DiagnoseReport, Evidence, LookupStatus, Rcode, Verdict,
 };
@@ -28,7 +29,7 @@ impl Text for DiagnoseReport {
             "diagnose {} port {} ({} ms; namespace from {}, domain from {})",
             r.fqdn,
             self.port,
-            self.duration_ms.round(),
+            shortest(self.duration_ms.round()),
             r.namespace_source.name(),
             r.cluster_domain_source.name()
         );

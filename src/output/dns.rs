@@ -3,6 +3,7 @@
 
 use super::diagnose::{checklist, verdict};
 use super::Text;
+use crate::decimal::shortest;
 use crate::report::DnsReport;
 use crate::text::wrap;
 
@@ -17,7 +18,7 @@ impl Text for DnsReport {
                 .as_deref()
                 .unwrap_or("no route to the DNS server"),
             self.nameservers.join(" "),
-            self.duration_ms.round()
+            shortest(self.duration_ms.round())
         );
         wrap(&mut out, "", &head);
         checklist(&mut out, &self.checks);

@@ -3,6 +3,7 @@
 //! JSON does not have.
 
 use super::Text;
+use crate::decimal::fixed;
 use crate::report::{
     HairpinAttempt, HairpinReport, HairpinStatus, Landed, LatencyStats, TcpOutcome,
 };
@@ -13,7 +14,11 @@ const MAX_ATTEMPT_LINES: usize = 12;
 
 fn latency(l: &Option<LatencyStats>) -> String {
     match l {
-        Some(l) => format!("median {:.2} ms, max {:.2} ms", l.median_ms, l.max_ms),
+        Some(l) => format!(
+            "median {} ms, max {} ms",
+            fixed(l.median_ms, 2),
+            fixed(l.max_ms, 2)
+        ),
         None => "-".into(),
     }
 }
@@ -32,12 +37,12 @@ fn attempt_line(a: &HairpinAttempt) -> String {
         (None, None, None) => String::new(),
     };
     format!(
-        "  #{:<4}{} {:<10} {:<11} {:>9.2} ms  {extra}",
+        "  #{:<4}{} {:<10} {:<11} {:>9} ms  {extra}",
         a.seq,
         if a.recheck { "r" } else { " " },
         a.outcome,
         landed,
-        a.duration_ms
+        fixed(a.duration_ms, 2)
     )
 }
 
@@ -69,8 +74,9 @@ impl Text for HairpinReport {
                 &mut out,
                 "    ",
                 &format!(
-                    "  odds a working hairpin shows up in {} attempts: {p:.4}",
-                    self.summary.attempts
+                    "  odds a working hairpin shows up in {} attempts: {}",
+                    self.summary.attempts,
+                    fixed(p, 4)
                 ),
             );
         }

@@ -2,6 +2,7 @@
 //! for an 80-column terminal. A skip shows its reason; a warning or failure its hint.
 
 use super::Text;
+use crate::decimal::shortest;
 use crate::report::{CheckStatus, NodeReport};
 use crate::text::{escape, wrap};
 
@@ -28,7 +29,7 @@ impl Text for NodeReport {
             "",
             &format!(
                 "node {target} ({} ms; profile {}{})",
-                self.duration_ms.round(),
+                shortest(self.duration_ms.round()),
                 self.privileges.profile,
                 if self.privileges.host_root_present {
                     format!(", host root {}", self.privileges.host_root)

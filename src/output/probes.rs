@@ -6,6 +6,7 @@ use std::fmt::Display;
 use serde::Serialize;
 
 use super::{severity_label, Text};
+use crate::decimal::fixed;
 use crate::report::{
     ExporterReport, Finding, HttpAttempt, HttpOutcome, HttpReport, IcmpReport, LatencyStats,
     ProbeSummary, Resolution, ServeReport, TcpAttempt, TcpOutcome, TcpReport,
@@ -25,8 +26,11 @@ fn push_line(out: &mut String, line: &str) {
 fn latency(l: &Option<LatencyStats>) -> String {
     match l {
         Some(l) => format!(
-            "min/med/p90/max {:.1}/{:.1}/{:.1}/{:.1} ms",
-            l.min_ms, l.median_ms, l.p90_ms, l.max_ms
+            "min/med/p90/max {}/{}/{}/{} ms",
+            fixed(l.min_ms, 1),
+            fixed(l.median_ms, 1),
+            fixed(l.p90_ms, 1),
+            fixed(l.max_ms, 1)
         ),
         None => String::new(),
     }
@@ -49,17 +53,17 @@ fn icmp_words(icmp: &Option<IcmpReport>) -> String {
 fn resolution_line(r: &Resolution) -> String {
     if r.addresses.is_empty() {
         format!(
-            "  DNS {}: {} ({:.1} ms)",
+            "  DNS {}: {} ({} ms)",
             r.status.as_str().to_uppercase(),
             r.reason,
-            r.duration_ms
+            fixed(r.duration_ms, 1)
         )
     } else {
         format!(
-            "  DNS {} -> {} ({:.1} ms)",
+            "  DNS {} -> {} ({} ms)",
             r.final_name.as_deref().unwrap_or(&r.name),
             r.addresses.join(" "),
-            r.duration_ms
+            fixed(r.duration_ms, 1)
         )
     }
 }
@@ -95,8 +99,11 @@ fn tcp_attempt_line(a: &TcpAttempt) -> String {
         (None, None) => String::new(),
     };
     format!(
-        "    #{:<4} {:<10} {:>9.2} ms  {}",
-        a.seq, a.outcome, a.duration_ms, why
+        "    #{:<4} {:<10} {:>9} ms  {}",
+        a.seq,
+        a.outcome,
+        fixed(a.duration_ms, 2),
+        why
     )
 }
 
@@ -141,7 +148,7 @@ impl Text for TcpReport {
 const HTTP_ATTEMPT_HEADER: &str = "  #   result    connect   tls 1st byte total ms  body or error";
 
 fn http_attempt_line(a: &HttpAttempt) -> String {
-    let ms = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| fixed(v, 1));
     // A status with a body cut short is no response: the row says how it failed.
     let answered = a.outcome == HttpOutcome::Response;
     let result = match a.status {
@@ -160,13 +167,13 @@ fn http_attempt_line(a: &HttpAttempt) -> String {
         },
     };
     format!(
-        "  {:<3} {:<9} {:>7} {:>5} {:>8} {:>8.1}  {}",
+        "  {:<3} {:<9} {:>7} {:>5} {:>8} {:>8}  {}",
         a.seq,
         result,
         ms(a.timing.connect_ms),
         ms(a.timing.tls_ms),
         ms(a.timing.first_byte_ms),
-        a.timing.total_ms,
+        fixed(a.timing.total_ms, 1),
         tail
     )
 }
@@ -214,9 +221,9 @@ impl Text for HttpReport {
                 push_line(
                     &mut out,
                     &format!(
-                        "  {:>5} {:>4.0}%  {}  {}",
+                        "  {:>5} {:>4}%  {}  {}",
                         r.count,
-                        r.share * 100.0,
+                        fixed(r.share * 100.0, 0),
                         r.status,
                         clip(
                             r.body_excerpt.lines().next().unwrap_or_default(),
@@ -235,7 +242,7 @@ impl Text for ServeReport {
     fn text(&self) -> String {
         let mut out = String::new();
         let line = format!(
-            "served {} on {} ({}) at {} as {}; stopped by {} after {:.1} s",
+            "served {} on {} ({}) at {} as {}; stopped by {} after {} s",
             count(self.requests as usize, "request", "requests"),
             count(self.connections as usize, "connection", "connections"),
             count(
@@ -246,7 +253,7 @@ impl Text for ServeReport {
             self.listen,
             self.hostname,
             self.stopped_by,
-            self.duration_ms / 1000.0
+            fixed(self.duration_ms / 1000.0, 1)
         );
         wrap(&mut out, "  ", &line);
         out
@@ -258,7 +265,7 @@ impl Text for ExporterReport {
         let mut out = String::new();
         let line = format!(
             "exporter on {}: {} ({} could not run), {} dropped (503), {} refused (403), {}; \
-             stopped by {} after {:.1} s",
+             stopped by {} after {} s",
             self.listen,
             count(self.probes as usize, "probe", "probes"),
             self.probe_errors,
@@ -266,7 +273,7 @@ impl Text for ExporterReport {
             self.targets_refused,
             count(self.requests as usize, "request", "requests"),
             self.stopped_by,
-            self.duration_ms / 1000.0
+            fixed(self.duration_ms / 1000.0, 1)
         );
         push_line(&mut out, &line);
         out

@@ -4,6 +4,7 @@
 //!
 //! Everything here is pure: the readers decode into it, `kube` interprets it.
 
+use crate::decimal::fixed;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -105,7 +106,8 @@ impl Rule {
             let _ = write!(out, " --dport {port}");
         }
         if let Some(p) = self.probability {
-            let _ = write!(out, " -m statistic --mode random --probability {p:.10}");
+            let p = fixed(p, 10);
+            let _ = write!(out, " -m statistic --mode random --probability {p}");
         }
         for other in &self.other {
             let _ = write!(out, " -m {other}");
