@@ -1,6 +1,6 @@
 //! Decimal text to `f64` and back without core's float parser and printer: `f64::from_str`
 //! (dec2flt) brings a 10.4 KB table of powers of five that gzip cannot shrink and about 4 KB
-//! of code, `{}` and `{:.N}` of an `f64` (flt2dec) about 7.5 KB more (BENCHMARKS.md, "Size
+//! of code, `{}` and `{:.N}` of an `f64` (flt2dec) about 7 KB more (BENCHMARKS.md, "Size
 //! steps").
 //!
 //! [`parse_f64`] accepts exactly what `str::parse::<f64>` accepts (a sign, then `inf`,
