@@ -1,10 +1,10 @@
 //! svcprobe's own HTTP/1.1 client (src/probe/http1.rs and agent.rs) against real servers in
 //! the test binary's private network namespace: Python's `http.server` sending chunked
 //! bodies with extensions and trailers, an interim 103, conflicting lengths, a cut body and
-//! a head trickled a byte at a time; `openssl s_server` for HTTPS verified against roots,
-//! unverified, under the wrong name, and with its bytes trickled through a relay; a rustls
-//! server that ends a close-delimited body without close_notify. Needs root, python3 and
-//! openssl (scripts/deps.sh).
+//! a head trickled a byte at a time; raw replies of peers that are not HTTP; `openssl
+//! s_server` for HTTPS verified against roots, unverified, under the wrong name, and with
+//! its bytes trickled through a relay; a rustls server that ends a close-delimited body
+//! without close_notify. Needs root, python3 and openssl (scripts/deps.sh).
 
 mod common;
 
@@ -352,4 +352,55 @@ fn a_body_read_until_close_that_ends_without_close_notify_is_closed() {
             .is_some_and(|d| d.contains("close_notify")),
         "{a}"
     );
+}
+
+/// A listener in the namespace whose every connection gets `reply` once the request's
+/// head is in, then is held open for `hold` (or closed at once).
+fn raw_server(reply: &'static [u8], hold: Duration) -> SocketAddr {
+    let listener = netns::private().run(|| TcpListener::bind("127.0.0.1:0").expect("bind"));
+    let addr = listener.local_addr().expect("addr");
+    thread::spawn(move || {
+        for mut tcp in listener.incoming().flatten() {
+            thread::spawn(move || {
+                let _ = tcp.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tcp.read(&mut buf) {
+                        Ok(n @ 1..) => request.extend_from_slice(&buf[..n]),
+                        _ => break,
+                    }
+                }
+                let _ = tcp.write_all(reply);
+                thread::sleep(hold);
+            });
+        }
+    });
+    addr
+}
+
+/// A port that speaks another protocol is `protocol` from its first bytes: an SSH server
+/// writes its banner and waits for ours (no blank line ever comes, so a reader waiting for
+/// one would report a timeout), an HTTP/2-only server answers with a GOAWAY and closes.
+#[test]
+fn a_peer_that_is_not_http_is_protocol_at_once() {
+    let ssh = raw_server(
+        b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n",
+        Duration::from_secs(6),
+    );
+    let (a, code, wall) = attempt(&["http", &format!("http://{ssh}/"), "--timeout", "5s"]);
+    assert_eq!(
+        (&a["outcome"], code),
+        (&Value::from("protocol"), Some(1)),
+        "{a}"
+    );
+    assert_eq!(a["detail"], "malformed status line", "{a}");
+    assert!(wall < Duration::from_secs(4), "{wall:?}");
+
+    let h2 = raw_server(
+        b"\x00\x00\x08\x07\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01",
+        Duration::ZERO,
+    );
+    let (a, _, _) = attempt(&["http", &format!("http://{h2}/")]);
+    assert_eq!(a["outcome"], "protocol", "{a}");
 }

@@ -178,6 +178,28 @@ fn status_line(line: &[u8]) -> Result<(u16, bool), WireError> {
     Ok((status, http10))
 }
 
+/// Checks the start of a status line whose line has not all arrived: `Err` as soon as
+/// its first bytes cannot begin `HTTP/1.x NNN`, with the error [`status_line`] gives the
+/// whole line, so a reply that is not HTTP is told from a slow one by its first 13 bytes.
+fn status_prefix(start: &[u8]) -> Result<(), WireError> {
+    const SHAPE: &[u8; 13] = b"HTTP/1.1 200 ";
+    let fits = |i: usize, b: u8| match i {
+        0..=6 => SHAPE.get(i) == Some(&b),
+        7 => matches!(b, b'0' | b'1'),
+        8 => b == b' ',
+        9..=11 => b.is_ascii_digit(),
+        _ => matches!(b, b' ' | b'\r' | b'\n'),
+    };
+    let seen = start.get(..SHAPE.len()).unwrap_or(start);
+    match seen.iter().enumerate().find(|(i, b)| !fits(*i, **b)) {
+        None => Ok(()),
+        // `HTTP/2.0` (Version) or `HTTP/2 ` (StatusLine): told apart by its eighth byte.
+        Some((5..=7, _)) if seen.len() < 8 => Ok(()),
+        Some(_) if seen.len() >= 8 => status_line(seen).map(drop),
+        Some(_) => Err(WireError::StatusLine),
+    }
+}
+
 /// HTAB, SP, visible ASCII and obs-text: what a field value (or reason phrase) may hold.
 fn is_field_byte(b: u8) -> bool {
     b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80
@@ -559,6 +581,9 @@ impl<R: Read> Wire<R> {
                 self.decoder = Decoder::new(head.framing);
                 return Ok(head);
             }
+            // A peer that is not HTTP (an SSH or TLS server, HTTP/2 only) sends no blank
+            // line, or none soon: tell it by the first bytes, as they come.
+            status_prefix(unread.get(start..).unwrap_or_default())?;
             if consumed + unread.len() >= MAX_HEAD {
                 return Err(ReadError::HeadTooLarge);
             }
@@ -821,6 +846,27 @@ mod tests {
             (b"HTTP/1.1 2000 OK\r\n\r\n", WireError::StatusLine),
             (b"HTTP/1.1 200 O\x01K\r\n\r\n", WireError::StatusLine),
             (b"SSH-2.0-OpenSSH_9.2p1\r\n\r\n", WireError::StatusLine),
+            // A peer that is not HTTP writes a line and waits (SSH), or a frame and closes
+            // (an HTTP/2-only server's GOAWAY): no blank line ever comes, so the first
+            // bytes tell, as soon as they cannot begin a status line.
+            (b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n", WireError::StatusLine),
+            (
+                b"\x00\x00\x08\x07\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01",
+                WireError::StatusLine,
+            ),
+            (b"\x15\x03\x03\x00\x02\x02\x32", WireError::StatusLine),
+            (b"-ERR unknown command 'GET'\r\n", WireError::StatusLine),
+            (b"HTTP/2.0 200 OK\r\n", WireError::Version),
+            (b"HTTP/1.2", WireError::Version),
+            (b"HTTP/2 200 OK\r\n", WireError::StatusLine),
+            (b"HTTP/1.1 2x", WireError::StatusLine),
+            (b"HTTP/1.1 20\r\nX: y\r\n", WireError::StatusLine),
+            (b"HTTP/1.1 200\tOK\r\n", WireError::StatusLine),
+            (b"http/1.1 200 OK\r\n", WireError::StatusLine),
+            (
+                b"HTTP/1.1 100 Continue\r\n\r\nSSH-2.0-x\r\n",
+                WireError::StatusLine,
+            ),
             (
                 b"HTTP/1.1 200 OK\r\nName : v\r\n\r\n",
                 WireError::HeaderLine,
@@ -848,6 +894,22 @@ mod tests {
             trailers.extend_from_slice(b"X-Trailer: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
         }
         assert_eq!(read(&trailers), err(WireError::TrailersTooLarge));
+    }
+
+    /// A status line that could still come waits for more: only bytes that cannot begin
+    /// one are refused before the head's end (bad_framing_is_refused has those).
+    #[test]
+    fn a_status_line_that_could_still_come_waits() {
+        for bytes in [
+            &b"HTT"[..],
+            b"\r\nHTTP/1",
+            b"HTTP/2.",
+            b"HTTP/1.1 20",
+            b"HTTP/1.1 200\r",
+            b"HTTP/1.1 099 Low",
+        ] {
+            assert_eq!(read(bytes), err(ReadError::EndInHead));
+        }
     }
 
     #[test]
@@ -887,7 +949,9 @@ mod tests {
         assert_eq!(read(&head(MAX_HEAD)), ok(200, ""));
         assert_eq!(read(&head(MAX_HEAD + 1)), err(ReadError::HeadTooLarge));
         // No line end at all.
-        assert_eq!(read(&[b'A'; 2 * MAX_HEAD]), err(ReadError::HeadTooLarge));
+        let mut endless = b"HTTP/1.1 200 ".to_vec();
+        endless.resize(2 * MAX_HEAD, b'A');
+        assert_eq!(read(&endless), err(ReadError::HeadTooLarge));
         let mut interim = Vec::new();
         while interim.len() < MAX_HEAD {
             interim.extend_from_slice(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n");
