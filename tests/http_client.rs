@@ -404,3 +404,46 @@ fn a_peer_that_is_not_http_is_protocol_at_once() {
     let (a, _, _) = attempt(&["http", &format!("http://{h2}/")]);
     assert_eq!(a["outcome"], "protocol", "{a}");
 }
+
+/// `body_truncated` is exact at `--max-body`: a body of exactly that many bytes is whole
+/// only when its end follows (Content-Length met, or the close), and one byte more, a
+/// declared length the server then cuts, or an end that does not come before the deadline
+/// all mean more was due than was kept.
+#[test]
+fn the_truncation_flag_is_exact_at_max_body() {
+    let cases: [(&'static [u8], Duration, bool); 5] = [
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfour",
+            Duration::ZERO,
+            false,
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfive!",
+            Duration::ZERO,
+            true,
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nfour",
+            Duration::ZERO,
+            true,
+        ),
+        (b"HTTP/1.1 200 OK\r\n\r\nfour", Duration::ZERO, false),
+        (b"HTTP/1.1 200 OK\r\n\r\nfour", Duration::from_secs(3), true),
+    ];
+    for (reply, hold, truncated) in cases {
+        let server = raw_server(reply, hold);
+        let url = format!("http://{server}/");
+        let args = ["http", &url, "--max-body", "4", "--timeout", "1s"];
+        let (a, _, _) = attempt(&args);
+        assert_eq!(
+            (&a["outcome"], &a["body_bytes"], &a["body_truncated"]),
+            (
+                &Value::from("response"),
+                &Value::from(4),
+                &Value::from(truncated)
+            ),
+            "{}: {a}",
+            String::from_utf8_lossy(reply)
+        );
+    }
+}

@@ -61,9 +61,10 @@ pub fn fetch(
             attempt.body_bytes = body.len() as u64;
             attempt.body_truncated = error.is_some()
                 || body.len() as u64 >= max_body && {
-                    // One byte more tells a body of exactly max_body from a longer one.
+                    // One read more tells a body of exactly max_body (its end follows) from
+                    // a longer one: a byte, or a cut, reset or deadline before the end.
                     let mut probe = [0u8; 1];
-                    matches!(response.read(&mut probe), Ok(1))
+                    !matches!(response.read(&mut probe), Ok(0))
                 };
             attempt.body_excerpt = Some(excerpt(&body));
             match error {
