@@ -312,7 +312,8 @@ fn host_and_port(authority: &str) -> Result<(&str, Option<u16>), Syntax> {
 }
 
 /// The origin-form target (RFC 9112, 3.2.1) of the URL's path and query: `/` for an empty
-/// path, the fragment dropped. Bytes are checked as `http::Uri` checks them.
+/// path, the fragment dropped. Bytes are checked as `http::Uri` checks them; those outside
+/// ASCII, which it let through, are percent-encoded.
 fn request_target(path: &str) -> Result<String, Syntax> {
     let path = path.split_once('#').map_or(path, |(p, _)| p);
     let (before, query) = match path.split_once('?') {
@@ -325,10 +326,24 @@ fn request_target(path: &str) -> Result<String, Syntax> {
         return Err(Syntax::InvalidUriChar);
     }
     let slash = if before.is_empty() { "/" } else { "" };
-    Ok(match query {
+    let target = match query {
         Some(q) => format!("{slash}{before}?{q}"),
         None => format!("{slash}{before}"),
-    })
+    };
+    Ok(ascii(&target))
+}
+
+/// The target as it may go on the wire: ASCII only (RFC 9112, 3.2), each byte of a non-ASCII
+/// character's UTF-8 percent-encoded (RFC 3987, 3.1), as curl sends it.
+fn ascii(target: &str) -> String {
+    let mut out = String::with_capacity(target.len());
+    for b in target.bytes() {
+        match b {
+            0x80.. => out.push_str(&format!("%{b:02X}")),
+            _ => out.push(char::from(b)),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -357,7 +372,12 @@ mod tests {
             ("http://a:/p", url(false, "a", 80, "/p")),
             ("http://a?q", url(false, "a", 80, "/?q")),
             ("http://a#f", url(false, "a", 80, "/")),
-            ("http://a/{\"j\"}/ü", url(false, "a", 80, "/{\"j\"}/ü")),
+            // Bytes outside ASCII cannot go on the wire (RFC 9112, 3.2): UTF-8, percent-
+            // encoded (RFC 3987, 3.1), as curl sends them.
+            (
+                "http://a/{\"j\"}/ü?q=é",
+                url(false, "a", 80, "/{\"j\"}/%C3%BC?q=%C3%A9"),
+            ),
             ("http://a/p?x/?y", url(false, "a", 80, "/p?x/?y")),
         ];
         for (text, want) in cases {
