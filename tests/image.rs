@@ -14,15 +14,16 @@ use common::bin;
 use serde_json::Value;
 
 /// The shipped binary (the pinned-nightly build of ship/config.toml) may not grow unnoticed:
-/// 1,608,520 bytes at 487c748 (2026-11-30: svcprobe's own HTTP client in place of ureq), with
+/// 1,584,776 bytes at f63c32b (2026-11-30: our own HTTP client, decimal parser and printer, and
+/// iptables-save spawn in place of ureq, core's dec2flt and flt2dec and std's `Command`), with
 /// node, the exporter and the DNS Service checks in; this ceiling is about 10 KB above
 /// (BENCHMARKS.md, "Size steps"). Issue 12's target is under 1,650,000: a change that needs more
 /// says in BENCHMARKS.md what the bytes bought and raises this.
-const BINARY_BYTES_UNDER: u64 = 1_619_000;
-/// What a node pulls: the gzip layer (zopfli, scripts/build-image.sh). 853,049 bytes at 487c748,
+const BINARY_BYTES_UNDER: u64 = 1_595_000;
+/// What a node pulls: the gzip layer (zopfli, scripts/build-image.sh). 840,448 bytes at f63c32b,
 /// with the functions laid out by name, nslookup's first (scripts/build.sh); issue 12's target is
 /// under 900,000. About 10 KB above, so that growth is seen.
-const LAYER_BYTES_UNDER: u64 = 863_000;
+const LAYER_BYTES_UNDER: u64 = 850_000;
 /// Where scripts/build.sh puts the shipped binary (ship/config.toml's target-dir).
 const SHIPPED_PATH: &str = "target/ship/x86_64-unknown-linux-musl/release/svcprobe";
 
