@@ -447,3 +447,28 @@ fn the_truncation_flag_is_exact_at_max_body() {
         );
     }
 }
+
+/// node reads kube-proxy's bodies only when whole: a `/metrics` longer than its cap, cut
+/// there, could end mid-number (`..._last_timestamp_seconds 1.7` for 1.764e9, a sync that
+/// looks ages old), so a truncated body is not handed on.
+#[test]
+fn node_gets_a_kube_proxy_body_only_when_whole() {
+    let reply: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 62\r\n\r\n\
+        kubeproxy_sync_proxy_rules_last_timestamp_seconds 1.764464e+09";
+    let server = raw_server(reply, Duration::ZERO);
+    let get = |max_body| {
+        netns::private().run(|| {
+            svcprobe::node::kubeproxy::get(server, "/metrics", Duration::from_secs(2), max_body)
+        })
+    };
+    let (whole, body) = get(62);
+    assert_eq!(whole.outcome, svcprobe::report::HttpOutcome::Response);
+    assert_eq!(body.as_deref(), reply.get(reply.len() - 62..));
+    let (cut, body) = get(55);
+    assert_eq!(cut.status, Some(200));
+    assert_eq!(body.map(String::from_utf8), None);
+    assert_eq!(
+        cut.detail.as_deref(),
+        Some("body longer than 55 bytes: not read")
+    );
+}

@@ -51,12 +51,16 @@ pub fn get(
     let prober = Prober::new(&Settings::plain(addr, timeout));
     let target = crate::probe::url::HttpUrl::http(addr, path);
     let (attempt, body) = crate::probe::http::fetch(1, &prober, &target, max_body);
+    let cut = attempt.body_truncated && attempt.detail.is_none();
     let get = EndpointGet {
         url,
         outcome: attempt.outcome,
         status: attempt.status,
         body_excerpt: attempt.body_excerpt,
-        detail: attempt.detail,
+        detail: match cut {
+            true => Some(format!("body longer than {max_body} bytes: not read")),
+            false => attempt.detail,
+        },
         duration_ms: attempt.timing.total_ms,
     };
     (get, body)

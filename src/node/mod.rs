@@ -455,9 +455,10 @@ fn kube_proxy_sync(fetched: Fetched, facts: &mut Facts) -> NodeCheck {
     let started = Instant::now();
     let (get, body) = fetched;
     let Some(body) = body.filter(|_| get.status == Some(200)) else {
-        let why = match get.status {
-            Some(status) => format!("{}: {status}", get.url),
-            None => format!("no answer: {}", no_answer(&get)),
+        let why = match (get.status, &get.detail) {
+            (Some(status), Some(detail)) => format!("{}: {status}, {detail}", get.url),
+            (Some(status), None) => format!("{}: {status}", get.url),
+            (None, _) => format!("no answer: {}", no_answer(&get)),
         };
         facts
             .skipped

@@ -20,7 +20,7 @@ pub type BodyKey = Option<(u16, u64)>;
 
 /// One GET of `url` on a new connection, classified; `diagnose` samples with it too.
 pub fn attempt(seq: u32, prober: &Prober, url: &HttpUrl, max_body: u64) -> (HttpAttempt, BodyKey) {
-    let (attempt, body) = fetch(seq, prober, url, max_body);
+    let (attempt, body) = get(seq, prober, url, max_body);
     let key = body.map(|body| {
         let mut hasher = DefaultHasher::new();
         body.hash(&mut hasher);
@@ -29,14 +29,23 @@ pub fn attempt(seq: u32, prober: &Prober, url: &HttpUrl, max_body: u64) -> (Http
     (attempt, key)
 }
 
-/// [`attempt`], keeping the body (at most `max_body` bytes) when the whole of it arrived:
-/// for callers that parse it (`node` reads kube-proxy's `/metrics`).
+/// [`attempt`], keeping the body when the whole of it arrived within `max_body` bytes: for
+/// callers that parse it (`node` reads kube-proxy's `/metrics`), to whom a body cut at the
+/// cap could say something else (a number cut short).
 pub fn fetch(
     seq: u32,
     prober: &Prober,
     url: &HttpUrl,
     max_body: u64,
 ) -> (HttpAttempt, Option<Vec<u8>>) {
+    let (attempt, body) = get(seq, prober, url, max_body);
+    let whole = body.filter(|_| !attempt.body_truncated);
+    (attempt, whole)
+}
+
+/// One GET, classified, and the body's first `max_body` bytes when it was not cut short
+/// (more may have been due past them: `body_truncated`).
+fn get(seq: u32, prober: &Prober, url: &HttpUrl, max_body: u64) -> (HttpAttempt, Option<Vec<u8>>) {
     let start = Instant::now();
     let result = prober.get(url);
     let mut attempt = HttpAttempt {
