@@ -186,15 +186,23 @@ mod tests {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
-    /// A shell script in a fresh directory, as a path inside the root `/`.
+    /// A shell script in a directory of its own (removed with [`remove`]), as a path inside
+    /// the root `/`.
     fn script(name: &str, body: &str) -> std::path::PathBuf {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("svcprobe-spawn-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("svcprobe-spawn-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(name);
         std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         path
+    }
+
+    fn remove(script: &Path) {
+        if let Some(dir) = script.parent() {
+            std::fs::remove_dir_all(dir).unwrap();
+        }
     }
 
     fn output(child: &mut Child) -> (String, ExitStatus) {
@@ -240,7 +248,7 @@ mod tests {
             });
         }
         let theirs = std_command.output().unwrap();
-        std::fs::remove_file(&probe).unwrap();
+        remove(&probe);
         assert_eq!(ours, String::from_utf8_lossy(&theirs.stdout));
         assert!(
             ours.starts_with("PWD=/\n/\nSigBlk:\t0000000000000000\n"),
@@ -279,7 +287,7 @@ mod tests {
         assert_eq!(gone, -1, "the child was reaped");
         drop(child);
         let dropped = spawn(Path::new("/"), &slow).unwrap();
-        std::fs::remove_file(&slow).unwrap();
+        remove(&slow);
         let pid = dropped.pid;
         drop(dropped);
         // SAFETY: as above.
