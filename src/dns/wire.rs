@@ -43,6 +43,8 @@ impl fmt::Display for WireError {
     }
 }
 
+impl std::error::Error for WireError {}
+
 /// Why a name a user typed cannot be looked up.
 #[derive(Debug, PartialEq, Eq)]
 pub enum NameError {
@@ -79,6 +81,8 @@ impl fmt::Display for NameError {
         }
     }
 }
+
+impl std::error::Error for NameError {}
 
 /// Checks a name the user typed and returns it in absolute form (trailing dot). Both C
 /// libraries send names with `_` (`my_svc`, `_http._tcp.hostnames`) as they are, so

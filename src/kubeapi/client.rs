@@ -110,6 +110,8 @@ impl fmt::Display for ApiError {
     }
 }
 
+impl std::error::Error for ApiError {}
+
 /// Why the token file cannot be used. Never shows the token.
 #[derive(Debug)]
 pub enum TokenError {
@@ -135,6 +137,8 @@ impl fmt::Display for TokenError {
         }
     }
 }
+
+impl std::error::Error for TokenError {}
 
 /// One page-bounded list: its items, and whether pages were left.
 pub struct List {
