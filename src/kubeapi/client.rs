@@ -15,9 +15,9 @@ use serde_json::Value;
 use super::config::{ApiConfig, ApiServer};
 use crate::dns::millis;
 use crate::k8s::ObjectsError;
-use crate::probe::agent::{HttpError, Prober, Response, Settings, Trace};
+use crate::probe::agent::{HttpError, Prober, Settings, Trace};
 use crate::probe::tls::{Trust, TrustError};
-use crate::probe::url::HttpUrl;
+use crate::probe::url::{percent_encode, HttpUrl};
 use crate::report::{ApiErrorKind, ApiRequest, TcpOutcome};
 
 /// One response, a list page included (500 pods with their specs is about 3 MB).
@@ -251,9 +251,14 @@ impl Client {
         if response.declared_length().is_some_and(|n| n > limit) {
             return Err(ApiError::TooLarge);
         }
-        let bytes = read_limited(&mut response, limit)
-            .map_err(|e| classify(&e, &prober.trace(), timeout))?
-            .ok_or(ApiError::TooLarge)?;
+        // One byte past the limit tells a body over it from one that fills it.
+        let (bytes, error) = response.read_capped(limit + 1);
+        if let Some(e) = error {
+            return Err(classify(&e, &prober.trace(), timeout));
+        }
+        if bytes.len() as u64 > limit {
+            return Err(ApiError::TooLarge);
+        }
         // from_str, as everywhere else: one JSON reader linked, not two.
         let text = String::from_utf8(bytes)
             .map_err(|_| ApiError::BadResponse(format!("GET {path}: not UTF-8")))?;
@@ -345,21 +350,6 @@ fn read_token(path: &Path) -> Result<String, TokenError> {
     Ok(token.to_string())
 }
 
-/// The whole body, or None when it is longer than `limit` bytes.
-fn read_limited(response: &mut Response, limit: u64) -> Result<Option<Vec<u8>>, HttpError> {
-    let mut body = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        match response.read(&mut chunk)? {
-            0 => return Ok(Some(body)),
-            n => body.extend_from_slice(chunk.get(..n).unwrap_or_default()),
-        }
-        if body.len() as u64 > limit {
-            return Ok(None);
-        }
-    }
-}
-
 /// How a request failed below HTTP: the same vocabulary as the `tcp` and `http` probes.
 fn classify(error: &HttpError, trace: &Trace, timeout: Duration) -> ApiError {
     if let Some(failure) = &trace.connect_failure {
@@ -400,14 +390,7 @@ fn forbidden_user(message: &str) -> Option<String> {
 
 /// Percent-encoding of a path segment or query value (RFC 3986 unreserved kept).
 pub fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    percent_encode(text, |b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
 #[cfg(test)]

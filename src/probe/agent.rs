@@ -338,6 +338,22 @@ impl Response {
             .body(out)
             .map_err(|e| read_error(e, TimeoutPhase::Body))
     }
+
+    /// The body's first `max` bytes at most (its end may lie beyond them), and the error
+    /// (a deadline, a cut, a reset) that ended it before its end or `max`, if one did.
+    pub fn read_capped(&mut self, max: u64) -> (Vec<u8>, Option<HttpError>) {
+        let mut body = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        while (body.len() as u64) < max {
+            let want = chunk.len().min((max - body.len() as u64) as usize);
+            match self.read(chunk.get_mut(..want).unwrap_or_default()) {
+                Ok(0) => break,
+                Ok(n) => body.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Err(e) => return (body, Some(e)),
+            }
+        }
+        (body, None)
+    }
 }
 
 /// The TCP socket under its current deadline: every read and write waits at most the time

@@ -7,7 +7,7 @@ use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
 use crate::dns::millis;
-use crate::probe::agent::{HttpError, Prober, Response, Trace};
+use crate::probe::agent::{HttpError, Prober, Trace};
 use crate::probe::tcp::icmp_report;
 use crate::probe::url::HttpUrl;
 use crate::report::{HttpAttempt, HttpOutcome, HttpTiming, TcpOutcome, TimeoutPhase};
@@ -66,7 +66,7 @@ fn get(seq: u32, prober: &Prober, url: &HttpUrl, max_body: u64) -> (HttpAttempt,
     match result {
         Ok(mut response) => {
             attempt.status = Some(response.status);
-            let (body, error) = read_capped(&mut response, max_body);
+            let (body, error) = response.read_capped(max_body);
             attempt.body_bytes = body.len() as u64;
             attempt.body_truncated = error.is_some()
                 || body.len() as u64 >= max_body && {
@@ -91,21 +91,6 @@ fn get(seq: u32, prober: &Prober, url: &HttpUrl, max_body: u64) -> (HttpAttempt,
     fill_from_trace(&mut attempt, &trace, start);
     attempt.timing.total_ms = millis(start.elapsed());
     (attempt, kept)
-}
-
-/// Reads at most `max` bytes; an error (a deadline, a reset) ends the body early.
-fn read_capped(response: &mut Response, max: u64) -> (Vec<u8>, Option<HttpError>) {
-    let mut body = Vec::new();
-    let mut chunk = [0u8; 8192];
-    while (body.len() as u64) < max {
-        let want = chunk.len().min((max - body.len() as u64) as usize);
-        match response.read(&mut chunk[..want]) {
-            Ok(0) => break,
-            Ok(n) => body.extend_from_slice(&chunk[..n]),
-            Err(e) => return (body, Some(e)),
-        }
-    }
-    (body, None)
 }
 
 fn excerpt(body: &[u8]) -> String {

@@ -330,17 +330,18 @@ fn request_target(path: &str) -> Result<String, Syntax> {
         Some(q) => format!("{slash}{before}?{q}"),
         None => format!("{slash}{before}"),
     };
-    Ok(ascii(&target))
+    // The target as it may go on the wire: ASCII only (RFC 9112, 3.2), each byte of a
+    // non-ASCII character's UTF-8 percent-encoded (RFC 3987, 3.1), as curl sends it.
+    Ok(percent_encode(&target, |b| b.is_ascii()))
 }
 
-/// The target as it may go on the wire: ASCII only (RFC 9112, 3.2), each byte of a non-ASCII
-/// character's UTF-8 percent-encoded (RFC 3987, 3.1), as curl sends it.
-fn ascii(target: &str) -> String {
-    let mut out = String::with_capacity(target.len());
-    for b in target.bytes() {
-        match b {
-            0x80.. => out.push_str(&format!("%{b:02X}")),
-            _ => out.push(char::from(b)),
+/// `text` with every byte that `keep` refuses written as `%XX` (RFC 3986, 2.1).
+pub fn percent_encode(text: &str, keep: impl Fn(u8) -> bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match keep(b) {
+            true => out.push(char::from(b)),
+            false => out.push_str(&format!("%{b:02X}")),
         }
     }
     out
